@@ -88,7 +88,10 @@ def test_models(repo):
 
     # The small MLP (16 -> 32 -> 4), in two versions with different weights.
     save(mlp([16, 32, 4], seed=1), repo, "mlp", 1)
-    save(mlp([16, 32, 4], seed=2), repo, "mlp", 2)
+    save(mlp([16, 32, 4], seed=2), repo, "mlp", 2, config="""# Serve both versions; without a version the highest (2) answers.
+version_policy:
+  all: {}
+""")
 
     # Two inputs of different types, two outputs of different types.
     m = make([

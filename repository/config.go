@@ -1,0 +1,322 @@
+package repository
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/infergate/infergate/runtime"
+)
+
+// Platform is the platform name reported for every model, as Triton names
+// ONNX Runtime models.
+const Platform = "onnxruntime_onnx"
+
+// Config is a model's config.yaml. Field names follow Triton's model
+// configuration so that Triton users recognise them; every field is
+// optional.
+type Config struct {
+	// Name, when given, must equal the model's directory name.
+	Name string `yaml:"name"`
+	// Platform, when given, must be "onnxruntime_onnx".
+	Platform string `yaml:"platform"`
+	// Backend, when given, must be "onnxruntime".
+	Backend string `yaml:"backend"`
+	// MaxBatchSize is the largest batch the model takes along its leading
+	// dimension; 0 means the model has no batch axis. Absent: inferred from
+	// the model, which has a batch axis (of unlimited size) when every
+	// input and output has a variable leading dimension.
+	MaxBatchSize *int `yaml:"max_batch_size"`
+	// VersionPolicy selects the versions to load. Default: latest 1.
+	VersionPolicy VersionPolicy `yaml:"version_policy"`
+	// InstanceGroup sets how many executions run at once and where.
+	// Default: one CPU group with one instance per CPU.
+	InstanceGroup []InstanceGroup `yaml:"instance_group"`
+	// Parameters tune ONNX Runtime: intra_op_thread_count (default 1),
+	// inter_op_thread_count (default 1) and graph_optimization_level
+	// (disable, basic, extended, all; default all). A value is a scalar or
+	// Triton's {string_value: "..."}.
+	Parameters map[string]Parameter `yaml:"parameters"`
+	// Optimization selects GPU execution accelerators.
+	Optimization Optimization `yaml:"optimization"`
+	// Input and Output pin the shapes of tensors whose model shape has
+	// variable dimensions. Dims exclude the batch dimension when
+	// MaxBatchSize > 0, as in Triton.
+	Input  []TensorConfig `yaml:"input"`
+	Output []TensorConfig `yaml:"output"`
+}
+
+// VersionPolicy is Triton's version_policy: at most one of its fields.
+type VersionPolicy struct {
+	Latest   *struct{ NumVersions int `yaml:"num_versions"` } `yaml:"latest"`
+	All      *struct{}                                        `yaml:"all"`
+	Specific *struct{ Versions []int64 `yaml:"versions"` }     `yaml:"specific"`
+}
+
+// InstanceGroup is one of Triton's instance groups.
+type InstanceGroup struct {
+	// Count is the number of executions that may run at once. Default 1
+	// when the group is given.
+	Count int `yaml:"count"`
+	// Kind is KIND_CPU (default) or KIND_GPU.
+	Kind string `yaml:"kind"`
+	// GPUs lists the device of a KIND_GPU group (one device per model).
+	GPUs []int `yaml:"gpus"`
+}
+
+// Optimization is the part of Triton's optimization section infergate uses.
+type Optimization struct {
+	ExecutionAccelerators struct {
+		// GPUExecutionAccelerator lists "tensorrt" and/or "cuda", most
+		// preferred first, each with ONNX Runtime provider options.
+		GPUExecutionAccelerator []Accelerator `yaml:"gpu_execution_accelerator"`
+	} `yaml:"execution_accelerators"`
+	// AllowCPUFallback (infergate's) loads the model on the CPU when a GPU
+	// provider cannot be added. Default false: the load fails instead.
+	AllowCPUFallback bool `yaml:"allow_cpu_fallback"`
+}
+
+// Accelerator is an execution provider and its ONNX Runtime options.
+type Accelerator struct {
+	Name       string            `yaml:"name"`
+	Parameters map[string]string `yaml:"parameters"`
+}
+
+// TensorConfig pins an input or output.
+type TensorConfig struct {
+	Name     string  `yaml:"name"`
+	DataType string  `yaml:"data_type"`
+	Dims     []int64 `yaml:"dims"`
+}
+
+// Parameter is a parameter value: a YAML scalar, or Triton's
+// {string_value: "..."} form.
+type Parameter string
+
+// UnmarshalYAML accepts both forms of a parameter value.
+func (p *Parameter) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*p = Parameter(n.Value)
+		return nil
+	case yaml.MappingNode:
+		var v struct {
+			StringValue *string `yaml:"string_value"`
+		}
+		dec := n.Decode
+		if err := dec(&v); err != nil {
+			return err
+		}
+		if v.StringValue == nil || len(n.Content) != 2 {
+			return fmt.Errorf("line %d: a parameter is a scalar or {string_value: ...}", n.Line)
+		}
+		*p = Parameter(*v.StringValue)
+		return nil
+	}
+	return fmt.Errorf("line %d: a parameter is a scalar or {string_value: ...}", n.Line)
+}
+
+// LoadConfig reads and validates a config.yaml. Unknown fields are errors.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(b)
+}
+
+// ParseConfig decodes and validates a config.yaml document.
+func ParseConfig(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+var knownParameters = map[string]bool{
+	"intra_op_thread_count":    true,
+	"inter_op_thread_count":    true,
+	"graph_optimization_level": true,
+}
+
+func (c *Config) validate() error {
+	if c.Platform != "" && c.Platform != Platform {
+		return fmt.Errorf("platform: %q is not supported (want %s)", c.Platform, Platform)
+	}
+	if c.Backend != "" && c.Backend != "onnxruntime" {
+		return fmt.Errorf("backend: %q is not supported (want onnxruntime)", c.Backend)
+	}
+	if c.MaxBatchSize != nil && *c.MaxBatchSize < 0 {
+		return fmt.Errorf("max_batch_size: must be 0 or more, got %d", *c.MaxBatchSize)
+	}
+	if err := c.VersionPolicy.validate(); err != nil {
+		return fmt.Errorf("version_policy: %w", err)
+	}
+	gpu := false
+	for i, g := range c.InstanceGroup {
+		switch g.Kind {
+		case "", "KIND_CPU", "KIND_AUTO":
+			if len(g.GPUs) > 0 {
+				return fmt.Errorf("instance_group[%d].gpus: only a KIND_GPU group takes gpus", i)
+			}
+		case "KIND_GPU":
+			gpu = true
+			if len(g.GPUs) > 1 {
+				return fmt.Errorf("instance_group[%d].gpus: one GPU per model is supported, got %v", i, g.GPUs)
+			}
+		default:
+			return fmt.Errorf("instance_group[%d].kind: unknown kind %q (want KIND_CPU or KIND_GPU)", i, g.Kind)
+		}
+		if g.Count < 0 {
+			return fmt.Errorf("instance_group[%d].count: must be 1 or more, got %d", i, g.Count)
+		}
+	}
+	for k, v := range c.Parameters {
+		if !knownParameters[k] {
+			return fmt.Errorf("parameters.%s: unknown parameter (want intra_op_thread_count, inter_op_thread_count or graph_optimization_level)", k)
+		}
+		if k != "graph_optimization_level" {
+			if n, err := strconv.Atoi(string(v)); err != nil || n < 1 {
+				return fmt.Errorf("parameters.%s: want a positive integer, got %q", k, v)
+			}
+		}
+	}
+	for i, a := range c.Optimization.ExecutionAccelerators.GPUExecutionAccelerator {
+		if a.Name != "tensorrt" && a.Name != "cuda" {
+			return fmt.Errorf("optimization.execution_accelerators.gpu_execution_accelerator[%d].name: unknown accelerator %q (want tensorrt or cuda)", i, a.Name)
+		}
+		if !gpu {
+			return fmt.Errorf("optimization.execution_accelerators.gpu_execution_accelerator[%d]: needs an instance_group of kind KIND_GPU", i)
+		}
+	}
+	for field, list := range map[string][]TensorConfig{"input": c.Input, "output": c.Output} {
+		seen := map[string]bool{}
+		for i, t := range list {
+			switch {
+			case t.Name == "":
+				return fmt.Errorf("%s[%d].name: required", field, i)
+			case seen[t.Name]:
+				return fmt.Errorf("%s[%d].name: %q given twice", field, i, t.Name)
+			case t.DataType != "" && runtime.ParseConfigDataType(t.DataType) == runtime.Invalid:
+				return fmt.Errorf("%s[%d].data_type: unknown type %q (want TYPE_FP32, TYPE_INT64, ...)", field, i, t.DataType)
+			}
+			seen[t.Name] = true
+			for _, d := range t.Dims {
+				if d < -1 || d == 0 {
+					return fmt.Errorf("%s[%d].dims: %v has a dimension that is not positive or -1", field, i, t.Dims)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (p *VersionPolicy) validate() error {
+	n := 0
+	if p.Latest != nil {
+		n++
+		if p.Latest.NumVersions < 1 {
+			return fmt.Errorf("latest.num_versions: must be 1 or more, got %d", p.Latest.NumVersions)
+		}
+	}
+	if p.All != nil {
+		n++
+	}
+	if p.Specific != nil {
+		n++
+		if len(p.Specific.Versions) == 0 {
+			return errors.New("specific.versions: list at least one version")
+		}
+		for _, v := range p.Specific.Versions {
+			if v < 1 {
+				return fmt.Errorf("specific.versions: %d is not a positive version", v)
+			}
+		}
+	}
+	if n > 1 {
+		return errors.New("give one of latest, all or specific")
+	}
+	return nil
+}
+
+// selectVersions applies the policy to the versions found on disk, sorted
+// ascending, and returns the versions to load, ascending.
+func (p *VersionPolicy) selectVersions(found []int64) []int64 {
+	switch {
+	case p.All != nil:
+		return found
+	case p.Specific != nil:
+		out := append([]int64{}, p.Specific.Versions...)
+		slices.Sort(out)
+		return out
+	}
+	n := 1
+	if p.Latest != nil {
+		n = p.Latest.NumVersions
+	}
+	if len(found) <= n {
+		return found
+	}
+	return found[len(found)-n:]
+}
+
+// sessionOptions maps the config onto ONNX Runtime's session options.
+func (c *Config) sessionOptions() runtime.SessionOptions {
+	var o runtime.SessionOptions
+	if c == nil {
+		return o
+	}
+	if v, ok := c.Parameters["intra_op_thread_count"]; ok {
+		o.IntraOpThreads, _ = strconv.Atoi(string(v))
+	}
+	if v, ok := c.Parameters["inter_op_thread_count"]; ok {
+		o.InterOpThreads, _ = strconv.Atoi(string(v))
+	}
+	o.GraphOptimization = string(c.Parameters["graph_optimization_level"])
+	gpu := -1
+	for _, g := range c.InstanceGroup {
+		count := g.Count
+		if count == 0 {
+			count = 1
+		}
+		o.Instances += count
+		if g.Kind == "KIND_GPU" {
+			gpu = 0
+			if len(g.GPUs) == 1 {
+				gpu = g.GPUs[0]
+			}
+		}
+	}
+	if gpu < 0 {
+		return o
+	}
+	device := strconv.Itoa(gpu)
+	hasCUDA := false
+	for _, a := range c.Optimization.ExecutionAccelerators.GPUExecutionAccelerator {
+		opts := map[string]string{"device_id": device}
+		for k, v := range a.Parameters {
+			opts[k] = v
+		}
+		o.Providers = append(o.Providers, runtime.Provider{Name: a.Name, Options: opts})
+		hasCUDA = hasCUDA || a.Name == "cuda"
+	}
+	if !hasCUDA {
+		// A KIND_GPU instance runs on CUDA, as in Triton, after any
+		// accelerator listed above it.
+		o.Providers = append(o.Providers, runtime.Provider{Name: "cuda", Options: map[string]string{"device_id": device}})
+	}
+	o.AllowCPUFallback = c.Optimization.AllowCPUFallback
+	return o
+}

@@ -1,0 +1,99 @@
+package repository
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigFixtures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		file string
+		want string // error text; empty for a good fixture
+	}{
+		{"full.good.yaml", ""},
+		{"empty.good.yaml", ""},
+		{"specific.good.yaml", ""},
+		{"unknown-field.bad.yaml", "line 2: field dynamic_batchin not found in type repository.Config"},
+		{"latest-zero.bad.yaml", "version_policy: latest.num_versions: must be 1 or more, got 0"},
+		{"two-policies.bad.yaml", "version_policy: give one of latest, all or specific"},
+		{"bad-kind.bad.yaml", `instance_group[0].kind: unknown kind "KIND_TPU" (want KIND_CPU or KIND_GPU)`},
+		{"bad-threads.bad.yaml", `parameters.intra_op_thread_count: want a positive integer, got "many"`},
+		{"unknown-parameter.bad.yaml", "parameters.enable_turbo: unknown parameter"},
+		{"accelerator-on-cpu.bad.yaml", "optimization.execution_accelerators.gpu_execution_accelerator[0]: needs an instance_group of kind KIND_GPU"},
+		{"bad-datatype.bad.yaml", `input[0].data_type: unknown type "TYPE_FLOAT"`},
+		{"bad-platform.bad.yaml", `platform: "tensorflow_savedmodel" is not supported (want onnxruntime_onnx)`},
+		{"negative-batch.bad.yaml", "max_batch_size: must be 0 or more, got -1"},
+		{"bad-parameter-form.bad.yaml", "line 2: a parameter is a scalar or {string_value: ...}"},
+		{"zero-dim.bad.yaml", "input[0].dims: [0 4] has a dimension that is not positive or -1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadConfig(filepath.Join("testdata", "config", tt.file))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("got error %v, want none", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	// Every fixture is in the table.
+	files, _ := filepath.Glob(filepath.Join("testdata", "config", "*.yaml"))
+	if len(files) != len(tests) {
+		t.Errorf("%d fixtures on disk, %d in the table", len(files), len(tests))
+	}
+}
+
+func TestConfigSessionOptions(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(filepath.Join("testdata", "config", "full.good.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.sessionOptions()
+	if o.Instances != 2 || o.IntraOpThreads != 2 || o.InterOpThreads != 1 || o.GraphOptimization != "extended" {
+		t.Errorf("got %+v", o)
+	}
+	if len(o.Providers) != 2 || o.Providers[0].Name != "tensorrt" || o.Providers[1].Name != "cuda" ||
+		o.Providers[0].Options["trt_fp16_enable"] != "1" || o.Providers[1].Options["device_id"] != "0" {
+		t.Errorf("got providers %+v, want tensorrt then cuda on device 0", o.Providers)
+	}
+}
+
+func TestVersionPolicy(t *testing.T) {
+	t.Parallel()
+	found := []int64{1, 2, 5, 7}
+	tests := []struct {
+		name string
+		yaml string
+		want []int64
+	}{
+		{"default is latest 1", "", []int64{7}},
+		{"latest 2", "version_policy: {latest: {num_versions: 2}}", []int64{5, 7}},
+		{"latest more than found", "version_policy: {latest: {num_versions: 9}}", []int64{1, 2, 5, 7}},
+		{"all", "version_policy: {all: {}}", []int64{1, 2, 5, 7}},
+		{"specific", "version_policy: {specific: {versions: [5, 1, 3]}}", []int64{1, 3, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := ParseConfig([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.VersionPolicy.selectVersions(found)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("got %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
+

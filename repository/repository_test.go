@@ -1,0 +1,191 @@
+package repository_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/infergate/infergate/repository"
+	"github.com/infergate/infergate/runtime"
+	"github.com/infergate/infergate/runtime/runtimetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func openRepo(t *testing.T, root string) *repository.Repository {
+	t.Helper()
+	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repository.Open(context.Background(), repository.Options{Root: root, Runtime: env})
+	if err != nil {
+		env.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+		env.Close()
+	})
+	return r
+}
+
+func TestOpenTestModels(t *testing.T) {
+	r := openRepo(t, runtimetest.Models(t))
+	if r.Ready() {
+		t.Error("repository with broken models reports ready")
+	}
+	tests := []struct {
+		model    string
+		versions []int64
+		state    repository.State
+		reason   string
+		batched  bool
+	}{
+		{"mlp", []int64{1, 2}, repository.StateReady, "", true},
+		{"identity_fp32", []int64{1}, repository.StateReady, "", true},
+		{"no_batch", []int64{1}, repository.StateReady, "", false},
+		{"scalar", []int64{1}, repository.StateReady, "", false},
+		{"pinned", []int64{1}, repository.StateReady, "", true},
+		{"corrupt", []int64{1}, repository.StateUnavailable, "read model", false},
+		{"bad_operator", []int64{1}, repository.StateUnavailable, "NoSuchOperator", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			m, err := r.Model(tt.model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs := m.Versions()
+			if len(vs) != len(tt.versions) {
+				t.Fatalf("got %d versions, want %v", len(vs), tt.versions)
+			}
+			for i, v := range vs {
+				if v.Number != tt.versions[i] || v.State != tt.state || !strings.Contains(v.Reason, tt.reason) {
+					t.Errorf("got version %d %s %q, want %d %s containing %q", v.Number, v.State, v.Reason, tt.versions[i], tt.state, tt.reason)
+				}
+				if v.State == repository.StateReady && v.Batched != tt.batched {
+					t.Errorf("got batched %v, want %v", v.Batched, tt.batched)
+				}
+			}
+		})
+	}
+	t.Run("pinned shape", func(t *testing.T) {
+		m, _ := r.Model("pinned")
+		v, err := m.Version(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Inputs[0].Shape; len(got) != 2 || got[0] != -1 || got[1] != 4 || v.MaxBatchSize != 8 {
+			t.Errorf("got shape %v max batch %d, want [-1 4] and 8", got, v.MaxBatchSize)
+		}
+	})
+	t.Run("lookups", func(t *testing.T) {
+		lookups := []struct {
+			name    string
+			model   string
+			version int64
+			status  int
+			msg     string
+		}{
+			{"unknown model", "nope", 0, http.StatusNotFound, `unknown model "nope"`},
+			{"unknown version", "mlp", 3, http.StatusNotFound, `model "mlp" has no version 3`},
+			{"default version", "mlp", 0, 0, ""},
+			{"broken default", "corrupt", 0, http.StatusServiceUnavailable, `model "corrupt" is not ready: read model`},
+			{"broken version", "bad_operator", 1, http.StatusServiceUnavailable, `model "bad_operator" version 1 is not ready`},
+		}
+		for _, l := range lookups {
+			t.Run(l.name, func(t *testing.T) {
+				m, err := r.Model(l.model)
+				var v *repository.Version
+				if err == nil {
+					v, err = m.Version(l.version)
+				}
+				if l.status == 0 {
+					if err != nil || v.Number != 2 {
+						t.Fatalf("got %v, %v; want version 2", v, err)
+					}
+					return
+				}
+				re, ok := err.(*repository.Error)
+				if !ok || re.Status != l.status || !strings.Contains(re.Msg, l.msg) {
+					t.Fatalf("got %v, want %d %q", err, l.status, l.msg)
+				}
+			})
+		}
+	})
+}
+
+func copyModel(t *testing.T, dst, model string) {
+	t.Helper()
+	src := filepath.Join(runtimetest.Models(t), model)
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if fi.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPathsStayInside builds a repository with entries that must be skipped
+// or refused: bad names, non-numeric versions, symlinks out of the root.
+func TestPathsStayInside(t *testing.T) {
+	outside := t.TempDir()
+	copyModel(t, filepath.Join(outside, "secret"), "mlp")
+	root := t.TempDir()
+	copyModel(t, filepath.Join(root, "good"), "identity_fp32")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "escape")))
+	copyModel(t, filepath.Join(root, "linkedfile"), "identity_fp32")
+	must(os.Remove(filepath.Join(root, "linkedfile", "1", "model.onnx")))
+	must(os.Symlink(filepath.Join(outside, "secret", "1", "model.onnx"), filepath.Join(root, "linkedfile", "1", "model.onnx")))
+	copyModel(t, filepath.Join(root, "inner"), "identity_fp32")
+	must(os.Symlink(filepath.Join(root, "inner"), filepath.Join(root, "alias"))) // inside: allowed
+	must(os.MkdirAll(filepath.Join(root, "bad name!", "1"), 0o755))
+	must(os.MkdirAll(filepath.Join(root, "good", "v2"), 0o755))
+	must(os.MkdirAll(filepath.Join(root, "good", "0"), 0o755))
+	must(os.MkdirAll(filepath.Join(root, "good", "007"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "README.md"), []byte("not a model"), 0o644))
+
+	r := openRepo(t, root)
+	var names []string
+	for _, m := range r.Models() {
+		names = append(names, m.Name)
+	}
+	if got := strings.Join(names, ","); got != "alias,good,inner,linkedfile" {
+		t.Errorf("got models %s, want alias,good,inner,linkedfile", got)
+	}
+	m, _ := r.Model("good")
+	if vs := m.Versions(); len(vs) != 1 || vs[0].Number != 1 || vs[0].State != repository.StateReady {
+		t.Errorf("good: got versions %+v, want only a ready 1", vs)
+	}
+	m, _ = r.Model("linkedfile")
+	if vs := m.Versions(); len(vs) != 1 || vs[0].State != repository.StateUnavailable || !strings.Contains(vs[0].Reason, "points outside the model repository") {
+		t.Errorf("linkedfile: got %+v, want unavailable, outside the repository", vs[0])
+	}
+}
