@@ -54,9 +54,13 @@ type Config struct {
 
 // VersionPolicy is Triton's version_policy: at most one of its fields.
 type VersionPolicy struct {
-	Latest   *struct{ NumVersions int `yaml:"num_versions"` } `yaml:"latest"`
-	All      *struct{}                                        `yaml:"all"`
-	Specific *struct{ Versions []int64 `yaml:"versions"` }     `yaml:"specific"`
+	Latest *struct {
+		NumVersions int `yaml:"num_versions"`
+	} `yaml:"latest"`
+	All      *struct{} `yaml:"all"`
+	Specific *struct {
+		Versions []int64 `yaml:"versions"`
+	} `yaml:"specific"`
 }
 
 // InstanceGroup is one of Triton's instance groups.

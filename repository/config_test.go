@@ -96,4 +96,3 @@ func TestVersionPolicy(t *testing.T) {
 		})
 	}
 }
-
