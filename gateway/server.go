@@ -1,0 +1,416 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+
+	"github.com/infergate/infergate/repository"
+	"github.com/infergate/infergate/runtime"
+)
+
+// HeaderInferenceHeaderLength is the binary tensor extension's header: the
+// length of the JSON part of a body that binary tensors follow.
+const HeaderInferenceHeaderLength = "Inference-Header-Content-Length"
+
+// DefaultMaxRequestBodySize fits a 64×3×224×224 FP32 tensor (36.75 MiB in
+// binary form; about 100 MiB as JSON numbers) with room to spare.
+const DefaultMaxRequestBodySize = 128 << 20
+
+// Options configure a Server.
+type Options struct {
+	// MaxRequestBodySize is the largest request body accepted; larger ones
+	// get 413. Default DefaultMaxRequestBodySize.
+	MaxRequestBodySize int
+	// Version is reported in the server metadata. Default "dev".
+	Version string
+	// RuntimeVersion is ONNX Runtime's version, reported in the server
+	// metadata. Optional.
+	RuntimeVersion string
+	// Logger receives request errors and panics. Default: discard.
+	Logger *slog.Logger
+	// IdleTimeout closes keep-alive connections idle that long. Default 2m.
+	IdleTimeout time.Duration
+	// StrictReadiness makes /v2/health/ready true only while every model
+	// is ready, as Triton's --strict-readiness. When false it is true once
+	// the server serves.
+	StrictReadiness bool
+}
+
+// Server serves the KServe v2 HTTP protocol for a repository.
+type Server struct {
+	repo *repository.Repository
+	opts Options
+	log  *slog.Logger
+	srv  *fasthttp.Server
+
+	parsers  fastjson.ParserPool
+	requests sync.Pool // *inferRequest
+	buffers  sync.Pool // *[]byte response buffers
+}
+
+// New returns a Server for repo.
+func New(repo *repository.Repository, opts Options) *Server {
+	if opts.MaxRequestBodySize <= 0 {
+		opts.MaxRequestBodySize = DefaultMaxRequestBodySize
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 2 * time.Minute
+	}
+	s := &Server{repo: repo, opts: opts, log: opts.Logger}
+	s.requests.New = func() any { return new(inferRequest) }
+	s.buffers.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.srv = &fasthttp.Server{
+		Handler:                      s.Handler(),
+		Name:                         "infergate",
+		MaxRequestBodySize:           opts.MaxRequestBodySize,
+		IdleTimeout:                  opts.IdleTimeout,
+		ErrorHandler:                 s.transportError,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		DisablePreParseMultipartForm: true,
+		Logger:                       fasthttpLogger{opts.Logger},
+	}
+	return s
+}
+
+// fasthttpLogger sends fasthttp's own messages (connection errors) to slog.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// Handler returns the HTTP handler, with routing and panic recovery.
+func (s *Server) Handler() fasthttp.RequestHandler {
+	r := router.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.GET("/v2", s.serverMetadata)
+	r.GET("/v2/health/live", s.live)
+	r.GET("/v2/health/ready", s.ready)
+	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}"} {
+		r.GET(prefix, s.modelMetadata)
+		r.GET(prefix+"/ready", s.modelReady)
+		r.GET(prefix+"/config", s.modelConfig)
+		r.POST(prefix+"/infer", s.infer)
+	}
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		s.fail(ctx, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such endpoint: %s %s", ctx.Method(), ctx.Path())})
+	}
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		s.fail(ctx, &Error{Status: http.StatusMethodNotAllowed, Msg: fmt.Sprintf("method %s is not allowed on %s", ctx.Method(), ctx.Path())})
+	}
+	h := r.Handler
+	return func(ctx *fasthttp.RequestCtx) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic in handler", "path", string(ctx.Path()), "panic", p, "stack", string(debug.Stack()))
+				ctx.ResetBody()
+				s.fail(ctx, &Error{Status: http.StatusInternalServerError, Msg: "internal error"})
+			}
+		}()
+		h(ctx)
+	}
+}
+
+// Serve serves HTTP on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(ln)
+}
+
+// Shutdown stops accepting connections and waits for the requests in
+// flight, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.srv.ShutdownWithContext(ctx)
+}
+
+// transportError answers errors fasthttp meets before a handler runs.
+func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		s.fail(ctx, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body is larger than the limit of %d bytes", s.opts.MaxRequestBodySize)})
+		return
+	}
+	s.fail(ctx, &Error{Status: http.StatusBadRequest, Msg: "malformed HTTP request: " + err.Error()})
+}
+
+// statusOf maps an error to its HTTP status and message: the one place
+// where errors become statuses.
+func statusOf(err error) (int, string) {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Status, pe.Msg
+	}
+	var re *repository.Error
+	if errors.As(err, &re) {
+		return re.Status, re.Msg
+	}
+	switch {
+	case errors.Is(err, runtime.ErrInvalidInput):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "request timed out: " + err.Error()
+	case errors.Is(err, runtime.ErrClosed):
+		return http.StatusServiceUnavailable, "model version is unloading: " + err.Error()
+	}
+	return http.StatusInternalServerError, err.Error()
+}
+
+// fail writes err as a KServe error body.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
+	status, msg := statusOf(err)
+	if status >= 500 {
+		s.log.Error("request failed", "path", string(ctx.Path()), "status", status, "err", msg)
+	} else {
+		s.log.Debug("request rejected", "path", string(ctx.Path()), "status", status, "err", msg)
+	}
+	ctx.Response.Header.Del(HeaderInferenceHeaderLength)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	b := append(append([]byte(`{"error":`), appendJSONString(nil, msg)...), '}')
+	ctx.SetBody(b)
+}
+
+func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+func (s *Server) serverMetadata(ctx *fasthttp.RequestCtx) {
+	s.writeJSON(ctx, struct {
+		Name           string   `json:"name"`
+		Version        string   `json:"version"`
+		Extensions     []string `json:"extensions"`
+		RuntimeVersion string   `json:"onnxruntime_version,omitempty"`
+	}{"infergate", s.opts.Version, []string{"binary_tensor_data", "model_configuration"}, s.opts.RuntimeVersion})
+}
+
+func (s *Server) live(ctx *fasthttp.RequestCtx) {}
+
+func (s *Server) ready(ctx *fasthttp.RequestCtx) {
+	if s.opts.StrictReadiness && !s.repo.Ready() {
+		ctx.SetStatusCode(http.StatusServiceUnavailable)
+	}
+}
+
+// version looks up the model and version named by the route.
+func (s *Server) version(ctx *fasthttp.RequestCtx) (*repository.Model, *repository.Version, error) {
+	name, _ := ctx.UserValue("model").(string)
+	m, err := s.repo.Model(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	var n int64
+	if vs, ok := ctx.UserValue("version").(string); ok {
+		n, err = strconv.ParseInt(vs, 10, 64)
+		if err != nil || n < 1 {
+			return nil, nil, badRequest("invalid model version %q: want a positive integer", vs)
+		}
+	}
+	v, err := m.Version(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, v, nil
+}
+
+type tensorMetadata struct {
+	Name     string  `json:"name"`
+	DataType string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
+func tensorsMetadata(infos []runtime.TensorInfo) []tensorMetadata {
+	out := make([]tensorMetadata, len(infos))
+	for i, t := range infos {
+		out[i] = tensorMetadata{Name: t.Name, DataType: t.DataType.String(), Shape: t.Shape}
+	}
+	return out
+}
+
+func readyVersions(m *repository.Model) []string {
+	out := []string{}
+	for _, v := range m.Versions() {
+		if v.State == repository.StateReady {
+			out = append(out, strconv.FormatInt(v.Number, 10))
+		}
+	}
+	return out
+}
+
+func (s *Server) modelMetadata(ctx *fasthttp.RequestCtx) {
+	m, v, err := s.version(ctx)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, struct {
+		Name     string           `json:"name"`
+		Versions []string         `json:"versions"`
+		Platform string           `json:"platform"`
+		Inputs   []tensorMetadata `json:"inputs"`
+		Outputs  []tensorMetadata `json:"outputs"`
+	}{m.Name, readyVersions(m), repository.Platform, tensorsMetadata(v.Inputs), tensorsMetadata(v.Outputs)})
+}
+
+func (s *Server) modelReady(ctx *fasthttp.RequestCtx) {
+	if _, _, err := s.version(ctx); err != nil {
+		status, _ := statusOf(err)
+		if status == http.StatusServiceUnavailable {
+			ctx.SetStatusCode(status) // not ready: the boolean answer, empty body
+			return
+		}
+		s.fail(ctx, err)
+	}
+}
+
+// modelConfig answers Triton's model configuration extension, with the
+// configuration in effect (Triton's JSON field names).
+func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
+	m, v, err := s.version(ctx)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	type tensorConfig struct {
+		Name     string  `json:"name"`
+		DataType string  `json:"data_type"`
+		Dims     []int64 `json:"dims"`
+	}
+	dims := func(infos []runtime.TensorInfo) []tensorConfig {
+		out := make([]tensorConfig, len(infos))
+		for i, t := range infos {
+			d := t.Shape
+			if v.Batched {
+				d = d[1:]
+			}
+			out[i] = tensorConfig{t.Name, t.DataType.ConfigName(), d}
+		}
+		return out
+	}
+	maxBatch := v.MaxBatchSize
+	if v.Batched && maxBatch == 0 {
+		maxBatch = -1 // a batch axis of unlimited size (no config bounds it)
+	}
+	s.writeJSON(ctx, struct {
+		Name         string         `json:"name"`
+		Platform     string         `json:"platform"`
+		Backend      string         `json:"backend"`
+		MaxBatchSize int            `json:"max_batch_size"`
+		Input        []tensorConfig `json:"input"`
+		Output       []tensorConfig `json:"output"`
+		Providers    []string       `json:"execution_providers"`
+	}{m.Name, repository.Platform, "onnxruntime", maxBatch, dims(v.Inputs), dims(v.Outputs), v.Session.Providers()})
+}
+
+func (s *Server) infer(ctx *fasthttp.RequestCtx) {
+	m, v, err := s.version(ctx)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	headerLen := -1
+	if h := ctx.Request.Header.Peek(HeaderInferenceHeaderLength); h != nil {
+		n, err := strconv.Atoi(string(h))
+		if err != nil || n < 0 {
+			s.fail(ctx, badRequest("invalid %s header %q", HeaderInferenceHeaderLength, h))
+			return
+		}
+		headerLen = n
+	}
+	req := s.requests.Get().(*inferRequest)
+	defer func() {
+		req.reset()
+		s.requests.Put(req)
+	}()
+	p := s.parsers.Get()
+	err = decodeRequest(p, ctx.PostBody(), headerLen, v.Inputs, v.Outputs, req)
+	s.parsers.Put(p)
+	if err == nil {
+		err = checkBatch(v, req.Inputs)
+	}
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+
+	runCtx := context.Background()
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(runCtx, time.Duration(req.Timeout)*time.Microsecond)
+		defer cancel()
+	}
+	outs, err := v.Session.Run(runCtx, req.Inputs)
+	if err != nil {
+		s.fail(ctx, fmt.Errorf("model %q version %d: %w", m.Name, v.Number, err))
+		return
+	}
+
+	selected, binary := outs, make([]bool, 0, len(outs))
+	if len(req.Outputs) == 0 {
+		for range outs {
+			binary = append(binary, req.BinaryOutput)
+		}
+	} else {
+		selected = make([]runtime.Tensor, 0, len(req.Outputs))
+		for _, o := range req.Outputs {
+			selected = append(selected, outs[o.Index])
+			binary = append(binary, o.Binary == 1 || (o.Binary == -1 && req.BinaryOutput))
+		}
+	}
+	bp := s.buffers.Get().(*[]byte)
+	body, jsonLen := encodeResponse((*bp)[:0], m.Name, v.Number, req.ID, selected, binary)
+	if jsonLen >= 0 {
+		ctx.Response.Header.Set(HeaderInferenceHeaderLength, strconv.Itoa(jsonLen))
+		ctx.SetContentType("application/octet-stream")
+	} else {
+		ctx.SetContentType("application/json")
+	}
+	ctx.SetBody(body)
+	if cap(body) <= 1<<20 { // keep big buffers out of the pool
+		*bp = body[:0]
+		s.buffers.Put(bp)
+	}
+}
+
+// checkBatch enforces the batch rules of a batched version: every input has
+// the same leading dimension, at most MaxBatchSize.
+func checkBatch(v *repository.Version, inputs []runtime.Tensor) error {
+	if !v.Batched || len(inputs) == 0 {
+		return nil
+	}
+	batch := inputs[0].Shape[0]
+	for _, t := range inputs[1:] {
+		if t.Shape[0] != batch {
+			return badRequest("inputs have different batch sizes: %q has %d, %q has %d", inputs[0].Name, batch, t.Name, t.Shape[0])
+		}
+	}
+	if v.MaxBatchSize > 0 && batch > int64(v.MaxBatchSize) {
+		return badRequest("batch size %d is larger than the model's max_batch_size %d", batch, v.MaxBatchSize)
+	}
+	return nil
+}
