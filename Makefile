@@ -1,0 +1,58 @@
+# infergate: two commands for a new user.
+#   make run    fetch what is missing, build, serve configs/example-repository on :8000
+#   make test   everything else: vet, gofmt, race-enabled unit and end-to-end tests
+# Long runs have their own targets: make bench, make fuzz.
+
+SHELL := /bin/bash
+GO ?= go
+PORT ?= 8000
+ORT_LIB := .cache/onnxruntime/1.29.0/libonnxruntime.so
+MODELS := .cache/models/ppocr_cls/1/model.onnx
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+export ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
+
+.PHONY: run test build deps bench fuzz models clean
+
+$(ORT_LIB):
+	scripts/fetch-onnxruntime.sh >/dev/null
+
+$(MODELS):
+	scripts/fetch-models.sh >/dev/null
+
+deps: $(ORT_LIB) $(MODELS)
+	$(GO) mod download
+
+build: bin/infergate
+
+bin/infergate: $(shell find cmd gateway repository runtime batching router monitoring -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/infergate
+
+run: $(ORT_LIB) build
+	@echo
+	@echo "infergate is starting on :$(PORT). In another shell, try:"
+	@echo
+	@echo "  curl -s localhost:$(PORT)/v2/models/mlp/infer -d '{\"inputs\":[{\"name\":\"input\",\"shape\":[1,16],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}]}'"
+	@echo
+	exec bin/infergate serve --model-repository configs/example-repository --http-port $(PORT)
+
+test: deps
+	@echo "== go vet"; $(GO) vet ./...
+	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	@echo "== go test -race"; $(GO) test -race -count=1 -timeout 8m ./...
+
+# Decoder fuzzing, FUZZTIME each (default 60s).
+FUZZTIME ?= 60s
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME) ./gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./gateway/
+
+# Go benchmarks, each beside its baseline.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Regenerate the committed test models (needs python3 with onnx: apt-get install python3-onnx).
+models:
+	python3 scripts/gen_test_models.py
+
+clean:
+	rm -rf bin

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/infergate/infergate/gateway"
+	"github.com/infergate/infergate/runtime"
+)
+
+// Config is the gateway configuration: the --config file, overridden by
+// flags. Field defaults are in defaultConfig.
+type Config struct {
+	// ModelRepository is the model repository directory (--model-repository).
+	ModelRepository string `yaml:"model_repository"`
+	HTTP            struct {
+		// Address to listen on (--http-address). Default 0.0.0.0.
+		Address string `yaml:"address"`
+		// Port to listen on (--http-port). Default 8000.
+		Port int `yaml:"port"`
+		// MaxRequestBodyBytes is the largest request body; larger gets 413.
+		// Default 128 MiB, enough for a 64×3×224×224 FP32 tensor.
+		MaxRequestBodyBytes int `yaml:"max_request_body_bytes"`
+		// IdleTimeout closes idle keep-alive connections. Default 2m.
+		IdleTimeout time.Duration `yaml:"idle_timeout"`
+	} `yaml:"http"`
+	// ExitTimeout bounds the wait for requests in flight at shutdown
+	// (--exit-timeout-secs). Default 30s.
+	ExitTimeout time.Duration `yaml:"exit_timeout"`
+	// StrictReadiness: /v2/health/ready is true only when every model is
+	// ready (--strict-readiness). Default true, as in Triton; false makes
+	// it true as soon as the repository is loaded.
+	StrictReadiness bool `yaml:"strict_readiness"`
+	ONNXRuntime     struct {
+		// Library is the path of libonnxruntime.so (--onnxruntime-lib).
+		// Default: $ONNXRUNTIME_LIB, then .cache/onnxruntime/1.29.0/ in the
+		// working directory, where scripts/fetch-onnxruntime.sh puts it.
+		Library string `yaml:"library"`
+	} `yaml:"onnxruntime"`
+	Log struct {
+		// Level is debug, info, warn or error (--log-level). Default info.
+		Level string `yaml:"level"`
+		// Format is text or json (--log-format). Default text.
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+}
+
+func defaultConfig() Config {
+	var c Config
+	c.HTTP.Address = "0.0.0.0"
+	c.HTTP.Port = 8000
+	c.HTTP.MaxRequestBodyBytes = gateway.DefaultMaxRequestBodySize
+	c.HTTP.IdleTimeout = 2 * time.Minute
+	c.ExitTimeout = 30 * time.Second
+	c.StrictReadiness = true
+	c.Log.Level = "info"
+	c.Log.Format = "text"
+	return c
+}
+
+// loadConfigFile decodes path strictly over c.
+func loadConfigFile(path string, c *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.ModelRepository == "":
+		return errors.New("model_repository: required (--model-repository DIR)")
+	case c.HTTP.Port < 0 || c.HTTP.Port > 65535:
+		return fmt.Errorf("http.port: %d is not a TCP port", c.HTTP.Port)
+	case c.HTTP.MaxRequestBodyBytes <= 0:
+		return fmt.Errorf("http.max_request_body_bytes: must be positive, got %d", c.HTTP.MaxRequestBodyBytes)
+	case c.ExitTimeout < 0:
+		return fmt.Errorf("exit_timeout: must not be negative, got %s", c.ExitTimeout)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return fmt.Errorf("log.level: %w", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+	}
+	return nil
+}
+
+func parseServe(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("infergate serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "gateway configuration `file` (YAML); flags override it")
+	repo := fs.String("model-repository", "", "model repository `dir`: <dir>/<model>/<version>/model.onnx")
+	addr := fs.String("http-address", "0.0.0.0", "address to listen on")
+	port := fs.Int("http-port", 8000, "HTTP port")
+	lib := fs.String("onnxruntime-lib", "", "path of libonnxruntime.so (default $ONNXRUNTIME_LIB, then .cache/onnxruntime/1.29.0/)")
+	maxBody := fs.Int("max-request-bytes", gateway.DefaultMaxRequestBodySize, "largest request body in bytes")
+	exitSecs := fs.Int("exit-timeout-secs", 30, "seconds to wait for requests in flight at shutdown")
+	strict := fs.Bool("strict-readiness", true, "ready only when every model is ready")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c := defaultConfig()
+	if *configFile != "" {
+		if err := loadConfigFile(*configFile, &c); err != nil {
+			return Config{}, err
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "model-repository":
+			c.ModelRepository = *repo
+		case "http-address":
+			c.HTTP.Address = *addr
+		case "http-port":
+			c.HTTP.Port = *port
+		case "onnxruntime-lib":
+			c.ONNXRuntime.Library = *lib
+		case "max-request-bytes":
+			c.HTTP.MaxRequestBodyBytes = *maxBody
+		case "exit-timeout-secs":
+			c.ExitTimeout = time.Duration(*exitSecs) * time.Second
+		case "strict-readiness":
+			c.StrictReadiness = *strict
+		case "log-level":
+			c.Log.Level = *level
+		case "log-format":
+			c.Log.Format = *format
+		}
+	})
+	return c, c.validate()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// libraryPath finds libonnxruntime: the configured path, $ONNXRUNTIME_LIB,
+// then the fetch script's cache under the working directory.
+func libraryPath(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if p := os.Getenv("ONNXRUNTIME_LIB"); p != "" {
+		return p
+	}
+	return filepath.Join(".cache", "onnxruntime", "1.29.0", "libonnxruntime.so")
+}
+
+func printVersion(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("infergate version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	lib := fs.String("onnxruntime-lib", "", "path of libonnxruntime.so")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "infergate %s\n", version)
+	env, err := runtime.Open(runtime.Options{LibraryPath: libraryPath(*lib)})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	fmt.Fprintf(stdout, "onnxruntime %s\n", env.Version())
+	return nil
+}

@@ -1,0 +1,60 @@
+// Command infergate serves ONNX models over the KServe v2 inference
+// protocol.
+//
+//	infergate serve --model-repository DIR [--http-port 8000] [--config FILE]
+//	infergate version
+//
+// main only parses flags and wires the packages together; see run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "infergate:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  infergate serve --model-repository DIR [--http-port N] [--config FILE] [--onnxruntime-lib PATH]
+  infergate version [--onnxruntime-lib PATH]
+
+Run "infergate serve -h" for every flag.
+`
+
+// run runs the infergate command line.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := parseServe(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, newLogger(cfg, stderr), nil)
+	case "version":
+		return printVersion(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/infergate/infergate/gateway/client"
+	"github.com/infergate/infergate/runtime/runtimetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// net/http's keep-alive connections of the test clients.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		// fasthttp's process-wide Date header ticker, started once.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		// fasthttp's worker pool cleaner sleeps MaxIdleWorkerDuration (10s)
+		// before it sees the pool stopped; it ends by itself.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+	)
+}
+
+type testLog struct{ t testing.TB }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// startServer serves repo on a loopback port with the real ONNX Runtime and
+// returns a client for it. The server is shut down, and checked to stop
+// cleanly, when the test ends.
+func startServer(t testing.TB, repo string, mutate func(*Config)) *client.Client {
+	t.Helper()
+	c := defaultConfig()
+	c.ModelRepository = repo
+	c.HTTP.Address = "127.0.0.1"
+	c.HTTP.Port = 0
+	c.ONNXRuntime.Library = runtimetest.Library(t)
+	c.ExitTimeout = 10 * time.Second
+	if mutate != nil {
+		mutate(&c)
+	}
+	var w io.Writer = testLog{t}
+	if _, ok := t.(*testing.B); ok {
+		w = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, c, log, func(a net.Addr) { addrs <- a }) }()
+	var addr net.Addr
+	select {
+	case addr = <-addrs:
+	case err := <-done:
+		cancel()
+		t.Fatalf("server did not start: %v", err)
+	}
+	cl := client.New("http://"+addr.String(), nil)
+	t.Cleanup(func() {
+		cl.CloseIdleConnections()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+	})
+	return cl
+}
+
+func TestRunErrors(t *testing.T) {
+	t.Parallel()
+	badConfig := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(badConfig, []byte("http:\n  prot: 8000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no command", nil, []string{"no command given"}},
+		{"unknown command", []string{"launch"}, []string{`unknown command "launch"`}},
+		{"no repository", []string{"serve"}, []string{"model_repository: required (--model-repository DIR)"}},
+		{"bad port", []string{"serve", "--model-repository", ".", "--http-port", "70000"}, []string{"http.port: 70000 is not a TCP port"}},
+		{"unknown config field", []string{"serve", "--config", badConfig}, []string{"line 2: field prot not found"}},
+		{"missing library", []string{"serve", "--model-repository", ".", "--onnxruntime-lib", "/nonexistent/libonnxruntime.so"},
+			[]string{"onnxruntime library not found", "ONNXRUNTIME_LIB", "--onnxruntime-lib", "scripts/fetch-onnxruntime.sh"}},
+		{"missing repository", []string{"serve", "--model-repository", "/nonexistent/models", "--onnxruntime-lib", "LIB"}, []string{"model repository", "/nonexistent/models"}},
+		{"bad log level", []string{"serve", "--model-repository", ".", "--log-level", "loud"}, []string{"log.level"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			for i, a := range args {
+				if a == "LIB" {
+					args = append(append([]string{}, args[:i]...), append([]string{runtimetest.Library(t)}, args[i+1:]...)...)
+				}
+			}
+			err := run(context.Background(), args, io.Discard, io.Discard)
+			if err == nil {
+				t.Fatal("got no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"version", "--onnxruntime-lib", runtimetest.Library(t)}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "infergate dev") || !strings.Contains(got, "onnxruntime 1.29.0") {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestConfigFileAndFlags(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "infergate.yaml")
+	if err := os.WriteFile(path, []byte("model_repository: /models\nhttp:\n  port: 9000\nlog:\n  level: debug\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseServe([]string{"--config", path, "--http-port", "9100"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ModelRepository != "/models" || c.HTTP.Port != 9100 || c.Log.Level != "debug" || c.HTTP.MaxRequestBodyBytes != 128<<20 {
+		t.Errorf("got %+v", c)
+	}
+	// The committed example configuration is valid.
+	if _, err := parseServe([]string{"--config", filepath.Join(runtimetest.Root(t), "configs", "infergate.yaml")}, io.Discard); err != nil {
+		t.Errorf("configs/infergate.yaml: %v", err)
+	}
+}

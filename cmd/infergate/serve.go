@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/infergate/infergate/gateway"
+	"github.com/infergate/infergate/repository"
+	"github.com/infergate/infergate/runtime"
+)
+
+// serve runs the gateway until ctx is done, then drains. onListen, when
+// not nil, is told the address the server listens on.
+func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Addr)) error {
+	lib := libraryPath(c.ONNXRuntime.Library)
+	env, err := runtime.Open(runtime.Options{LibraryPath: lib})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	log.Info("onnxruntime loaded", "version", env.Version(), "library", lib)
+
+	repo, err := repository.Open(ctx, repository.Options{Root: c.ModelRepository, Runtime: env, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	ready := 0
+	for _, m := range repo.Models() {
+		if _, err := m.Version(0); err == nil {
+			ready++
+		}
+	}
+	log.Info("model repository loaded", "root", c.ModelRepository, "models", len(repo.Models()), "ready", ready)
+
+	srv := gateway.New(repo, gateway.Options{
+		MaxRequestBodySize: c.HTTP.MaxRequestBodyBytes,
+		Version:            version,
+		RuntimeVersion:     env.Version(),
+		Logger:             log,
+		IdleTimeout:        c.HTTP.IdleTimeout,
+		StrictReadiness:    c.StrictReadiness,
+	})
+	ln, err := net.Listen("tcp", net.JoinHostPort(c.HTTP.Address, strconv.Itoa(c.HTTP.Port)))
+	if err != nil {
+		return err
+	}
+	log.Info("serving KServe v2 over HTTP", "address", ln.Addr().String())
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight", "timeout", c.ExitTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ExitTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

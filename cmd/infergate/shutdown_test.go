@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/infergate/infergate/gateway/client"
+	"github.com/infergate/infergate/runtime/runtimetest"
+)
+
+// TestSIGTERMDrains builds the real binary, loads it with requests, sends
+// SIGTERM mid-flight and checks that every request sent before the signal
+// succeeds, that new connections are refused afterwards, and that the
+// process exits 0.
+func TestSIGTERMDrains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "infergate")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	// The largest test model input keeps each request busy long enough to
+	// be in flight when the signal lands.
+	cmd := exec.Command(bin, "serve", "--model-repository", runtimetest.Models(t),
+		"--http-address", "127.0.0.1", "--http-port", "0", "--onnxruntime-lib", runtimetest.Library(t))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	addrCh := make(chan string, 1)
+	var logMu sync.Mutex
+	var logs strings.Builder
+	go func() {
+		re := regexp.MustCompile(`address=(\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			logMu.Lock()
+			logs.WriteString(line + "\n")
+			logMu.Unlock()
+			if m := re.FindStringSubmatch(line); m != nil && strings.Contains(line, "serving") {
+				addrCh <- m[1]
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	var addr string
+	select {
+	case addr = <-addrCh:
+	case err := <-exited:
+		t.Fatalf("server exited early: %v\n%s", err, logs.String())
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("server did not start")
+	}
+	c := client.New("http://"+addr, nil)
+	defer c.CloseIdleConnections()
+
+	const clients = 8
+	var wg sync.WaitGroup
+	started := make(chan struct{}, clients)
+	type result struct {
+		start time.Time
+		err   error
+	}
+	results := make(chan result, clients*1000)
+	stop := make(chan struct{})
+	// 16 K FP32 rows of 4 (256 KiB) a request, encoded once: the time a
+	// request starts is the time its bytes go out.
+	n := 1 << 16
+	body, headerLen, err := client.EncodeRequest(&client.Request{
+		Inputs:       []client.Tensor{{Name: "INPUT0", Datatype: "FP32", Shape: []int64{int64(n / 4), 4}, Data: make([]float32, n), Binary: true}},
+		BinaryOutput: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{client.HeaderInferenceHeaderLength: []string{strconv.Itoa(headerLen)}}
+	for range clients {
+		wg.Go(func() {
+			first := true
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				status, resp, _, err := c.Do(context.Background(), http.MethodPost, "/v2/models/identity_fp32/infer", body, header)
+				if err == nil && status != http.StatusOK {
+					err = &client.Error{Status: status, Msg: string(resp)}
+				}
+				if first {
+					started <- struct{}{}
+					first = false
+				}
+				results <- result{start, err}
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	for range clients {
+		<-started
+	}
+	signalled := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit: %v, want status 0\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("server did not exit within 30s of SIGTERM")
+	}
+	close(stop)
+	wg.Wait()
+	close(results)
+	ok, refused := 0, 0
+	for r := range results {
+		switch {
+		case r.err == nil:
+			ok++
+		case errors.As(r.err, new(*client.Error)):
+			t.Errorf("the server answered an error while draining: %v", r.err)
+		case r.start.Before(signalled.Add(-100 * time.Millisecond)):
+			t.Errorf("a request in flight at SIGTERM failed: %v", r.err)
+		default:
+			// Sent within 100 ms of the signal or after it: it may race the
+			// listener's close and never be accepted (no server can serve
+			// a request it never read).
+			refused++
+		}
+	}
+	if ok == 0 {
+		t.Error("no request succeeded")
+	}
+	t.Logf("%d requests succeeded, %d were not accepted (sent at or after SIGTERM)", ok, refused)
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), "msg=stopped") {
+		t.Errorf("no clean stop in the log:\n%s", logs.String())
+	}
+}
