@@ -115,11 +115,11 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 		root, err = filepath.EvalSymlinks(root)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("model repository: %w", err)
+		return nil, fmt.Errorf("model repository %s: %w", opts.Root, err)
 	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		return nil, fmt.Errorf("model repository: %w", err)
+		return nil, fmt.Errorf("model repository %s: %w", opts.Root, err)
 	}
 	r := &Repository{root: root, env: opts.Runtime, log: log, models: map[string]*Model{}}
 	for _, e := range entries {
