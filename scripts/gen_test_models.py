@@ -143,6 +143,13 @@ output:
     dims: [4]
 """)
 
+    # Fails at run time unless given exactly 3 elements: for ONNX Runtime errors (500).
+    m = make([helper.make_node("Reshape", ["x", "three"], ["y"])],
+             [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+             [numpy_helper.from_array(np.array([3], dtype=np.int64), "three")])
+    save(m, repo, "reshape3")
+
     # An unsupported operator: valid ONNX, but ONNX Runtime cannot load it.
     m = make([helper.make_node("NoSuchOperator", ["x"], ["y"], domain="infergate.test")],
              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
