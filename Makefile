@@ -6,15 +6,22 @@
 SHELL := /bin/bash
 GO ?= go
 PORT ?= 8000
-ORT_LIB := .cache/onnxruntime/1.29.0/libonnxruntime.so
 MODELS := .cache/models/ppocr_cls/1/model.onnx
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-export ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: run test build deps bench fuzz models clean
-
+# ONNX Runtime: yours if ONNXRUNTIME_LIB is set, else fetched into the cache.
+ifeq ($(origin ONNXRUNTIME_LIB),undefined)
+ORT_LIB := .cache/onnxruntime/1.29.0/libonnxruntime.so
+export ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
+$(ORT_LIB):
+	env -u ONNXRUNTIME_LIB scripts/fetch-onnxruntime.sh >/dev/null
+else
+ORT_LIB := $(ONNXRUNTIME_LIB)
 $(ORT_LIB):
 	scripts/fetch-onnxruntime.sh >/dev/null
+endif
+
+.PHONY: run test build deps bench fuzz models clean
 
 $(MODELS):
 	scripts/fetch-models.sh >/dev/null
@@ -33,7 +40,7 @@ run: $(ORT_LIB) build
 	@echo
 	@echo "  curl -s localhost:$(PORT)/v2/models/mlp/infer -d '{\"inputs\":[{\"name\":\"input\",\"shape\":[1,16],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}]}'"
 	@echo
-	exec bin/infergate serve --model-repository configs/example-repository --http-port $(PORT)
+	exec bin/infergate serve --model-repository configs/example-repository --http-port $(PORT) --onnxruntime-lib $(ONNXRUNTIME_LIB)
 
 test: deps
 	@echo "== go vet"; $(GO) vet ./...
@@ -51,8 +58,9 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Regenerate the committed test models (needs python3 with onnx: apt-get install python3-onnx).
+PYTHON ?= /usr/bin/python3
 models:
-	python3 scripts/gen_test_models.py
+	$(PYTHON) scripts/gen_test_models.py
 
 clean:
 	rm -rf bin
