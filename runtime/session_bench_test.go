@@ -1,0 +1,62 @@
+package runtime_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/infergate/infergate/runtime"
+	"github.com/infergate/infergate/runtime/runtimetest"
+)
+
+// BenchmarkThreadDefaults runs PaddleOCR's classifier (one image a run,
+// from as many goroutines as CPUs) with infergate's default threading
+// beside the alternatives, and reports items/s. The default (one instance
+// per CPU, one intra-op thread each) should match the best of them.
+//
+//	go test -run '^$' -bench ThreadDefaults ./runtime/
+func BenchmarkThreadDefaults(b *testing.B) {
+	path := filepath.Join(runtimetest.Root(b), ".cache", "models", "ppocr_cls", "1", "model.onnx")
+	if _, err := os.Stat(path); err != nil {
+		b.Skipf("PaddleOCR classifier not fetched: run scripts/fetch-models.sh (%v)", err)
+	}
+	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer env.Close()
+	in := []runtime.Tensor{{DataType: runtime.FP32, Shape: []int64{1, 3, 48, 192}, Data: make([]byte, 4*3*48*192)}}
+	for _, tc := range []struct {
+		name string
+		opts runtime.SessionOptions
+	}{
+		{"default", runtime.SessionOptions{}},
+		{"1-instance-x-1-thread", runtime.SessionOptions{Instances: 1, IntraOpThreads: 1}},
+		{"1-instance-x-2-threads", runtime.SessionOptions{Instances: 1, IntraOpThreads: 2}},
+		{"2-instances-x-1-thread", runtime.SessionOptions{Instances: 2, IntraOpThreads: 1}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s, err := env.NewSession(path, tc.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Run(context.Background(), in); err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Run(context.Background(), in); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "items/s")
+		})
+	}
+}
