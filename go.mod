@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/fasthttp/router v1.5.4
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/valyala/fasthttp v1.78.0
 	github.com/valyala/fastjson v1.6.10
 	github.com/x448/float16 v0.8.4

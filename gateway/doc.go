@@ -12,9 +12,13 @@
 //	404  unknown model or version, unknown path
 //	405  wrong method
 //	413  body larger than Options.MaxRequestBodySize
+//	429  the dynamic batcher's queue is full and its config asks for 429
+//	     (with Retry-After)
 //	500  ONNX Runtime failed while running the model (its message)
-//	503  the model or version is not ready (the load failed: the reason)
-//	504  the request's "timeout" parameter expired
+//	503  the model or version is not ready (the load failed: the reason),
+//	     or the dynamic batcher's queue is full (with Retry-After)
+//	504  the request's "timeout" parameter expired (in the batcher's
+//	     queue, or while running without one)
 //
 // The package never keeps fasthttp's request body after a handler returns
 // and never decides which version serves a request beyond the one named in

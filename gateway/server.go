@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -17,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 
+	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/runtime"
 )
@@ -164,6 +166,10 @@ func statusOf(err error) (int, string) {
 	if errors.As(err, &re) {
 		return re.Status, re.Msg
 	}
+	var be *batching.RejectError
+	if errors.As(err, &be) {
+		return be.Status, err.Error()
+	}
 	switch {
 	case errors.Is(err, runtime.ErrInvalidInput):
 		return http.StatusBadRequest, err.Error()
@@ -184,6 +190,10 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 		s.log.Debug("request rejected", "path", string(ctx.Path()), "status", status, "err", msg)
 	}
 	ctx.Response.Header.Del(HeaderInferenceHeaderLength)
+	var be *batching.RejectError
+	if errors.As(err, &be) && be.RetryAfter > 0 {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(be.RetryAfter.Seconds()))))
+	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	b := append(append([]byte(`{"error":`), appendJSONString(nil, msg)...), '}')
@@ -358,29 +368,27 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	runCtx := context.Background()
-	if req.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(runCtx, time.Duration(req.Timeout)*time.Microsecond)
-		defer cancel()
-	}
-	outs, err := v.Session.Run(runCtx, req.Inputs)
-	if err != nil {
-		s.fail(ctx, fmt.Errorf("model %q version %d: %w", m.Name, v.Number, err))
-		return
-	}
-
-	selected, binary := outs, make([]bool, 0, len(outs))
+	var indexes []int
+	binary := make([]bool, 0, len(v.Outputs))
 	if len(req.Outputs) == 0 {
-		for range outs {
+		for range v.Outputs {
 			binary = append(binary, req.BinaryOutput)
 		}
 	} else {
-		selected = make([]runtime.Tensor, 0, len(req.Outputs))
+		indexes = make([]int, 0, len(req.Outputs))
 		for _, o := range req.Outputs {
-			selected = append(selected, outs[o.Index])
+			indexes = append(indexes, o.Index)
 			binary = append(binary, o.Binary == 1 || (o.Binary == -1 && req.BinaryOutput))
 		}
+	}
+	selected, err := v.Executor.Infer(context.Background(), batching.Request{
+		Inputs:   req.Inputs,
+		Priority: int(min(req.Priority, math.MaxInt32)),
+		Timeout:  time.Duration(min(req.Timeout, math.MaxInt64/1000)) * time.Microsecond,
+	}, indexes)
+	if err != nil {
+		s.fail(ctx, fmt.Errorf("model %q version %d: %w", m.Name, v.Number, err))
+		return
 	}
 	bp := s.buffers.Get().(*[]byte)
 	body, jsonLen := encodeResponse((*bp)[:0], m.Name, v.Number, req.ID, selected, binary)

@@ -8,9 +8,11 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -45,6 +47,16 @@ type Config struct {
 	Parameters map[string]Parameter `yaml:"parameters"`
 	// Optimization selects GPU execution accelerators.
 	Optimization Optimization `yaml:"optimization"`
+	// DynamicBatching, when present, merges concurrent requests into
+	// batches (see package batching for the scheduling rule). Needs
+	// max_batch_size > 0.
+	DynamicBatching *DynamicBatching `yaml:"dynamic_batching"`
+	// ResponseCache answers repeated identical requests from the gateway's
+	// response cache (its size is in the gateway configuration).
+	ResponseCache Enable `yaml:"response_cache"`
+	// RequestCoalescing (infergate's) runs identical concurrent requests
+	// once.
+	RequestCoalescing Enable `yaml:"request_coalescing"`
 	// Input and Output pin the shapes of tensors whose model shape has
 	// variable dimensions. Dims exclude the batch dimension when
 	// MaxBatchSize > 0, as in Triton.
@@ -84,6 +96,46 @@ type Optimization struct {
 	// AllowCPUFallback (infergate's) loads the model on the CPU when a GPU
 	// provider cannot be added. Default false: the load fails instead.
 	AllowCPUFallback bool `yaml:"allow_cpu_fallback"`
+}
+
+// Enable is a section that only switches a feature on.
+type Enable struct {
+	Enable bool `yaml:"enable"`
+}
+
+// DynamicBatching is Triton's dynamic_batching section.
+type DynamicBatching struct {
+	// PreferredBatchSize lists batch sizes worth holding requests back
+	// for, up to MaxQueueDelayMicroseconds. Default none: never hold back.
+	PreferredBatchSize []int `yaml:"preferred_batch_size"`
+	// MaxQueueDelayMicroseconds bounds the hold-back for a preferred size.
+	MaxQueueDelayMicroseconds int64 `yaml:"max_queue_delay_microseconds"`
+	// DefaultQueuePolicy bounds the queue and its timeouts.
+	DefaultQueuePolicy QueuePolicy `yaml:"default_queue_policy"`
+	// PriorityLevels is the number of priority levels, 1 the highest.
+	// Default 0: one level, request priorities ignored.
+	PriorityLevels int `yaml:"priority_levels"`
+	// DefaultPriorityLevel is the level of requests that give none.
+	// Default: the lowest.
+	DefaultPriorityLevel int `yaml:"default_priority_level"`
+	// RejectStatus (infergate's) is the status of a full-queue rejection:
+	// 503 (default) or 429. Both carry Retry-After.
+	RejectStatus int `yaml:"reject_status"`
+}
+
+// QueuePolicy is Triton's default_queue_policy.
+type QueuePolicy struct {
+	// TimeoutAction is REJECT (default) or DELAY.
+	TimeoutAction string `yaml:"timeout_action"`
+	// DefaultTimeoutMicroseconds is the queue timeout of requests that
+	// give none. Default 0: none.
+	DefaultTimeoutMicroseconds int64 `yaml:"default_timeout_microseconds"`
+	// AllowTimeoutOverride lets a request's "timeout" parameter set a
+	// shorter queue timeout.
+	AllowTimeoutOverride bool `yaml:"allow_timeout_override"`
+	// MaxQueueSize bounds the queued requests. Default 0 means
+	// batching.DefaultMaxQueueSize (1024): unlike Triton, never unbounded.
+	MaxQueueSize int `yaml:"max_queue_size"`
 }
 
 // Accelerator is an execution provider and its ONNX Runtime options.
@@ -205,6 +257,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("optimization.execution_accelerators.gpu_execution_accelerator[%d]: needs an instance_group of kind KIND_GPU", i)
 		}
 	}
+	if err := c.DynamicBatching.validate(); err != nil {
+		return fmt.Errorf("dynamic_batching.%w", err)
+	}
 	for field, list := range map[string][]TensorConfig{"input": c.Input, "output": c.Output} {
 		seen := map[string]bool{}
 		for i, t := range list {
@@ -225,6 +280,52 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+func (d *DynamicBatching) validate() error {
+	if d == nil {
+		return nil
+	}
+	for _, p := range d.PreferredBatchSize {
+		if p < 1 {
+			return fmt.Errorf("preferred_batch_size: %d is not positive", p)
+		}
+	}
+	switch {
+	case d.MaxQueueDelayMicroseconds < 0:
+		return fmt.Errorf("max_queue_delay_microseconds: must not be negative, got %d", d.MaxQueueDelayMicroseconds)
+	case d.PriorityLevels < 0:
+		return fmt.Errorf("priority_levels: must not be negative, got %d", d.PriorityLevels)
+	case d.DefaultPriorityLevel < 0 || d.DefaultPriorityLevel > max(d.PriorityLevels, 1):
+		return fmt.Errorf("default_priority_level: %d is outside 1..%d", d.DefaultPriorityLevel, max(d.PriorityLevels, 1))
+	case d.RejectStatus != 0 && d.RejectStatus != 503 && d.RejectStatus != 429:
+		return fmt.Errorf("reject_status: want 503 or 429, got %d", d.RejectStatus)
+	case d.DefaultQueuePolicy.TimeoutAction != "" && d.DefaultQueuePolicy.TimeoutAction != "REJECT" && d.DefaultQueuePolicy.TimeoutAction != "DELAY":
+		return fmt.Errorf("default_queue_policy.timeout_action: want REJECT or DELAY, got %q", d.DefaultQueuePolicy.TimeoutAction)
+	case d.DefaultQueuePolicy.DefaultTimeoutMicroseconds < 0:
+		return fmt.Errorf("default_queue_policy.default_timeout_microseconds: must not be negative, got %d", d.DefaultQueuePolicy.DefaultTimeoutMicroseconds)
+	case d.DefaultQueuePolicy.MaxQueueSize < 0:
+		return fmt.Errorf("default_queue_policy.max_queue_size: must not be negative, got %d", d.DefaultQueuePolicy.MaxQueueSize)
+	}
+	return nil
+}
+
+// batchingOptions maps the section onto the scheduler's options.
+func (d *DynamicBatching) batchingOptions(maxBatch, instances int) *batching.Options {
+	q := d.DefaultQueuePolicy
+	return &batching.Options{
+		MaxBatchSize:         maxBatch,
+		Instances:            instances,
+		PreferredBatchSizes:  d.PreferredBatchSize,
+		MaxQueueDelay:        time.Duration(d.MaxQueueDelayMicroseconds) * time.Microsecond,
+		MaxQueueSize:         q.MaxQueueSize,
+		DefaultTimeout:       time.Duration(q.DefaultTimeoutMicroseconds) * time.Microsecond,
+		AllowTimeoutOverride: q.AllowTimeoutOverride,
+		DelayOnTimeout:       q.TimeoutAction == "DELAY",
+		PriorityLevels:       d.PriorityLevels,
+		DefaultPriority:      d.DefaultPriorityLevel,
+		RejectStatus:         d.RejectStatus,
+	}
 }
 
 func (p *VersionPolicy) validate() error {

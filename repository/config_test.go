@@ -26,6 +26,10 @@ func TestConfigFixtures(t *testing.T) {
 		{"bad-platform.bad.yaml", `platform: "tensorflow_savedmodel" is not supported (want onnxruntime_onnx)`},
 		{"negative-batch.bad.yaml", "max_batch_size: must be 0 or more, got -1"},
 		{"bad-parameter-form.bad.yaml", "line 2: a parameter is a scalar or {string_value: ...}"},
+		{"dynamic.good.yaml", ""},
+		{"bad-timeout-action.bad.yaml", `dynamic_batching.default_queue_policy.timeout_action: want REJECT or DELAY, got "DROP"`},
+		{"bad-reject-status.bad.yaml", "dynamic_batching.reject_status: want 503 or 429, got 500"},
+		{"bad-default-priority.bad.yaml", "dynamic_batching.default_priority_level: 3 is outside 1..2"},
 		{"zero-dim.bad.yaml", "input[0].dims: [0 4] has a dimension that is not positive or -1"},
 	}
 	for _, tt := range tests {
@@ -60,6 +64,23 @@ func TestConfigSessionOptions(t *testing.T) {
 	if len(o.Providers) != 2 || o.Providers[0].Name != "tensorrt" || o.Providers[1].Name != "cuda" ||
 		o.Providers[0].Options["trt_fp16_enable"] != "1" || o.Providers[1].Options["device_id"] != "0" {
 		t.Errorf("got providers %+v, want tensorrt then cuda on device 0", o.Providers)
+	}
+}
+
+func TestBatchingOptions(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(filepath.Join("testdata", "config", "dynamic.good.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.DynamicBatching.batchingOptions(64, 2)
+	if o.MaxBatchSize != 64 || o.Instances != 2 || len(o.PreferredBatchSizes) != 2 || o.MaxQueueDelay.Microseconds() != 500 ||
+		!o.DelayOnTimeout || o.DefaultTimeout.Milliseconds() != 100 || !o.AllowTimeoutOverride || o.MaxQueueSize != 256 ||
+		o.PriorityLevels != 2 || o.DefaultPriority != 2 || o.RejectStatus != 429 {
+		t.Errorf("got %+v", o)
+	}
+	if !c.ResponseCache.Enable || !c.RequestCoalescing.Enable {
+		t.Errorf("response_cache %v, request_coalescing %v", c.ResponseCache, c.RequestCoalescing)
 	}
 }
 

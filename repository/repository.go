@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -54,13 +55,17 @@ type Options struct {
 	Runtime *runtime.Environment
 	// Logger receives load and skip events. Default: discard.
 	Logger *slog.Logger
+	// Cache is the response cache for the models that enable it. Nil:
+	// such models fail to load, with the reason.
+	Cache *batching.Cache
 }
 
 // Repository is the set of models found under a root directory.
 type Repository struct {
-	root string
-	env  *runtime.Environment
-	log  *slog.Logger
+	root  string
+	env   *runtime.Environment
+	log   *slog.Logger
+	cache *batching.Cache
 
 	mu     sync.RWMutex
 	models map[string]*Model
@@ -87,6 +92,9 @@ type Version struct {
 	Reason string
 	// Session runs the version; nil unless READY.
 	Session *runtime.Session
+	// Executor takes the version's requests: response cache, coalescing,
+	// dynamic batching, as its config asks. Nil unless READY.
+	Executor *batching.Executor
 	// Inputs and Outputs are the tensors as served: the model's own,
 	// with the batch dimension (-1) first when Batched and dims pinned by
 	// the config.
@@ -121,7 +129,7 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model repository %s: %w", opts.Root, err)
 	}
-	r := &Repository{root: root, env: opts.Runtime, log: log, models: map[string]*Model{}}
+	r := &Repository{root: root, env: opts.Runtime, log: log, cache: opts.Cache, models: map[string]*Model{}}
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			r.Close()
@@ -244,7 +252,12 @@ func (r *Repository) loadVersion(ctx context.Context, m *Model, dir string, n in
 			s.Close()
 			return err
 		}
-		v.Session = s
+		e, err := r.executor(m.Config, v, s)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		v.Session, v.Executor = s, e
 		return nil
 	}()
 	v.LoadTime = time.Since(start)
@@ -255,8 +268,29 @@ func (r *Repository) loadVersion(ctx context.Context, m *Model, dir string, n in
 	}
 	v.State = StateReady
 	r.log.Info("loaded", "model", m.Name, "version", n, "providers", v.Session.Providers(),
-		"batched", v.Batched, "duration", v.LoadTime.Round(time.Millisecond))
+		"batched", v.Batched, "dynamic_batching", v.Executor.Batching(), "duration", v.LoadTime.Round(time.Millisecond))
 	return v
+}
+
+// executor builds the version's request path from its config.
+func (r *Repository) executor(c *Config, v *Version, s *runtime.Session) (*batching.Executor, error) {
+	opts := batching.ExecutorOptions{Model: v.Model, Version: v.Number}
+	if c != nil {
+		opts.Coalesce = c.RequestCoalescing.Enable
+		if c.ResponseCache.Enable {
+			if r.cache == nil {
+				return nil, errors.New("response_cache is enabled, but the gateway has no response cache: set response_cache.max_entries in its configuration (--response-cache-entries)")
+			}
+			opts.Cache = r.cache
+		}
+		if c.DynamicBatching != nil {
+			if !v.Batched || v.MaxBatchSize == 0 {
+				return nil, errors.New("dynamic_batching needs max_batch_size > 0")
+			}
+			opts.Batching = c.DynamicBatching.batchingOptions(v.MaxBatchSize, s.Instances())
+		}
+	}
+	return batching.NewExecutor(s, opts)
 }
 
 // resolve sets the version's served signature from the model's own and
@@ -383,6 +417,9 @@ func (r *Repository) Close() error {
 	var errs []error
 	for _, m := range r.models {
 		for _, v := range m.versions {
+			if v.Executor != nil {
+				v.Executor.Close()
+			}
 			if v.Session != nil {
 				errs = append(errs, v.Session.Close())
 			}

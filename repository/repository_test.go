@@ -189,3 +189,47 @@ func TestPathsStayInside(t *testing.T) {
 		t.Errorf("linkedfile: got %+v, want unavailable, outside the repository", vs[0])
 	}
 }
+
+// TestExecutorConfig loads models whose config asks for dynamic batching,
+// a response cache or coalescing, with and without what they need.
+func TestExecutorConfig(t *testing.T) {
+	root := t.TempDir()
+	write := func(model, src, config string) {
+		copyModel(t, filepath.Join(root, model), src)
+		if err := os.WriteFile(filepath.Join(root, model, "config.yaml"), []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("batched", "identity_fp32", "max_batch_size: 8\ndynamic_batching: {}\nrequest_coalescing: {enable: true}\n")
+	write("unbatchable", "no_batch", "dynamic_batching: {}\n")
+	write("inferred_unbounded", "identity_fp32", "dynamic_batching: {}\n")
+	write("cached", "identity_fp32", "response_cache: {enable: true}\n")
+	r := openRepo(t, root)
+	tests := []struct {
+		model  string
+		reason string
+	}{
+		{"batched", ""},
+		{"unbatchable", "dynamic_batching needs max_batch_size > 0"},
+		{"inferred_unbounded", "dynamic_batching needs max_batch_size > 0"},
+		{"cached", "response_cache is enabled, but the gateway has no response cache"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			m, err := r.Model(tt.model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := m.Versions()[0]
+			if tt.reason == "" {
+				if v.State != repository.StateReady || !v.Executor.Batching() {
+					t.Fatalf("got %s %q, batching %v", v.State, v.Reason, v.Executor != nil && v.Executor.Batching())
+				}
+				return
+			}
+			if v.State != repository.StateUnavailable || !strings.Contains(v.Reason, tt.reason) {
+				t.Errorf("got %s %q, want unavailable: %q", v.State, v.Reason, tt.reason)
+			}
+		})
+	}
+}

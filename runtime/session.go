@@ -229,6 +229,9 @@ func (s *Session) Inputs() []TensorInfo { return s.inputs }
 // Outputs describes the model's outputs, in the order Run returns them.
 func (s *Session) Outputs() []TensorInfo { return s.outputs }
 
+// Instances returns how many executions may run at once.
+func (s *Session) Instances() int { return cap(s.slots) }
+
 // Providers names the execution providers the session runs on, most
 // preferred first; the last is always "cpu".
 func (s *Session) Providers() []string { return s.providers }

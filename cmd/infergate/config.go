@@ -33,6 +33,13 @@ type Config struct {
 		// IdleTimeout closes idle keep-alive connections. Default 2m.
 		IdleTimeout time.Duration `yaml:"idle_timeout"`
 	} `yaml:"http"`
+	// ResponseCache is the response cache that models enable with
+	// response_cache: {enable: true} in their config.yaml.
+	ResponseCache struct {
+		// MaxEntries bounds the cached responses, least recently used
+		// out first (--response-cache-entries). Default 0: no cache.
+		MaxEntries int `yaml:"max_entries"`
+	} `yaml:"response_cache"`
 	// ExitTimeout bounds the wait for requests in flight at shutdown
 	// (--exit-timeout-secs). Default 30s.
 	ExitTimeout time.Duration `yaml:"exit_timeout"`
@@ -89,6 +96,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("http.port: %d is not a TCP port", c.HTTP.Port)
 	case c.HTTP.MaxRequestBodyBytes <= 0:
 		return fmt.Errorf("http.max_request_body_bytes: must be positive, got %d", c.HTTP.MaxRequestBodyBytes)
+	case c.ResponseCache.MaxEntries < 0:
+		return fmt.Errorf("response_cache.max_entries: must not be negative, got %d", c.ResponseCache.MaxEntries)
 	case c.ExitTimeout < 0:
 		return fmt.Errorf("exit_timeout: must not be negative, got %s", c.ExitTimeout)
 	}
@@ -112,6 +121,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	maxBody := fs.Int("max-request-bytes", gateway.DefaultMaxRequestBodySize, "largest request body in bytes")
 	exitSecs := fs.Int("exit-timeout-secs", 30, "seconds to wait for requests in flight at shutdown")
 	strict := fs.Bool("strict-readiness", true, "ready only when every model is ready")
+	cacheEntries := fs.Int("response-cache-entries", 0, "size of the response cache in responses (0: none)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +152,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.ExitTimeout = time.Duration(*exitSecs) * time.Second
 		case "strict-readiness":
 			c.StrictReadiness = *strict
+		case "response-cache-entries":
+			c.ResponseCache.MaxEntries = *cacheEntries
 		case "log-level":
 			c.Log.Level = *level
 		case "log-format":

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/gateway"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/runtime"
@@ -24,7 +25,13 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	defer env.Close()
 	log.Info("onnxruntime loaded", "version", env.Version(), "library", lib)
 
-	repo, err := repository.Open(ctx, repository.Options{Root: c.ModelRepository, Runtime: env, Logger: log})
+	var cache *batching.Cache
+	if c.ResponseCache.MaxEntries > 0 {
+		if cache, err = batching.NewCache(c.ResponseCache.MaxEntries); err != nil {
+			return err
+		}
+	}
+	repo, err := repository.Open(ctx, repository.Options{Root: c.ModelRepository, Runtime: env, Logger: log, Cache: cache})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,256 @@
+package batching
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/infergate/infergate/runtime"
+)
+
+// ExecutorOptions configure an Executor.
+type ExecutorOptions struct {
+	// Model and Version name the version, for cache keys.
+	Model   string
+	Version int64
+	// Batching, when not nil, runs requests through a dynamic batching
+	// Scheduler; nil runs each request alone on the session.
+	Batching *Options
+	// Coalesce runs identical concurrent requests once.
+	Coalesce bool
+	// Cache, when not nil, answers repeated requests from the response
+	// cache.
+	Cache *Cache
+	// Observer receives cache lookups (and, through Batching, the
+	// scheduler's events). Default: none.
+	Observer Observer
+}
+
+// Executor runs the requests of one model version: response cache first,
+// then coalescing, then the dynamic batcher or the session itself.
+type Executor struct {
+	run   Runner
+	opts  ExecutorOptions
+	sched *Scheduler
+	group *coalescer
+	obs   Observer
+}
+
+// NewExecutor returns an Executor over run. Close releases it.
+func NewExecutor(run Runner, opts ExecutorOptions) (*Executor, error) {
+	e := &Executor{run: run, opts: opts, obs: opts.Observer}
+	if e.obs == nil {
+		e.obs = nopObserver{}
+	}
+	if opts.Batching != nil {
+		bo := *opts.Batching
+		if bo.Observer == nil {
+			bo.Observer = e.obs
+		}
+		s, err := NewScheduler(run, bo)
+		if err != nil {
+			return nil, err
+		}
+		e.sched = s
+	}
+	if opts.Coalesce {
+		e.group = &coalescer{flights: map[cacheKey]*flight{}}
+	}
+	return e, nil
+}
+
+// Batching reports whether requests go through a dynamic batcher.
+func (e *Executor) Batching() bool { return e.sched != nil }
+
+// Close stops the scheduler (failing queued requests) and drops the
+// version's cached responses.
+func (e *Executor) Close() {
+	if e.sched != nil {
+		e.sched.Close()
+	}
+	if e.opts.Cache != nil {
+		e.opts.Cache.Purge(e.opts.Model, e.opts.Version)
+	}
+}
+
+// Infer runs req and returns the outputs at the given indexes, in that
+// order; nil outputs returns all of them. The returned tensors may be
+// shared with other requests: never modify them.
+func (e *Executor) Infer(ctx context.Context, req Request, outputs []int) ([]runtime.Tensor, error) {
+	if e.opts.Cache == nil && e.group == nil {
+		return e.infer(ctx, req, outputs)
+	}
+	k := e.key(req.Inputs, outputs)
+	if e.opts.Cache != nil {
+		if outs, ok := e.opts.Cache.get(k); ok {
+			e.obs.CacheLookup(true)
+			return outs, nil
+		}
+		e.obs.CacheLookup(false)
+	}
+	var (
+		outs []runtime.Tensor
+		err  error
+	)
+	if e.group == nil {
+		outs, err = e.infer(ctx, req, outputs)
+	} else {
+		outs, err = e.group.do(ctx, k, e.obs, func() ([]runtime.Tensor, error) {
+			// Shared by every joined request: the leader's cancellation
+			// must not fail the others.
+			return e.infer(context.WithoutCancel(ctx), req, outputs)
+		})
+	}
+	if err == nil && e.opts.Cache != nil {
+		e.opts.Cache.add(k, outs)
+	}
+	return outs, err
+}
+
+func (e *Executor) infer(ctx context.Context, req Request, outputs []int) ([]runtime.Tensor, error) {
+	var (
+		outs []runtime.Tensor
+		err  error
+	)
+	if e.sched != nil {
+		outs, err = e.sched.Infer(ctx, req)
+	} else {
+		if req.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+			defer cancel()
+		}
+		outs, err = e.run.Run(ctx, req.Inputs)
+	}
+	if err != nil || outputs == nil {
+		return outs, err
+	}
+	sel := make([]runtime.Tensor, len(outputs))
+	for i, j := range outputs {
+		if j < 0 || j >= len(outs) {
+			return nil, fmt.Errorf("output index %d out of range", j)
+		}
+		sel[i] = outs[j]
+	}
+	return sel, nil
+}
+
+// cacheKey identifies a response: the version, and a SHA-256 of the
+// inputs and requested outputs.
+type cacheKey struct {
+	model   string
+	version int64
+	sum     [sha256.Size]byte
+}
+
+func (e *Executor) key(inputs []runtime.Tensor, outputs []int) cacheKey {
+	h := sha256.New()
+	var n [8]byte
+	writeInt := func(h hash.Hash, v int64) {
+		binary.LittleEndian.PutUint64(n[:], uint64(v))
+		h.Write(n[:])
+	}
+	writeInt(h, int64(len(e.opts.Model)))
+	h.Write([]byte(e.opts.Model))
+	writeInt(h, e.opts.Version)
+	writeInt(h, int64(len(inputs)))
+	for _, t := range inputs {
+		writeInt(h, int64(t.DataType))
+		writeInt(h, int64(len(t.Shape)))
+		for _, d := range t.Shape {
+			writeInt(h, d)
+		}
+		if t.DataType == runtime.Bytes {
+			for _, s := range t.Strings {
+				writeInt(h, int64(len(s)))
+				h.Write([]byte(s))
+			}
+		} else {
+			writeInt(h, int64(len(t.Data)))
+			h.Write(t.Data)
+		}
+	}
+	// nil (all outputs) and an explicit list differ.
+	writeInt(h, int64(len(outputs)))
+	if outputs == nil {
+		writeInt(h, -1)
+	}
+	for _, o := range outputs {
+		writeInt(h, int64(o))
+	}
+	k := cacheKey{model: e.opts.Model, version: e.opts.Version}
+	h.Sum(k.sum[:0])
+	return k
+}
+
+// Cache is the response cache shared by every model that enables it: an
+// LRU of successful responses, bounded by entry count.
+type Cache struct {
+	lru *lru.Cache[cacheKey, []runtime.Tensor]
+}
+
+// NewCache returns a cache of at most entries responses.
+func NewCache(entries int) (*Cache, error) {
+	c, err := lru.New[cacheKey, []runtime.Tensor](entries)
+	if err != nil {
+		return nil, fmt.Errorf("response cache: %w", err)
+	}
+	return &Cache{lru: c}, nil
+}
+
+func (c *Cache) get(k cacheKey) ([]runtime.Tensor, bool) { return c.lru.Get(k) }
+
+func (c *Cache) add(k cacheKey, outs []runtime.Tensor) { c.lru.Add(k, outs) }
+
+// Len returns the number of cached responses.
+func (c *Cache) Len() int { return c.lru.Len() }
+
+// Purge drops every cached response of a model version.
+func (c *Cache) Purge(model string, version int64) {
+	for _, k := range c.lru.Keys() {
+		if k.model == model && k.version == version {
+			c.lru.Remove(k)
+		}
+	}
+}
+
+// coalescer runs identical concurrent requests once: a request whose key
+// is already in flight waits for that flight's result.
+type coalescer struct {
+	mu      sync.Mutex
+	flights map[cacheKey]*flight
+}
+
+type flight struct {
+	done chan struct{} // closed when outs and err are set
+	outs []runtime.Tensor
+	err  error
+}
+
+func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func() ([]runtime.Tensor, error)) ([]runtime.Tensor, error) {
+	c.mu.Lock()
+	if f, ok := c.flights[k]; ok {
+		c.mu.Unlock()
+		obs.Coalesced()
+		select {
+		case <-f.done:
+			return f.outs, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[k] = f
+	c.mu.Unlock()
+	f.outs, f.err = run()
+	c.mu.Lock()
+	delete(c.flights, k)
+	c.mu.Unlock()
+	close(f.done)
+	return f.outs, f.err
+}

@@ -1,0 +1,117 @@
+package batching
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+)
+
+type countObserver struct {
+	nopObserver
+	mu           sync.Mutex
+	hits, misses int
+	coalesced    chan struct{}
+}
+
+func (o *countObserver) Coalesced() { o.coalesced <- struct{}{} }
+
+func (o *countObserver) CacheLookup(hit bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if hit {
+		o.hits++
+	} else {
+		o.misses++
+	}
+}
+
+func TestCoalescing(t *testing.T) {
+	run := &fakeRunner{gate: make(chan struct{}), started: make(chan struct{}, 16)}
+	obs := &countObserver{coalesced: make(chan struct{}, 16)}
+	e, err := NewExecutor(run, ExecutorOptions{Model: "m", Version: 1, Coalesce: true, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const n = 10
+	results := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			outs, err := e.Infer(context.Background(), rowsReq(2, 3, 4), nil)
+			if err == nil && (len(outs) != 1 || outs[0].Data[0] != 3) {
+				err = errors.New("wrong output")
+			}
+			results <- err
+		})
+	}
+	<-run.started
+	for range n - 1 {
+		<-obs.coalesced // every other request joined the running one
+	}
+	close(run.gate)
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if runs := len(run.sizes()); runs != 1 {
+		t.Errorf("%d identical concurrent requests ran %d times, want 1", n, runs)
+	}
+	// A different request is not coalesced with a finished one.
+	if _, err := e.Infer(context.Background(), rowsReq(2, 4, 4), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResponseCache(t *testing.T) {
+	cache, err := NewCache(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &fakeRunner{}
+	obs := &countObserver{}
+	e, err := NewExecutor(run, ExecutorOptions{Model: "m", Version: 1, Cache: cache, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 3 {
+		if _, err := e.Infer(ctx, rowsReq(1, 5, 4), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(run.sizes()); got != 1 || obs.hits != 2 || obs.misses != 1 {
+		t.Errorf("got %d runs, %d hits, %d misses; want 1, 2, 1", got, obs.hits, obs.misses)
+	}
+	// Another input, or other requested outputs, is another entry.
+	e.Infer(ctx, rowsReq(1, 6, 4), nil)
+	e.Infer(ctx, rowsReq(1, 5, 4), []int{0})
+	if got := len(run.sizes()); got != 3 {
+		t.Errorf("got %d runs, want 3", got)
+	}
+	// Failures are not cached.
+	failing := &fakeRunner{err: errors.New("boom")}
+	e2, _ := NewExecutor(failing, ExecutorOptions{Model: "m", Version: 2, Cache: cache})
+	for range 2 {
+		if _, err := e2.Infer(ctx, rowsReq(1, 5, 4), nil); err == nil {
+			t.Fatal("want an error")
+		}
+	}
+	if got := len(failing.sizes()); got != 2 {
+		t.Errorf("failing runner ran %d times, want 2 (errors are not cached)", got)
+	}
+	// A closed version's entries go; others stay.
+	e3, _ := NewExecutor(run, ExecutorOptions{Model: "other", Version: 1, Cache: cache})
+	e3.Infer(ctx, rowsReq(1, 5, 4), nil)
+	before := cache.Len()
+	e.Close()
+	if got := cache.Len(); got != before-3 || got != 1 {
+		t.Errorf("after closing version 1: %d entries, want 1 (from %d)", got, before)
+	}
+	e2.Close()
+	e3.Close()
+}

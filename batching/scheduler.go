@@ -1,0 +1,560 @@
+package batching
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/infergate/infergate/runtime"
+)
+
+// DefaultMaxQueueSize bounds a queue whose max_queue_size is 0.
+const DefaultMaxQueueSize = 1024
+
+// Runner runs a batch; *runtime.Session is one.
+type Runner interface {
+	Run(ctx context.Context, inputs []runtime.Tensor) ([]runtime.Tensor, error)
+}
+
+// Observer receives the scheduler's events; the monitoring package turns
+// them into metrics. Its methods must be fast and safe for concurrent use.
+type Observer interface {
+	// QueueDepth reports the number of queued requests after a change.
+	QueueDepth(n int)
+	// Rejected counts a request refused ("queue_full") or expired in the
+	// queue ("timeout").
+	Rejected(reason string)
+	// Dispatched reports how long a request waited in the queue.
+	Dispatched(queued time.Duration)
+	// BatchDone reports a batch's rows, requests and compute time.
+	BatchDone(rows, requests int, compute time.Duration, err error)
+	// CacheLookup counts a response cache hit or miss.
+	CacheLookup(hit bool)
+	// Coalesced counts a request that joined an identical one in flight.
+	Coalesced()
+}
+
+// Errors of the scheduler.
+var (
+	// ErrClosed is returned for requests queued when the scheduler closes.
+	ErrClosed = &RejectError{Status: http.StatusServiceUnavailable, Msg: "model version is unloading"}
+)
+
+// RejectError is a request the scheduler refused or dropped, with the
+// HTTP status and, for overload, the Retry-After the client should honour.
+type RejectError struct {
+	Status     int
+	RetryAfter time.Duration
+	Msg        string
+}
+
+func (e *RejectError) Error() string { return e.Msg }
+
+// Options configure a Scheduler, with Triton's dynamic_batching meaning.
+type Options struct {
+	// MaxBatchSize is the most rows a batch may have. Required.
+	MaxBatchSize int
+	// Instances is how many batches run at once: the session's instance
+	// count. Default 1.
+	Instances int
+	// PreferredBatchSizes, when set, are the batch sizes to aim for; see
+	// the package doc.
+	PreferredBatchSizes []int
+	// MaxQueueDelay bounds how long requests are held back to fill a
+	// preferred batch size. Unused without PreferredBatchSizes.
+	MaxQueueDelay time.Duration
+	// MaxQueueSize bounds the queued requests. Default DefaultMaxQueueSize.
+	MaxQueueSize int
+	// DefaultTimeout is the queue timeout of a request that gives none.
+	// 0: none.
+	DefaultTimeout time.Duration
+	// AllowTimeoutOverride lets a request set its own queue timeout, as in
+	// Triton: one smaller than DefaultTimeout, or any when DefaultTimeout
+	// is 0. Default false: requests' timeouts are ignored.
+	AllowTimeoutOverride bool
+	// DelayOnTimeout keeps an expired request queued behind the others
+	// (timeout_action DELAY) instead of rejecting it (REJECT, default).
+	DelayOnTimeout bool
+	// PriorityLevels is the number of priority levels (1 is highest).
+	// 0: one level, and requests' priorities are ignored.
+	PriorityLevels int
+	// DefaultPriority is the level of a request that gives none (Triton's
+	// default_priority_level). Default: the lowest level.
+	DefaultPriority int
+	// RejectStatus is the status of a full-queue rejection: 503 (default)
+	// or 429.
+	RejectStatus int
+	// RetryAfter is the Retry-After of a full-queue rejection. Default 1s.
+	RetryAfter time.Duration
+	// Observer receives events. Default: none.
+	Observer Observer
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.MaxBatchSize < 1 {
+		return o, fmt.Errorf("max batch size must be positive, got %d", o.MaxBatchSize)
+	}
+	if o.Instances < 1 {
+		o.Instances = 1
+	}
+	if o.MaxQueueSize <= 0 {
+		o.MaxQueueSize = DefaultMaxQueueSize
+	}
+	if o.PriorityLevels < 0 {
+		return o, fmt.Errorf("priority levels must not be negative, got %d", o.PriorityLevels)
+	}
+	levels := max(o.PriorityLevels, 1)
+	if o.DefaultPriority == 0 {
+		o.DefaultPriority = levels
+	}
+	if o.DefaultPriority < 1 || o.DefaultPriority > levels {
+		return o, fmt.Errorf("default priority level %d is outside 1..%d", o.DefaultPriority, levels)
+	}
+	for _, p := range o.PreferredBatchSizes {
+		if p < 1 || p > o.MaxBatchSize {
+			return o, fmt.Errorf("preferred batch size %d is outside 1..%d", p, o.MaxBatchSize)
+		}
+	}
+	if o.RejectStatus == 0 {
+		o.RejectStatus = http.StatusServiceUnavailable
+	}
+	if o.RejectStatus != http.StatusServiceUnavailable && o.RejectStatus != http.StatusTooManyRequests {
+		return o, fmt.Errorf("reject status must be 503 or 429, got %d", o.RejectStatus)
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = time.Second
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	return o, nil
+}
+
+type nopObserver struct{}
+
+func (nopObserver) QueueDepth(int)                           {}
+func (nopObserver) Rejected(string)                          {}
+func (nopObserver) Dispatched(time.Duration)                 {}
+func (nopObserver) BatchDone(int, int, time.Duration, error) {}
+func (nopObserver) CacheLookup(bool)                         {}
+func (nopObserver) Coalesced()                               {}
+
+// Request is one request to a Scheduler.
+type Request struct {
+	// Inputs in the model's order; each has the batch dimension first.
+	Inputs []runtime.Tensor
+	// Priority is the request's level, 1 highest; 0 takes the default.
+	Priority int
+	// Timeout is the request's own queue timeout; 0 gives none.
+	Timeout time.Duration
+}
+
+type result struct {
+	outputs []runtime.Tensor
+	err     error
+}
+
+// pending is a queued request.
+type pending struct {
+	inputs   []runtime.Tensor
+	rows     int
+	key      string // non-batch dims of every input: only equal keys batch together
+	level    int    // queue index: priority-1, or the delayed queue
+	enqueued time.Time
+	queued   bool        // in a queue; guarded by Scheduler.mu
+	done     chan result // size 1: the worker never blocks on it
+}
+
+// Scheduler is the dynamic batcher of one model version.
+type Scheduler struct {
+	run  Runner
+	opts Options
+	obs  Observer
+
+	mu      sync.Mutex
+	queues  [][]*pending // per priority level, then the delayed queue
+	queued  int
+	idle    int
+	closed  bool
+	timer   *time.Timer // preferred-size hold-back
+	timerAt time.Time
+
+	work    chan []*pending // unbuffered: only idle workers receive
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	buffers bufferPool // merged input buffers
+}
+
+// NewScheduler starts a scheduler running batches on run. Close stops it.
+func NewScheduler(run Runner, opts Options) (*Scheduler, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Scheduler{
+		run:    run,
+		opts:   opts,
+		obs:    opts.Observer,
+		queues: make([][]*pending, max(opts.PriorityLevels, 1)+1),
+		idle:   opts.Instances,
+		work:   make(chan []*pending),
+		quit:   make(chan struct{}),
+	}
+	for range opts.Instances {
+		s.wg.Add(1)
+		go s.worker()
+	}
+	return s, nil
+}
+
+// Close fails the queued requests with ErrClosed, waits for the running
+// batches and stops the workers.
+func (s *Scheduler) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	for i, q := range s.queues {
+		for _, p := range q {
+			p.queued = false
+			p.done <- result{err: ErrClosed}
+		}
+		s.queues[i] = nil
+	}
+	s.queued = 0
+	s.mu.Unlock()
+	close(s.quit)
+	s.wg.Wait()
+}
+
+// Infer queues req, waits for its batch and returns its outputs.
+func (s *Scheduler) Infer(ctx context.Context, req Request) ([]runtime.Tensor, error) {
+	p, err := s.newPending(req)
+	if err != nil {
+		return nil, err
+	}
+	timeout := s.opts.DefaultTimeout
+	if req.Timeout > 0 && s.opts.AllowTimeoutOverride && (timeout == 0 || req.Timeout < timeout) {
+		timeout = req.Timeout
+	}
+	if err := s.enqueue(p); err != nil {
+		return nil, err
+	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	for {
+		select {
+		case r := <-p.done:
+			return r.outputs, r.err
+		case <-ctx.Done():
+			if s.remove(p) {
+				return nil, ctx.Err()
+			}
+			r := <-p.done // already running: it completes
+			return r.outputs, r.err
+		case <-expired:
+			expired = nil
+			if s.opts.DelayOnTimeout {
+				s.delay(p)
+				continue
+			}
+			if s.remove(p) {
+				s.obs.Rejected("timeout")
+				return nil, &RejectError{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("request timed out after %s in the queue", timeout)}
+			}
+		}
+	}
+}
+
+func (s *Scheduler) newPending(req Request) (*pending, error) {
+	if len(req.Inputs) == 0 {
+		return nil, errors.New("no inputs")
+	}
+	levels := max(s.opts.PriorityLevels, 1)
+	level := s.opts.DefaultPriority
+	if req.Priority != 0 && s.opts.PriorityLevels > 0 {
+		if req.Priority < 1 || req.Priority > levels {
+			return nil, fmt.Errorf("%w: priority %d is outside 1..%d", runtime.ErrInvalidInput, req.Priority, levels)
+		}
+		level = req.Priority
+	}
+	var key strings.Builder
+	rows := int64(-1)
+	for _, t := range req.Inputs {
+		if len(t.Shape) == 0 {
+			return nil, fmt.Errorf("%w: input %q has no batch dimension", runtime.ErrInvalidInput, t.Name)
+		}
+		if rows >= 0 && t.Shape[0] != rows {
+			return nil, fmt.Errorf("%w: inputs have different batch sizes", runtime.ErrInvalidInput)
+		}
+		rows = t.Shape[0]
+		for _, d := range t.Shape[1:] {
+			key.WriteString(strconv.FormatInt(d, 10))
+			key.WriteByte(',')
+		}
+		key.WriteByte(';')
+	}
+	if rows < 1 || rows > int64(s.opts.MaxBatchSize) {
+		return nil, fmt.Errorf("%w: batch size %d is outside 1..%d", runtime.ErrInvalidInput, rows, s.opts.MaxBatchSize)
+	}
+	return &pending{
+		inputs: req.Inputs,
+		rows:   int(rows),
+		key:    key.String(),
+		level:  level - 1,
+		done:   make(chan result, 1),
+	}, nil
+}
+
+func (s *Scheduler) enqueue(p *pending) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.queued >= s.opts.MaxQueueSize {
+		s.mu.Unlock()
+		s.obs.Rejected("queue_full")
+		return &RejectError{
+			Status:     s.opts.RejectStatus,
+			RetryAfter: s.opts.RetryAfter,
+			Msg:        fmt.Sprintf("queue is full (%d requests): retry later", s.opts.MaxQueueSize),
+		}
+	}
+	p.enqueued = time.Now()
+	p.queued = true
+	s.queues[p.level] = append(s.queues[p.level], p)
+	s.queued++
+	s.obs.QueueDepth(s.queued)
+	s.dispatchLocked() // unlocks
+	return nil
+}
+
+// dispatchLocked hands a batch to an idle worker if there is one and the
+// queue has a batch to give. It is called with s.mu held and unlocks it.
+func (s *Scheduler) dispatchLocked() {
+	if s.idle == 0 || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	b := s.takeLocked(time.Now())
+	if b == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.idle--
+	s.mu.Unlock()
+	select {
+	case s.work <- b:
+	case <-s.quit:
+		s.fail(b, ErrClosed)
+	}
+}
+
+// remove takes p out of its queue; false if it is no longer queued.
+func (s *Scheduler) remove(p *pending) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !p.queued {
+		return false
+	}
+	q := s.queues[p.level]
+	for i, x := range q {
+		if x == p {
+			s.queues[p.level] = append(q[:i:i], q[i+1:]...)
+			break
+		}
+	}
+	p.queued = false
+	s.queued--
+	s.obs.QueueDepth(s.queued)
+	return true
+}
+
+// delay moves p behind every request that has not expired.
+func (s *Scheduler) delay(p *pending) {
+	if !s.remove(p) {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		p.done <- result{err: ErrClosed}
+		return
+	}
+	p.level = len(s.queues) - 1
+	p.queued = true
+	s.queues[p.level] = append(s.queues[p.level], p)
+	s.queued++
+	s.obs.QueueDepth(s.queued)
+	s.dispatchLocked()
+}
+
+// takeLocked removes and returns the next batch, or nil when the queue is
+// empty or the batch is held back for a preferred size.
+func (s *Scheduler) takeLocked(now time.Time) []*pending {
+	var head *pending
+	for _, q := range s.queues {
+		if len(q) > 0 {
+			head = q[0]
+			break
+		}
+	}
+	if head == nil {
+		return nil
+	}
+	limit := s.opts.MaxBatchSize
+	if len(s.opts.PreferredBatchSizes) > 0 {
+		avail := 0
+		for _, q := range s.queues {
+			for _, p := range q {
+				if p.key == head.key {
+					avail += p.rows
+				}
+			}
+		}
+		target := 0
+		for _, pref := range s.opts.PreferredBatchSizes {
+			if pref <= avail && pref > target {
+				target = pref
+			}
+		}
+		if target == 0 {
+			deadline := head.enqueued.Add(s.opts.MaxQueueDelay)
+			if now.Before(deadline) {
+				s.holdUntilLocked(deadline)
+				return nil
+			}
+		} else {
+			limit = target
+		}
+	}
+	var batch []*pending
+	rows := 0
+	for li, q := range s.queues {
+		kept := q[:0]
+		for i, p := range q {
+			if rows == limit {
+				kept = append(kept, q[i:]...)
+				break
+			}
+			if p.key != head.key || rows+p.rows > limit {
+				kept = append(kept, p)
+				continue
+			}
+			batch = append(batch, p)
+			rows += p.rows
+			p.queued = false
+		}
+		clear(q[len(kept):])
+		s.queues[li] = kept
+	}
+	s.queued -= len(batch)
+	s.obs.QueueDepth(s.queued)
+	for _, p := range batch {
+		s.obs.Dispatched(now.Sub(p.enqueued))
+	}
+	return batch
+}
+
+// holdUntilLocked arms the timer that dispatches held-back requests.
+func (s *Scheduler) holdUntilLocked(t time.Time) {
+	if s.timer != nil && !s.timerAt.After(t) && s.timerAt.After(time.Now()) {
+		return // an earlier wake-up is armed
+	}
+	s.timerAt = t
+	d := time.Until(t)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, s.wake)
+		return
+	}
+	s.timer.Reset(d)
+}
+
+func (s *Scheduler) wake() {
+	s.mu.Lock()
+	s.dispatchLocked()
+}
+
+// worker runs batches until Close. After each batch it takes the next one
+// itself, so an instance never idles while requests are queued.
+func (s *Scheduler) worker() {
+	defer s.wg.Done()
+	for {
+		var b []*pending
+		select {
+		case b = <-s.work:
+		case <-s.quit:
+			return
+		}
+		for b != nil {
+			s.execute(b)
+			s.mu.Lock()
+			if s.closed {
+				b = nil
+			} else {
+				b = s.takeLocked(time.Now())
+			}
+			if b == nil {
+				s.idle++
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *Scheduler) fail(b []*pending, err error) {
+	for _, p := range b {
+		p.done <- result{err: err}
+	}
+}
+
+// execute merges the batch's inputs along axis 0, runs them, and splits
+// the outputs back to each request.
+func (s *Scheduler) execute(b []*pending) {
+	rows := 0
+	for _, p := range b {
+		rows += p.rows
+	}
+	inputs := b[0].inputs
+	var bufs []*[]byte
+	if len(b) > 1 {
+		inputs, bufs = s.buffers.merge(b, rows)
+	}
+	start := time.Now()
+	outs, err := s.run.Run(context.Background(), inputs)
+	s.obs.BatchDone(rows, len(b), time.Since(start), err)
+	for _, buf := range bufs {
+		s.buffers.put(buf)
+	}
+	if err != nil {
+		s.fail(b, err)
+		return
+	}
+	if len(b) == 1 {
+		b[0].done <- result{outputs: outs}
+		return
+	}
+	parts, err := split(outs, b, rows)
+	if err != nil {
+		s.fail(b, err)
+		return
+	}
+	for i, p := range b {
+		p.done <- result{outputs: parts[i]}
+	}
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/infergate/infergate/gateway/client"
+	"github.com/infergate/infergate/runtime/runtimetest"
+)
+
+// batchedRepo copies the MLP into a repository with the given config.
+func batchedRepo(t *testing.T, config string) string {
+	t.Helper()
+	root := t.TempDir()
+	copyDir(t, filepath.Join(runtimetest.Models(t), "mlp", "1"), filepath.Join(root, "mlp", "1"))
+	if err := os.WriteFile(filepath.Join(root, "mlp", "config.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestDynamicBatchingOverHTTP sends many concurrent requests of 1 to 3
+// rows, JSON and binary, to a server that batches them; every answer must
+// equal the answer of a server that does not batch.
+func TestDynamicBatchingOverHTTP(t *testing.T) {
+	ctx := context.Background()
+	plain := startServer(t, batchedRepo(t, "max_batch_size: 16\n"), nil)
+	batched := startServer(t, batchedRepo(t, "max_batch_size: 16\ndynamic_batching: {}\ninstance_group: [{count: 2}]\n"), nil)
+	const n = 96
+	reqs := make([]*client.Request, n)
+	want := make([]any, n)
+	for i := range reqs {
+		rows := 1 + i%3
+		reqs[i] = &client.Request{
+			Inputs:       []client.Tensor{{Name: "input", Datatype: "FP32", Shape: []int64{int64(rows), 16}, Data: fp32s(16*rows, func(j int) float32 { return float32((i*31+j)%13)/6 - 1 }), Binary: i%2 == 0}},
+			BinaryOutput: i%4 < 2,
+		}
+		resp, err := plain.Infer(ctx, "mlp", "", reqs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = resp.Outputs[0].Data
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 24 {
+		wg.Go(func() {
+			for i := w; i < n; i += 24 {
+				resp, err := batched.Infer(ctx, "mlp", "", reqs[i])
+				switch {
+				case err != nil:
+					errs <- err
+				case !reflect.DeepEqual(resp.Outputs[0].Data, want[i]):
+					errs <- fmt.Errorf("request %d: batched %v, alone %v", i, resp.Outputs[0].Data, want[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestQueueFullOverHTTP floods a one-request queue: the requests that do
+// not fit get 503 with Retry-After and a KServe error, and every other
+// request succeeds.
+func TestQueueFullOverHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		config string
+		status int
+	}{
+		{"max_batch_size: 1\ninstance_group: [{count: 1}]\ndynamic_batching: {default_queue_policy: {max_queue_size: 1}}\n", 503},
+		{"max_batch_size: 1\ninstance_group: [{count: 1}]\ndynamic_batching: {default_queue_policy: {max_queue_size: 1}, reject_status: 429}\n", 429},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			c := startServer(t, batchedRepo(t, tc.config), nil)
+			body := []byte(`{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":[` + strings.Repeat("0.5,", 15) + `0.5]}]}`)
+			var mu sync.Mutex
+			statuses := map[int]int{}
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Go(func() {
+					for range 8 {
+						status, resp, h, err := c.Do(context.Background(), http.MethodPost, "/v2/models/mlp/infer", body, nil)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if status == tc.status {
+							if got := errorBody(t, resp); got != `model "mlp" version 1: queue is full (1 requests): retry later` || h.Get("Retry-After") != "1" {
+								t.Errorf("rejection: %q, Retry-After %q", got, h.Get("Retry-After"))
+							}
+						} else if status != http.StatusOK {
+							t.Errorf("got %d %s", status, resp)
+						}
+						mu.Lock()
+						statuses[status]++
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			t.Logf("statuses: %v", statuses)
+			if statuses[tc.status] == 0 || statuses[http.StatusOK] == 0 {
+				t.Errorf("got statuses %v, want both 200 and %d", statuses, tc.status)
+			}
+		})
+	}
+}
