@@ -7,6 +7,7 @@ SHELL := /bin/bash
 GO ?= go
 PORT ?= 8000
 MODELS := .cache/models/ppocr_cls/1/model.onnx
+PYTHON ?= /usr/bin/python3
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 # ONNX Runtime: yours if ONNXRUNTIME_LIB is set, else fetched into the cache.
@@ -21,7 +22,9 @@ $(ORT_LIB):
 	scripts/fetch-onnxruntime.sh >/dev/null
 endif
 
-.PHONY: run test build deps bench fuzz models clean
+BENCH_MODELS := .cache/bench-models/mlp_2048/1/model.onnx
+
+.PHONY: run test build deps bench bench-models fuzz models clean
 
 $(MODELS):
 	scripts/fetch-models.sh >/dev/null
@@ -53,12 +56,18 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./gateway/
 
-# Go benchmarks, each beside its baseline.
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The benchmark MLPs (256-512-512-10 and 512-2048-2048-10; 22 MB, generated, never committed).
+$(BENCH_MODELS):
+	@$(PYTHON) -c 'import onnx' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-onnx; }
+	$(PYTHON) scripts/gen_test_models.py --bench .cache/bench-models
+
+bench-models: $(BENCH_MODELS)
+
+# Go benchmarks, each beside its baseline in the same run.
+bench: deps bench-models
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3000x ./...
 
 # Regenerate the committed test models (needs python3 with onnx: apt-get install python3-onnx).
-PYTHON ?= /usr/bin/python3
 models:
 	$(PYTHON) scripts/gen_test_models.py
 

@@ -4,14 +4,16 @@
 //
 // # The scheduling rule
 //
-// A Scheduler has one worker per execution instance. Requests wait in
-// priority queues (level 1 first, FIFO within a level). Whenever a worker
-// is idle and a request is queued, the worker takes a batch at once: the
-// oldest request of the highest priority, plus every later queued request
-// whose non-batch dimensions match it, in queue order, while the rows fit
-// in max_batch_size. No timer delays that batch: a lone request on an idle
-// server never waits. Batches grow only because requests arrive while every
-// worker is busy; when a worker frees up it takes all of them together.
+// A Scheduler lets as many batches run at once as the version has
+// execution instances. Requests wait in priority queues (level 1 first,
+// FIFO within a level). Whenever an instance is free and a request is
+// queued, a batch is taken at once: the oldest request of the highest
+// priority, plus every later queued request whose non-batch dimensions
+// match it, in queue order, while the rows fit in max_batch_size. No timer
+// delays that batch: a lone request on an idle server runs at once, on its
+// own goroutine. Batches grow only because requests arrive while every
+// instance is busy; when an instance frees up it takes all of them
+// together.
 //
 // The one exception is preferred_batch_size. When it is set, a worker
 // sends the largest preferred size the queue can fill; when the queue

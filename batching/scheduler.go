@@ -171,6 +171,13 @@ type pending struct {
 }
 
 // Scheduler is the dynamic batcher of one model version.
+//
+// It holds one token per execution instance. The goroutine that finds a
+// free token takes a batch and runs it itself: a request that arrives at an
+// idle server runs on its own goroutine, with no hand-off. After a batch,
+// if requests queued meanwhile, the next batch runs on a new goroutine
+// that keeps the token and drains the queue, so the finished requests
+// return at once and the instance never idles while requests wait.
 type Scheduler struct {
 	run  Runner
 	opts Options
@@ -179,15 +186,13 @@ type Scheduler struct {
 	mu      sync.Mutex
 	queues  [][]*pending // per priority level, then the delayed queue
 	queued  int
-	idle    int
+	idle    int // free tokens
 	closed  bool
 	timer   *time.Timer // preferred-size hold-back
 	timerAt time.Time
 
-	work    chan []*pending // unbuffered: only idle workers receive
-	quit    chan struct{}
-	wg      sync.WaitGroup
-	buffers bufferPool // merged input buffers
+	wg      sync.WaitGroup // batches running; Add under mu while !closed
+	buffers bufferPool     // merged input buffers
 }
 
 // NewScheduler starts a scheduler running batches on run. Close stops it.
@@ -202,18 +207,12 @@ func NewScheduler(run Runner, opts Options) (*Scheduler, error) {
 		obs:    opts.Observer,
 		queues: make([][]*pending, max(opts.PriorityLevels, 1)+1),
 		idle:   opts.Instances,
-		work:   make(chan []*pending),
-		quit:   make(chan struct{}),
-	}
-	for range opts.Instances {
-		s.wg.Add(1)
-		go s.worker()
 	}
 	return s, nil
 }
 
-// Close fails the queued requests with ErrClosed, waits for the running
-// batches and stops the workers.
+// Close fails the queued requests with ErrClosed and waits for the running
+// batches.
 func (s *Scheduler) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -233,7 +232,6 @@ func (s *Scheduler) Close() {
 	}
 	s.queued = 0
 	s.mu.Unlock()
-	close(s.quit)
 	s.wg.Wait()
 }
 
@@ -344,8 +342,9 @@ func (s *Scheduler) enqueue(p *pending) error {
 	return nil
 }
 
-// dispatchLocked hands a batch to an idle worker if there is one and the
-// queue has a batch to give. It is called with s.mu held and unlocks it.
+// dispatchLocked runs a batch on the calling goroutine if a token is free
+// and the queue has a batch to give. It is called with s.mu held and
+// unlocks it.
 func (s *Scheduler) dispatchLocked() {
 	if s.idle == 0 || s.closed {
 		s.mu.Unlock()
@@ -357,11 +356,39 @@ func (s *Scheduler) dispatchLocked() {
 		return
 	}
 	s.idle--
+	s.wg.Add(1)
 	s.mu.Unlock()
-	select {
-	case s.work <- b:
-	case <-s.quit:
-		s.fail(b, ErrClosed)
+	s.runBatches(b, true)
+}
+
+// runBatches runs b, then keeps the token for the batches queued
+// meanwhile: on a new goroutine when called from a request's goroutine
+// (inline), so that the request returns, or on this one otherwise. It
+// returns the token when the queue is empty. s.wg counts it.
+func (s *Scheduler) runBatches(b []*pending, inline bool) {
+	for {
+		s.execute(b)
+		s.mu.Lock()
+		if !s.closed {
+			b = s.takeLocked(time.Now())
+		} else {
+			b = nil
+		}
+		if b == nil {
+			s.idle++
+			s.mu.Unlock()
+			s.wg.Done()
+			return
+		}
+		if !inline {
+			s.mu.Unlock()
+			continue
+		}
+		s.wg.Add(1) // for the new goroutine; this one's count ends below
+		s.mu.Unlock()
+		go s.runBatches(b, false)
+		s.wg.Done()
+		return
 	}
 }
 
@@ -485,36 +512,23 @@ func (s *Scheduler) holdUntilLocked(t time.Time) {
 	s.timer.Reset(d)
 }
 
+// wake runs held-back requests whose delay is over; it runs on the
+// timer's goroutine.
 func (s *Scheduler) wake() {
 	s.mu.Lock()
-	s.dispatchLocked()
-}
-
-// worker runs batches until Close. After each batch it takes the next one
-// itself, so an instance never idles while requests are queued.
-func (s *Scheduler) worker() {
-	defer s.wg.Done()
-	for {
-		var b []*pending
-		select {
-		case b = <-s.work:
-		case <-s.quit:
-			return
-		}
-		for b != nil {
-			s.execute(b)
-			s.mu.Lock()
-			if s.closed {
-				b = nil
-			} else {
-				b = s.takeLocked(time.Now())
-			}
-			if b == nil {
-				s.idle++
-			}
-			s.mu.Unlock()
-		}
+	if s.idle == 0 || s.closed {
+		s.mu.Unlock()
+		return
 	}
+	b := s.takeLocked(time.Now())
+	if b == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.idle--
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.runBatches(b, false)
 }
 
 func (s *Scheduler) fail(b []*pending, err error) {

@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 		// fasthttp's worker pool cleaner sleeps MaxIdleWorkerDuration (10s)
 		// before it sees the pool stopped; it ends by itself.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		// fasthttp's client cleaners, used by the benchmarks; they sleep
+		// then exit once their connections are gone.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
 	)
 }
 
