@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -45,6 +46,10 @@ type Options struct {
 	Logger *slog.Logger
 	// IdleTimeout closes keep-alive connections idle that long. Default 2m.
 	IdleTimeout time.Duration
+	// ModelControl is Triton's --model-control-mode: "poll" or
+	// "explicit" allow the repository API's load, unload and label calls;
+	// "none" refuses them (403). Default "none".
+	ModelControl string
 	// StrictReadiness makes /v2/health/ready true only while every model
 	// is ready, as Triton's --strict-readiness. When false it is true once
 	// the server serves.
@@ -110,7 +115,13 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	r.GET("/v2", s.serverMetadata)
 	r.GET("/v2/health/live", s.live)
 	r.GET("/v2/health/ready", s.ready)
-	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}"} {
+	r.POST("/v2/repository/index", s.repositoryIndex)
+	r.POST("/v2/repository/models/{model}/load", s.loadModel)
+	r.POST("/v2/repository/models/{model}/unload", s.unloadModel)
+	r.GET("/v2/repository/models/{model}/labels", s.labels)
+	r.PUT("/v2/repository/models/{model}/labels/{label}", s.setLabel)
+	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.deleteLabel)
+	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}", "/v2/models/{model}/labels/{label}"} {
 		r.GET(prefix, s.modelMetadata)
 		r.GET(prefix+"/ready", s.modelReady)
 		r.GET(prefix+"/config", s.modelConfig)
@@ -216,7 +227,7 @@ func (s *Server) serverMetadata(ctx *fasthttp.RequestCtx) {
 		Version        string   `json:"version"`
 		Extensions     []string `json:"extensions"`
 		RuntimeVersion string   `json:"onnxruntime_version,omitempty"`
-	}{"infergate", s.opts.Version, []string{"binary_tensor_data", "model_configuration"}, s.opts.RuntimeVersion})
+	}{"infergate", s.opts.Version, []string{"binary_tensor_data", "model_configuration", "model_repository"}, s.opts.RuntimeVersion})
 }
 
 func (s *Server) live(ctx *fasthttp.RequestCtx) {}
@@ -227,21 +238,32 @@ func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// version looks up the model and version named by the route.
-func (s *Server) version(ctx *fasthttp.RequestCtx) (*repository.Model, *repository.Version, error) {
+// route returns the model, version number and label named by the route.
+func (s *Server) route(ctx *fasthttp.RequestCtx) (*repository.Model, int64, string, error) {
 	name, _ := ctx.UserValue("model").(string)
 	m, err := s.repo.Model(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, "", err
 	}
 	var n int64
 	if vs, ok := ctx.UserValue("version").(string); ok {
 		n, err = strconv.ParseInt(vs, 10, 64)
 		if err != nil || n < 1 {
-			return nil, nil, badRequest("invalid model version %q: want a positive integer", vs)
+			return nil, 0, "", badRequest("invalid model version %q: want a positive integer", vs)
 		}
 	}
-	v, err := m.Version(n)
+	label, _ := ctx.UserValue("label").(string)
+	return m, n, label, nil
+}
+
+// version looks up the model and version named by the route, without
+// holding it: for metadata.
+func (s *Server) version(ctx *fasthttp.RequestCtx) (*repository.Model, *repository.Version, error) {
+	m, n, label, err := s.route(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := m.Lookup(n, label)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -322,6 +344,10 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
 		}
 		return out
 	}
+	providers := []string{}
+	if v.Session != nil { // nil while evicted
+		providers = v.Session.Providers()
+	}
 	maxBatch := v.MaxBatchSize
 	if v.Batched && maxBatch == 0 {
 		maxBatch = -1 // a batch axis of unlimited size (no config bounds it)
@@ -334,11 +360,19 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
 		Input        []tensorConfig `json:"input"`
 		Output       []tensorConfig `json:"output"`
 		Providers    []string       `json:"execution_providers"`
-	}{m.Name, repository.Platform, "onnxruntime", maxBatch, dims(v.Inputs), dims(v.Outputs), v.Session.Providers()})
+	}{m.Name, repository.Platform, "onnxruntime", maxBatch, dims(v.Inputs), dims(v.Outputs), providers})
 }
 
 func (s *Server) infer(ctx *fasthttp.RequestCtx) {
-	m, v, err := s.version(ctx)
+	m, n, label, err := s.route(ctx)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	// Decode against the version's signature as it stands; the version
+	// that serves is acquired after, once the request's timeout is known
+	// (an evicted version loads within it).
+	v, err := m.Lookup(n, label)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -367,6 +401,34 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
+
+	acquireCtx := context.Background()
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		acquireCtx, cancel = context.WithTimeout(acquireCtx, time.Duration(min(req.Timeout, math.MaxInt64/1000))*time.Microsecond)
+		defer cancel()
+	}
+	served, err := s.repo.Acquire(acquireCtx, m.Name, n, label)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	defer served.Release()
+	if served != v && !sameSignature(served, v) {
+		// Swapped for a version with another signature meanwhile.
+		req.reset()
+		p := s.parsers.Get()
+		err = decodeRequest(p, ctx.PostBody(), headerLen, served.Inputs, served.Outputs, req)
+		s.parsers.Put(p)
+		if err == nil {
+			err = checkBatch(served, req.Inputs)
+		}
+		if err != nil {
+			s.fail(ctx, err)
+			return
+		}
+	}
+	v = served
 
 	var indexes []int
 	binary := make([]bool, 0, len(v.Outputs))
@@ -403,6 +465,11 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		*bp = body[:0]
 		s.buffers.Put(bp)
 	}
+}
+
+func sameSignature(a, b *repository.Version) bool {
+	return a.Batched == b.Batched && a.MaxBatchSize == b.MaxBatchSize &&
+		reflect.DeepEqual(a.Inputs, b.Inputs) && reflect.DeepEqual(a.Outputs, b.Outputs)
 }
 
 // checkBatch enforces the batch rules of a batched version: every input has

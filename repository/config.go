@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -57,6 +58,15 @@ type Config struct {
 	// RequestCoalescing (infergate's) runs identical concurrent requests
 	// once.
 	RequestCoalescing Enable `yaml:"request_coalescing"`
+	// VersionLabels name versions, as TF Serving's labels:
+	// {stable: 3, canary: 4}. A label points at a loaded version; a label
+	// at any other fails the load. POST /v2/models/{m}/labels/{l}/infer
+	// serves the labelled version, and labelled versions are never
+	// evicted. Labels set through the API live until the model unloads.
+	VersionLabels map[string]int64 `yaml:"version_labels"`
+	// ModelWarmup runs samples through each version before it is ready,
+	// as Triton's model_warmup. A failing sample fails the load.
+	ModelWarmup []WarmupSample `yaml:"model_warmup"`
 	// Input and Output pin the shapes of tensors whose model shape has
 	// variable dimensions. Dims exclude the batch dimension when
 	// MaxBatchSize > 0, as in Triton.
@@ -96,6 +106,27 @@ type Optimization struct {
 	// AllowCPUFallback (infergate's) loads the model on the CPU when a GPU
 	// provider cannot be added. Default false: the load fails instead.
 	AllowCPUFallback bool `yaml:"allow_cpu_fallback"`
+}
+
+// WarmupSample is one of Triton's model_warmup entries.
+type WarmupSample struct {
+	Name string `yaml:"name"`
+	// BatchSize is the batch of the sample's inputs when the model has a
+	// batch axis. Default 1.
+	BatchSize int `yaml:"batch_size"`
+	// Count is how many times the sample runs. Default 1.
+	Count int `yaml:"count"`
+	// Inputs give every model input, by name.
+	Inputs map[string]WarmupInput `yaml:"inputs"`
+}
+
+// WarmupInput is the data of one warmup input: zeros or random values of
+// the given type and dims (without the batch dimension).
+type WarmupInput struct {
+	DataType   string  `yaml:"data_type"`
+	Dims       []int64 `yaml:"dims"`
+	ZeroData   bool    `yaml:"zero_data"`
+	RandomData bool    `yaml:"random_data"`
 }
 
 // Enable is a section that only switches a feature on.
@@ -257,6 +288,35 @@ func (c *Config) validate() error {
 			return fmt.Errorf("optimization.execution_accelerators.gpu_execution_accelerator[%d]: needs an instance_group of kind KIND_GPU", i)
 		}
 	}
+	for label, v := range c.VersionLabels {
+		if !labelName.MatchString(label) {
+			return fmt.Errorf("version_labels.%s: a label is letters, digits, '_', '.' and '-'", label)
+		}
+		if v < 1 {
+			return fmt.Errorf("version_labels.%s: %d is not a positive version", label, v)
+		}
+	}
+	for i, w := range c.ModelWarmup {
+		if w.BatchSize < 0 || w.Count < 0 {
+			return fmt.Errorf("model_warmup[%d]: batch_size and count must not be negative", i)
+		}
+		if len(w.Inputs) == 0 {
+			return fmt.Errorf("model_warmup[%d].inputs: give every model input", i)
+		}
+		for name, in := range w.Inputs {
+			if runtime.ParseConfigDataType(in.DataType) == runtime.Invalid {
+				return fmt.Errorf("model_warmup[%d].inputs.%s.data_type: unknown type %q", i, name, in.DataType)
+			}
+			if in.ZeroData == in.RandomData {
+				return fmt.Errorf("model_warmup[%d].inputs.%s: give one of zero_data or random_data", i, name)
+			}
+			for _, d := range in.Dims {
+				if d < 1 {
+					return fmt.Errorf("model_warmup[%d].inputs.%s.dims: %v has a dimension that is not positive", i, name, in.Dims)
+				}
+			}
+		}
+	}
 	if err := c.DynamicBatching.validate(); err != nil {
 		return fmt.Errorf("dynamic_batching.%w", err)
 	}
@@ -375,6 +435,15 @@ func (p *VersionPolicy) selectVersions(found []int64) []int64 {
 		return found
 	}
 	return found[len(found)-n:]
+}
+
+// labelName is what a version label may be called.
+var labelName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+
+// ParseConfigJSON decodes a configuration given as JSON (the repository
+// API's parameters.config), with the same field names and checks.
+func ParseConfigJSON(b []byte) (*Config, error) {
+	return ParseConfig(b) // JSON is YAML
 }
 
 // sessionOptions maps the config onto ONNX Runtime's session options.

@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/runtime"
@@ -25,14 +27,19 @@ const ModelFile = "model.onnx"
 // ConfigFile is the file name of a model's optional configuration.
 const ConfigFile = "config.yaml"
 
-// Error is a lookup error with the HTTP status the protocol layer answers:
-// 404 for an unknown model or version, 503 for one that is not ready.
+// Error is an error with the HTTP status the protocol layer answers: 404
+// for an unknown model, version or label, 503 for one that is not ready,
+// 400 for a bad lifecycle request.
 type Error struct {
 	Status int
 	Msg    string
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+func errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+}
 
 // State is a version's lifecycle state, named as in Triton's repository
 // index.
@@ -47,69 +54,99 @@ const (
 // modelName is what a model directory may be called.
 var modelName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
+// Observer receives lifecycle events; the monitoring package counts them.
+type Observer interface {
+	// Loaded reports a version load (and warmup) and its outcome.
+	Loaded(model string, version int64, took time.Duration, err error)
+	// Unloaded reports a version released: "unload" (API or removed from
+	// disk), "replaced" (a reload swapped it), "evicted" (LRU residency).
+	Unloaded(model string, version int64, why string)
+	// Resident reports the number of loaded versions after a change.
+	Resident(n int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Loaded(string, int64, time.Duration, error) {}
+func (nopObserver) Unloaded(string, int64, string)             {}
+func (nopObserver) Resident(int)                               {}
+
 // Options configure a Repository.
 type Options struct {
 	// Root is the model repository directory. Required.
 	Root string
 	// Runtime loads the models. Required.
 	Runtime *runtime.Environment
-	// Logger receives load and skip events. Default: discard.
+	// Logger receives lifecycle events. Default: discard.
 	Logger *slog.Logger
 	// Cache is the response cache for the models that enable it. Nil:
 	// such models fail to load, with the reason.
 	Cache *batching.Cache
+	// Models names the models Open loads (Triton's explicit mode with
+	// --load-model). Nil loads every model found; "*" too.
+	Models []string
+	// PollInterval, when positive, rescans the repository that often and
+	// loads, reloads or unloads what changed (Triton's poll mode).
+	PollInterval time.Duration
+	// MaxResidentVersions bounds the versions loaded at once across the
+	// repository (ModelMesh-style residency). When a load goes past it, the
+	// least recently used version that no request holds and no label
+	// names is unloaded; a later request for it loads it again. 0: no
+	// bound.
+	MaxResidentVersions int
+	// Observer receives lifecycle events. Default: none.
+	Observer Observer
 }
 
-// Repository is the set of models found under a root directory.
+// Repository is the set of models found under a root directory, and the
+// lifecycle of their versions.
 type Repository struct {
 	root  string
 	env   *runtime.Environment
 	log   *slog.Logger
 	cache *batching.Cache
+	obs   Observer
+	opts  Options
+
+	// lifecycle serializes loads, unloads, polls and evictions. It is a
+	// channel of size one so that on-demand loads can wait with a context.
+	lifecycle chan struct{}
 
 	mu     sync.RWMutex
 	models map[string]*Model
+
+	resident *lru.Cache[*Version, struct{}] // loaded versions, least recent first; nil without a bound
+	count    atomic.Int64                   // loaded versions
+
+	stop chan struct{}
+	wg   sync.WaitGroup // the poller and the closers of retired versions
 }
 
-// Model is one model: a directory of versions sharing a config.
+// Model is one model: a directory of versions sharing a config. Its state
+// is an immutable snapshot, replaced whole on every lifecycle change.
 type Model struct {
 	Name string
-	// Config is the model's config.yaml, or nil when it has none.
-	Config *Config
-	// Reason says why the whole model is unavailable (bad config, no
-	// versions); empty otherwise.
-	Reason string
-	// versions are those the version policy selected, ascending.
-	versions []*Version
+	snap atomic.Pointer[snapshot]
 }
 
-// Version is one loaded (or failed) version of a model.
-type Version struct {
-	Model  string
-	Number int64
-	State  State
-	// Reason says why the version is unavailable.
-	Reason string
-	// Session runs the version; nil unless READY.
-	Session *runtime.Session
-	// Executor takes the version's requests: response cache, coalescing,
-	// dynamic batching, as its config asks. Nil unless READY.
-	Executor *batching.Executor
-	// Inputs and Outputs are the tensors as served: the model's own,
-	// with the batch dimension (-1) first when Batched and dims pinned by
-	// the config.
-	Inputs  []runtime.TensorInfo
-	Outputs []runtime.TensorInfo
-	// Batched says the leading dimension of every input and output is the
-	// batch. MaxBatchSize bounds it; 0 means no bound.
-	Batched      bool
-	MaxBatchSize int
-	// LoadTime is how long the load took.
-	LoadTime time.Duration
+type snapshot struct {
+	config   *Config
+	override *Config // from the load API; kept for reloads
+	cfgStamp string
+	stamp    string // the model's files when last loaded
+	// reason says why the model has nothing to serve; lastError why the
+	// last reload failed while older versions kept serving.
+	reason    string
+	lastError string
+	unloaded  bool // unloaded through the API: the poller leaves it alone
+	versions  []*Version
+	labels    map[string]int64 // config's and the API's
+	apiLabels map[string]int64
 }
 
-// Open scans root and loads every model it finds. Models that fail to load
-// are kept as unavailable; Open fails only when root cannot be read.
+// Open scans root and loads the models (all, or opts.Models). Models that
+// fail to load are kept as unavailable; Open fails only when root cannot
+// be read. With opts.PollInterval it then polls until Close.
 func Open(ctx context.Context, opts Options) (*Repository, error) {
 	if opts.Runtime == nil {
 		return nil, errors.New("repository: no runtime")
@@ -118,6 +155,10 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	obs := opts.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	root, err := filepath.Abs(opts.Root)
 	if err == nil {
 		root, err = filepath.EvalSymlinks(root)
@@ -125,284 +166,114 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model repository %s: %w", opts.Root, err)
 	}
-	entries, err := os.ReadDir(root)
+	r := &Repository{
+		root:      root,
+		env:       opts.Runtime,
+		log:       log,
+		cache:     opts.Cache,
+		obs:       obs,
+		opts:      opts,
+		lifecycle: make(chan struct{}, 1),
+		models:    map[string]*Model{},
+		stop:      make(chan struct{}),
+	}
+	if opts.MaxResidentVersions > 0 {
+		r.resident, _ = lru.New[*Version, struct{}](1 << 30) // evicted by hand: see evictLocked
+	}
+	names, err := r.scan()
 	if err != nil {
 		return nil, fmt.Errorf("model repository %s: %w", opts.Root, err)
 	}
-	r := &Repository{root: root, env: opts.Runtime, log: log, cache: opts.Cache, models: map[string]*Model{}}
-	for _, e := range entries {
+	r.lock(context.Background())
+	for _, name := range names {
 		if err := ctx.Err(); err != nil {
+			r.unlock()
 			r.Close()
 			return nil, err
 		}
-		name := e.Name()
-		if strings.HasPrefix(name, ".") {
+		if opts.Models != nil && !slices.Contains(opts.Models, name) && !slices.Contains(opts.Models, "*") {
+			r.addUnloaded(name)
 			continue
 		}
-		if !modelName.MatchString(name) {
-			log.Warn("skipping entry: not a valid model name", "entry", name)
-			continue
-		}
-		dir, err := r.inside(filepath.Join(root, name))
-		if err != nil {
-			log.Warn("skipping entry", "entry", name, "err", err)
-			continue
-		}
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			log.Warn("skipping entry: not a directory", "entry", name)
-			continue
-		}
-		r.models[name] = r.loadModel(ctx, name, dir)
+		r.loadLocked(ctx, name, nil) // failures stay in the model's state
+	}
+	r.unlock()
+	if opts.PollInterval > 0 {
+		r.wg.Add(1)
+		go r.poll(opts.PollInterval)
 	}
 	return r, nil
 }
 
-// inside resolves symbolic links in path and fails if the result is
-// outside the repository root.
-func (r *Repository) inside(path string) (string, error) {
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return "", err
-	}
-	rel, err := filepath.Rel(r.root, real)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("%s points outside the model repository", path)
-	}
-	return real, nil
-}
-
-func (r *Repository) loadModel(ctx context.Context, name, dir string) *Model {
-	m := &Model{Name: name}
-	cfgPath := filepath.Join(dir, ConfigFile)
-	if _, err := os.Lstat(cfgPath); err == nil {
-		real, err := r.inside(cfgPath)
-		if err == nil {
-			m.Config, err = LoadConfig(real)
-		}
-		if err == nil && m.Config.Name != "" && m.Config.Name != name {
-			err = fmt.Errorf("name: %q does not match the directory name", m.Config.Name)
-		}
-		if err != nil {
-			m.Reason = fmt.Sprintf("%s: %v", ConfigFile, err)
-			r.log.Error("model unavailable", "model", name, "reason", m.Reason)
-			return m
-		}
-	}
-	found := r.scanVersions(name, dir)
-	policy := VersionPolicy{}
-	if m.Config != nil {
-		policy = m.Config.VersionPolicy
-	}
-	selected := policy.selectVersions(found)
-	if len(selected) == 0 {
-		m.Reason = "no versions: expected <model>/<version>/" + ModelFile
-		r.log.Error("model unavailable", "model", name, "reason", m.Reason)
-		return m
-	}
-	for _, n := range selected {
-		m.versions = append(m.versions, r.loadVersion(ctx, m, dir, n, slices.Contains(found, n)))
-	}
-	return m
-}
-
-// scanVersions returns the version numbers found in a model directory,
-// ascending. Other entries are skipped with a log line.
-func (r *Repository) scanVersions(model, dir string) []int64 {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		r.log.Error("cannot read model directory", "model", model, "err", err)
+func (r *Repository) lock(ctx context.Context) error {
+	select {
+	case r.lifecycle <- struct{}{}:
 		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	var out []int64
-	for _, e := range entries {
-		name := e.Name()
-		if name == ConfigFile || strings.HasPrefix(name, ".") {
-			continue
-		}
-		n, err := strconv.ParseInt(name, 10, 64)
-		if err != nil || n < 1 || strconv.FormatInt(n, 10) != name {
-			r.log.Warn("skipping entry: not a positive version number", "model", model, "entry", name)
-			continue
-		}
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
 }
 
-func (r *Repository) loadVersion(ctx context.Context, m *Model, dir string, n int64, exists bool) *Version {
-	v := &Version{Model: m.Name, Number: n, State: StateUnavailable}
-	start := time.Now()
-	err := func() error {
-		if !exists {
-			return errors.New("version directory not found")
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		path, err := r.inside(filepath.Join(dir, strconv.FormatInt(n, 10), ModelFile))
-		if err != nil {
-			return err
-		}
-		s, err := r.env.NewSession(path, m.Config.sessionOptions())
-		if err != nil {
-			return err
-		}
-		if err := v.resolve(m.Config, s); err != nil {
-			s.Close()
-			return err
-		}
-		e, err := r.executor(m.Config, v, s)
-		if err != nil {
-			s.Close()
-			return err
-		}
-		v.Session, v.Executor = s, e
+func (r *Repository) unlock() { <-r.lifecycle }
+
+// Close stops polling, unloads every version once its requests are done,
+// and waits for them.
+func (r *Repository) Close() error {
+	select {
+	case <-r.stop:
 		return nil
-	}()
-	v.LoadTime = time.Since(start)
-	if err != nil {
-		v.Reason = err.Error()
-		r.log.Error("version unavailable", "model", m.Name, "version", n, "reason", v.Reason)
-		return v
+	default:
 	}
-	v.State = StateReady
-	r.log.Info("loaded", "model", m.Name, "version", n, "providers", v.Session.Providers(),
-		"batched", v.Batched, "dynamic_batching", v.Executor.Batching(), "duration", v.LoadTime.Round(time.Millisecond))
-	return v
-}
-
-// executor builds the version's request path from its config.
-func (r *Repository) executor(c *Config, v *Version, s *runtime.Session) (*batching.Executor, error) {
-	opts := batching.ExecutorOptions{Model: v.Model, Version: v.Number}
-	if c != nil {
-		opts.Coalesce = c.RequestCoalescing.Enable
-		if c.ResponseCache.Enable {
-			if r.cache == nil {
-				return nil, errors.New("response_cache is enabled, but the gateway has no response cache: set response_cache.max_entries in its configuration (--response-cache-entries)")
-			}
-			opts.Cache = r.cache
-		}
-		if c.DynamicBatching != nil {
-			if !v.Batched || v.MaxBatchSize == 0 {
-				return nil, errors.New("dynamic_batching needs max_batch_size > 0")
-			}
-			opts.Batching = c.DynamicBatching.batchingOptions(v.MaxBatchSize, s.Instances())
+	close(r.stop)
+	r.lock(context.Background())
+	for _, m := range r.Models() {
+		old := m.snap.Load()
+		m.snap.Store(&snapshot{config: old.config, reason: "unloaded: the server is stopping", unloaded: true})
+		for _, v := range old.versions {
+			r.retire(v, "unload")
 		}
 	}
-	return batching.NewExecutor(s, opts)
-}
-
-// resolve sets the version's served signature from the model's own and
-// its config.
-func (v *Version) resolve(c *Config, s *runtime.Session) error {
-	v.Inputs = cloneInfos(s.Inputs())
-	v.Outputs = cloneInfos(s.Outputs())
-	leadingVariable := true
-	for _, t := range append(append([]runtime.TensorInfo{}, v.Inputs...), v.Outputs...) {
-		if len(t.Shape) == 0 || t.Shape[0] != -1 {
-			leadingVariable = false
-		}
-	}
-	switch {
-	case c == nil || c.MaxBatchSize == nil:
-		v.Batched = leadingVariable
-	case *c.MaxBatchSize > 0:
-		if !leadingVariable {
-			return fmt.Errorf("max_batch_size is %d, but not every input and output has a variable leading dimension", *c.MaxBatchSize)
-		}
-		v.Batched, v.MaxBatchSize = true, *c.MaxBatchSize
-	}
-	if c == nil {
-		return nil
-	}
-	for kind, pins := range map[string][]TensorConfig{"input": c.Input, "output": c.Output} {
-		infos := v.Inputs
-		if kind == "output" {
-			infos = v.Outputs
-		}
-		for _, pin := range pins {
-			i := slices.IndexFunc(infos, func(t runtime.TensorInfo) bool { return t.Name == pin.Name })
-			if i < 0 {
-				return fmt.Errorf("%s %q in %s is not a %s of the model", kind, pin.Name, ConfigFile, kind)
-			}
-			if err := pinTensor(&infos[i], pin, v.Batched); err != nil {
-				return fmt.Errorf("%s %q: %w", kind, pin.Name, err)
-			}
-		}
-	}
+	r.unlock()
+	r.wg.Wait()
 	return nil
-}
-
-func pinTensor(t *runtime.TensorInfo, pin TensorConfig, batched bool) error {
-	if pin.DataType != "" {
-		if dt := runtime.ParseConfigDataType(pin.DataType); dt != t.DataType {
-			return fmt.Errorf("%s gives data_type %s, the model has %s", ConfigFile, pin.DataType, t.DataType.ConfigName())
-		}
-	}
-	if pin.Dims == nil {
-		return nil
-	}
-	model := t.Shape
-	if batched {
-		model = model[1:]
-	}
-	if len(pin.Dims) != len(model) {
-		return fmt.Errorf("%s gives dims %v, the model has %d dimensions%s", ConfigFile, pin.Dims, len(model), map[bool]string{true: " besides the batch", false: ""}[batched])
-	}
-	for i, d := range pin.Dims {
-		if model[i] != -1 && d != model[i] {
-			return fmt.Errorf("%s gives dims %v, the model has %v", ConfigFile, pin.Dims, model)
-		}
-	}
-	if batched {
-		t.Shape = append([]int64{-1}, pin.Dims...)
-	} else {
-		t.Shape = append([]int64{}, pin.Dims...)
-	}
-	return nil
-}
-
-func cloneInfos(in []runtime.TensorInfo) []runtime.TensorInfo {
-	out := make([]runtime.TensorInfo, len(in))
-	for i, t := range in {
-		out[i] = t
-		out[i].Shape = append([]int64{}, t.Shape...)
-	}
-	return out
 }
 
 // Model returns the named model, or a 404 *Error.
 func (r *Repository) Model(name string) (*Model, error) {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	m, ok := r.models[name]
+	r.mu.RUnlock()
 	if !ok {
-		return nil, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("unknown model %q", name)}
+		return nil, errorf(http.StatusNotFound, "unknown model %q", name)
 	}
 	return m, nil
 }
 
-// Models returns every model, sorted by name.
+// Models returns every known model, sorted by name.
 func (r *Repository) Models() []*Model {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	out := make([]*Model, 0, len(r.models))
 	for _, m := range r.models {
 		out = append(out, m)
 	}
+	r.mu.RUnlock()
 	slices.SortFunc(out, func(a, b *Model) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// Ready reports whether every version of every model is ready.
+// Ready reports whether every model that is not unloaded can serve all
+// its versions.
 func (r *Repository) Ready() bool {
 	for _, m := range r.Models() {
-		if m.Reason != "" {
+		s := m.snap.Load()
+		if s.unloaded {
+			continue
+		}
+		if s.reason != "" {
 			return false
 		}
-		for _, v := range m.versions {
-			if v.State != StateReady {
+		for _, v := range s.versions {
+			if v.State != StateReady && !v.evicted {
 				return false
 			}
 		}
@@ -410,57 +281,135 @@ func (r *Repository) Ready() bool {
 	return true
 }
 
-// Close releases every version's session, waiting for the runs in flight.
-func (r *Repository) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var errs []error
-	for _, m := range r.models {
-		for _, v := range m.versions {
-			if v.Executor != nil {
-				v.Executor.Close()
+// Acquire returns the version that serves a request, holding a reference
+// that the caller gives back with Release. n == 0 and label == "" pick the
+// default version (the highest that can serve); a label picks its
+// version. A version evicted by residency is loaded first, waiting up to
+// ctx. Acquire never returns a version that is being swapped out.
+func (r *Repository) Acquire(ctx context.Context, model string, n int64, label string) (*Version, error) {
+	m, err := r.Model(model)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		v, err := m.snap.Load().pick(m.Name, n, label)
+		if err != nil {
+			return nil, err
+		}
+		if v.evicted {
+			if err := r.loadOnDemand(ctx, m, v); err != nil {
+				return nil, err
 			}
-			if v.Session != nil {
-				errs = append(errs, v.Session.Close())
+			continue
+		}
+		if v.acquire() {
+			if r.resident != nil {
+				r.resident.Get(v) // most recently used
 			}
+			return v, nil
+		}
+		// Retired between the snapshot load and acquire: a newer snapshot
+		// is published already.
+		if attempt > 1000 {
+			return nil, errorf(http.StatusServiceUnavailable, "model %q is changing too fast to serve", m.Name)
 		}
 	}
-	r.models = map[string]*Model{}
-	return errors.Join(errs...)
 }
+
+// Release gives back a reference taken by Acquire.
+func (v *Version) Release() { v.release() }
+
+// Lookup returns a version like Acquire, without a reference and without
+// loading: for metadata.
+func (m *Model) Lookup(n int64, label string) (*Version, error) {
+	return m.snap.Load().pick(m.Name, n, label)
+}
+
+// Version is Lookup without a label.
+func (m *Model) Version(n int64) (*Version, error) { return m.Lookup(n, "") }
 
 // Versions returns the versions the policy selected, ascending, whatever
 // their state.
-func (m *Model) Versions() []*Version { return m.versions }
+func (m *Model) Versions() []*Version { return m.snap.Load().versions }
 
-// Version returns version n, or with n == 0 the default version: the
-// highest ready one. It fails with an *Error: 404 for a version the model
-// does not serve, 503 for one that is not ready.
-func (m *Model) Version(n int64) (*Version, error) {
+// Labels returns the model's version labels.
+func (m *Model) Labels() map[string]int64 { return m.snap.Load().labels }
+
+// Config returns the configuration in effect, or nil.
+func (m *Model) Config() *Config { return m.snap.Load().config }
+
+// Reason says why the model has nothing to serve, or why its last reload
+// failed while older versions kept serving; empty otherwise.
+func (m *Model) Reason() string {
+	s := m.snap.Load()
+	if s.reason != "" {
+		return s.reason
+	}
+	return s.lastError
+}
+
+func (s *snapshot) pick(model string, n int64, label string) (*Version, error) {
+	if label != "" {
+		ln, ok := s.labels[label]
+		if !ok {
+			return nil, errorf(http.StatusNotFound, "model %q has no label %q", model, label)
+		}
+		n = ln
+	}
 	if n == 0 {
-		for i := len(m.versions) - 1; i >= 0; i-- {
-			if m.versions[i].State == StateReady {
-				return m.versions[i], nil
+		for i := len(s.versions) - 1; i >= 0; i-- {
+			if v := s.versions[i]; v.State == StateReady || v.evicted {
+				return v, nil
 			}
 		}
-		return nil, m.notReady()
+		reason := s.reason
+		if reason == "" && len(s.versions) > 0 {
+			reason = s.versions[len(s.versions)-1].Reason
+		}
+		return nil, errorf(http.StatusServiceUnavailable, "model %q is not ready: %s", model, reason)
 	}
-	for _, v := range m.versions {
+	for _, v := range s.versions {
 		if v.Number != n {
 			continue
 		}
-		if v.State != StateReady {
-			return nil, &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("model %q version %d is not ready: %s", m.Name, n, v.Reason)}
+		if v.State != StateReady && !v.evicted {
+			return nil, errorf(http.StatusServiceUnavailable, "model %q version %d is not ready: %s", model, n, v.Reason)
 		}
 		return v, nil
 	}
-	return nil, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("model %q has no version %d", m.Name, n)}
+	return nil, errorf(http.StatusNotFound, "model %q has no version %d", model, n)
 }
 
-func (m *Model) notReady() error {
-	reason := m.Reason
-	if reason == "" && len(m.versions) > 0 {
-		reason = m.versions[len(m.versions)-1].Reason
+// IndexEntry is one row of Triton's repository index.
+type IndexEntry struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	State   State  `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Index lists every model version with its state, as Triton's repository
+// index; readyOnly keeps the READY ones.
+func (r *Repository) Index(readyOnly bool) []IndexEntry {
+	out := []IndexEntry{}
+	for _, m := range r.Models() {
+		s := m.snap.Load()
+		if len(s.versions) == 0 {
+			if !readyOnly {
+				out = append(out, IndexEntry{Name: m.Name, State: StateUnavailable, Reason: s.reason})
+			}
+			continue
+		}
+		for _, v := range s.versions {
+			if readyOnly && v.State != StateReady {
+				continue
+			}
+			e := IndexEntry{Name: m.Name, Version: strconv.FormatInt(v.Number, 10), State: v.State, Reason: v.Reason}
+			if v.State == StateReady && s.lastError != "" {
+				e.Reason = s.lastError
+			}
+			out = append(out, e)
+		}
 	}
-	return &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("model %q is not ready: %s", m.Name, reason)}
+	return out
 }

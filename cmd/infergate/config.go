@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -40,6 +41,22 @@ type Config struct {
 		// out first (--response-cache-entries). Default 0: no cache.
 		MaxEntries int `yaml:"max_entries"`
 	} `yaml:"response_cache"`
+	// ModelControl is Triton's --model-control-mode: "none" (default)
+	// loads every model at start and refuses the repository API's load,
+	// unload and label calls; "poll" also rescans the repository every
+	// RepositoryPollSecs and allows the API; "explicit" loads only
+	// LoadModels at start and allows the API.
+	ModelControl string `yaml:"model_control_mode"`
+	// RepositoryPollSecs is the poll interval in poll mode
+	// (--repository-poll-secs). Default 15, as in Triton.
+	RepositoryPollSecs int `yaml:"repository_poll_secs"`
+	// LoadModels are the models loaded at start in explicit mode
+	// (--load-model, repeatable; "*" for all).
+	LoadModels []string `yaml:"load_models"`
+	// MaxResidentVersions bounds the versions loaded at once; the least
+	// recently used idle unlabelled one is unloaded, and loads again on
+	// its next request (--max-resident-versions). Default 0: no bound.
+	MaxResidentVersions int `yaml:"max_resident_versions"`
 	// ExitTimeout bounds the wait for requests in flight at shutdown
 	// (--exit-timeout-secs). Default 30s.
 	ExitTimeout time.Duration `yaml:"exit_timeout"`
@@ -69,6 +86,8 @@ func defaultConfig() Config {
 	c.HTTP.IdleTimeout = 2 * time.Minute
 	c.ExitTimeout = 30 * time.Second
 	c.StrictReadiness = true
+	c.ModelControl = "none"
+	c.RepositoryPollSecs = 15
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	return c
@@ -96,6 +115,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("http.port: %d is not a TCP port", c.HTTP.Port)
 	case c.HTTP.MaxRequestBodyBytes <= 0:
 		return fmt.Errorf("http.max_request_body_bytes: must be positive, got %d", c.HTTP.MaxRequestBodyBytes)
+	case c.ModelControl != "none" && c.ModelControl != "poll" && c.ModelControl != "explicit":
+		return fmt.Errorf("model_control_mode: %q is not none, poll or explicit", c.ModelControl)
+	case c.RepositoryPollSecs < 1:
+		return fmt.Errorf("repository_poll_secs: must be 1 or more, got %d", c.RepositoryPollSecs)
+	case c.MaxResidentVersions < 0:
+		return fmt.Errorf("max_resident_versions: must not be negative, got %d", c.MaxResidentVersions)
 	case c.ResponseCache.MaxEntries < 0:
 		return fmt.Errorf("response_cache.max_entries: must not be negative, got %d", c.ResponseCache.MaxEntries)
 	case c.ExitTimeout < 0:
@@ -121,6 +146,11 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	maxBody := fs.Int("max-request-bytes", gateway.DefaultMaxRequestBodySize, "largest request body in bytes")
 	exitSecs := fs.Int("exit-timeout-secs", 30, "seconds to wait for requests in flight at shutdown")
 	strict := fs.Bool("strict-readiness", true, "ready only when every model is ready")
+	control := fs.String("model-control-mode", "none", "none, poll or explicit (Triton's model control modes)")
+	pollSecs := fs.Int("repository-poll-secs", 15, "seconds between repository scans in poll mode")
+	var loadModels stringList
+	fs.Var(&loadModels, "load-model", "model to load at start in explicit mode (repeatable; * for all)")
+	maxResident := fs.Int("max-resident-versions", 0, "most model versions loaded at once, least recently used unloaded first (0: no bound)")
 	cacheEntries := fs.Int("response-cache-entries", 0, "size of the response cache in responses (0: none)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
@@ -152,6 +182,14 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.ExitTimeout = time.Duration(*exitSecs) * time.Second
 		case "strict-readiness":
 			c.StrictReadiness = *strict
+		case "model-control-mode":
+			c.ModelControl = *control
+		case "repository-poll-secs":
+			c.RepositoryPollSecs = *pollSecs
+		case "load-model":
+			c.LoadModels = loadModels
+		case "max-resident-versions":
+			c.MaxResidentVersions = *maxResident
 		case "response-cache-entries":
 			c.ResponseCache.MaxEntries = *cacheEntries
 		case "log-level":
@@ -161,6 +199,16 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 		}
 	})
 	return c, c.validate()
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -215,7 +215,7 @@ func TestMetadataEndpoints(t *testing.T) {
 	}{
 		{"live", "/v2/health/live", 200, ""},
 		{"ready (broken models, strict)", "/v2/health/ready", 503, ""},
-		{"server metadata", "/v2", 200, `{"name":"infergate","version":"dev","extensions":["binary_tensor_data","model_configuration"],"onnxruntime_version":"1.29.0"}`},
+		{"server metadata", "/v2", 200, `{"name":"infergate","version":"dev","extensions":["binary_tensor_data","model_configuration","model_repository"],"onnxruntime_version":"1.29.0"}`},
 		{"model metadata", "/v2/models/mlp", 200, `{"name":"mlp","versions":["1","2"],"platform":"onnxruntime_onnx","inputs":[{"name":"input","datatype":"FP32","shape":[-1,16]}],"outputs":[{"name":"output","datatype":"FP32","shape":[-1,4]}]}`},
 		{"version metadata", "/v2/models/multi_io/versions/1", 200, `{"name":"multi_io","versions":["1"],"platform":"onnxruntime_onnx","inputs":[{"name":"a","datatype":"FP32","shape":[-1,3]},{"name":"b","datatype":"INT64","shape":[-1,3]}],"outputs":[{"name":"sum","datatype":"FP32","shape":[-1,3]},{"name":"double_b","datatype":"INT64","shape":[-1,3]}]}`},
 		{"scalar metadata", "/v2/models/scalar", 200, `{"name":"scalar","versions":["1"],"platform":"onnxruntime_onnx","inputs":[{"name":"x","datatype":"FP32","shape":[]}],"outputs":[{"name":"y","datatype":"FP32","shape":[]}]}`},

@@ -9,6 +9,7 @@ import (
 	"os"
 	goruntime "runtime"
 	"strconv"
+	"time"
 
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/gateway"
@@ -46,7 +47,20 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			return err
 		}
 	}
-	repo, err := repository.Open(ctx, repository.Options{Root: c.ModelRepository, Runtime: env, Logger: log, Cache: cache})
+	ro := repository.Options{
+		Root:                c.ModelRepository,
+		Runtime:             env,
+		Logger:              log,
+		Cache:               cache,
+		MaxResidentVersions: c.MaxResidentVersions,
+	}
+	switch c.ModelControl {
+	case "poll":
+		ro.PollInterval = time.Duration(c.RepositoryPollSecs) * time.Second
+	case "explicit":
+		ro.Models = append([]string{}, c.LoadModels...)
+	}
+	repo, err := repository.Open(ctx, ro)
 	if err != nil {
 		return err
 	}
@@ -66,6 +80,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		Logger:             log,
 		IdleTimeout:        c.HTTP.IdleTimeout,
 		StrictReadiness:    c.StrictReadiness,
+		ModelControl:       c.ModelControl,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort(c.HTTP.Address, strconv.Itoa(c.HTTP.Port)))
 	if err != nil {

@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+
+	"github.com/infergate/infergate/repository"
+)
+
+// adminTimeout bounds a repository API call (a load waits for the model
+// to load and warm up).
+const adminTimeout = 10 * time.Minute
+
+// repositoryIndex answers Triton's POST /v2/repository/index.
+func (s *Server) repositoryIndex(ctx *fasthttp.RequestCtx) {
+	readyOnly := false
+	if body := ctx.PostBody(); len(body) > 0 {
+		v, err := fastjson.ParseBytes(body)
+		if err != nil {
+			s.fail(ctx, badRequest("malformed JSON: %v", err))
+			return
+		}
+		if r := v.Get("ready"); r != nil {
+			b, err := r.Bool()
+			if err != nil {
+				s.fail(ctx, badRequest(`"ready" must be a boolean`))
+				return
+			}
+			readyOnly = b
+		}
+	}
+	s.writeJSON(ctx, s.repo.Index(readyOnly))
+}
+
+// allowControl refuses lifecycle calls when model control is "none".
+func (s *Server) allowControl(ctx *fasthttp.RequestCtx) bool {
+	if s.opts.ModelControl == "poll" || s.opts.ModelControl == "explicit" {
+		return true
+	}
+	s.fail(ctx, &Error{Status: http.StatusForbidden, Msg: "model control is disabled: start the server with --model-control-mode=poll or explicit"})
+	return false
+}
+
+// loadModel answers Triton's POST /v2/repository/models/{m}/load, with an
+// optional {"parameters": {"config": "<model configuration as JSON>"}}.
+func (s *Server) loadModel(ctx *fasthttp.RequestCtx) {
+	if !s.allowControl(ctx) {
+		return
+	}
+	name, _ := ctx.UserValue("model").(string)
+	var config *repository.Config
+	if body := ctx.PostBody(); len(body) > 0 {
+		v, err := fastjson.ParseBytes(body)
+		if err != nil {
+			s.fail(ctx, badRequest("malformed JSON: %v", err))
+			return
+		}
+		if c := v.Get("parameters", "config"); c != nil {
+			text, err := c.StringBytes()
+			if err != nil {
+				s.fail(ctx, badRequest(`parameters.config must be a string holding the model configuration as JSON`))
+				return
+			}
+			config, err = repository.ParseConfigJSON(text)
+			if err != nil {
+				s.fail(ctx, badRequest("parameters.config: %v", err))
+				return
+			}
+		}
+	}
+	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := s.repo.LoadModel(c, name, config); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, struct{}{})
+}
+
+// unloadModel answers Triton's POST /v2/repository/models/{m}/unload.
+func (s *Server) unloadModel(ctx *fasthttp.RequestCtx) {
+	if !s.allowControl(ctx) {
+		return
+	}
+	name, _ := ctx.UserValue("model").(string)
+	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := s.repo.UnloadModel(c, name); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, struct{}{})
+}
+
+// labels answers GET /v2/repository/models/{m}/labels: {"label": version}.
+func (s *Server) labels(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("model").(string)
+	m, err := s.repo.Model(name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	labels := map[string]int64{}
+	for k, v := range m.Labels() {
+		labels[k] = v
+	}
+	s.writeJSON(ctx, labels)
+}
+
+// setLabel answers PUT /v2/repository/models/{m}/labels/{l} with body
+// {"version": N}.
+func (s *Server) setLabel(ctx *fasthttp.RequestCtx) {
+	if !s.allowControl(ctx) {
+		return
+	}
+	name, _ := ctx.UserValue("model").(string)
+	label, _ := ctx.UserValue("label").(string)
+	v, err := fastjson.ParseBytes(ctx.PostBody())
+	if err != nil {
+		s.fail(ctx, badRequest(`malformed JSON: %v (want {"version": N})`, err))
+		return
+	}
+	n := v.GetInt64("version")
+	if n < 1 {
+		s.fail(ctx, badRequest(`"version" must be a positive integer`))
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := s.repo.SetLabel(c, name, label, n); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, struct{}{})
+}
+
+// deleteLabel answers DELETE /v2/repository/models/{m}/labels/{l}.
+func (s *Server) deleteLabel(ctx *fasthttp.RequestCtx) {
+	if !s.allowControl(ctx) {
+		return
+	}
+	name, _ := ctx.UserValue("model").(string)
+	label, _ := ctx.UserValue("label").(string)
+	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := s.repo.DeleteLabel(c, name, label); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, struct{}{})
+}

@@ -1,0 +1,621 @@
+package repository
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/runtime"
+)
+
+// fileStamp identifies a model file's content cheaply: a file rewritten
+// or replaced (write, then rename, is the safe way) gets a new stamp.
+type fileStamp struct {
+	size  int64
+	mtime int64
+}
+
+// scan lists the model directories under the root. Other entries are
+// skipped with a log line.
+func (r *Repository) scan() ([]string, error) {
+	entries, err := os.ReadDir(r.root)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if !modelName.MatchString(name) {
+			r.log.Warn("skipping entry: not a valid model name", "entry", name)
+			continue
+		}
+		dir, err := r.inside(filepath.Join(r.root, name))
+		if err != nil {
+			r.log.Warn("skipping entry", "entry", name, "err", err)
+			continue
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// inside resolves symbolic links in path and fails if the result is
+// outside the repository root.
+func (r *Repository) inside(path string) (string, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(r.root, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s points outside the model repository", path)
+	}
+	return real, nil
+}
+
+func (r *Repository) model(name string) *Model {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.models[name]
+	if !ok {
+		m = &Model{Name: name}
+		m.snap.Store(&snapshot{reason: "not loaded", unloaded: true})
+		r.models[name] = m
+	}
+	return m
+}
+
+// addUnloaded records a model found on disk but not loaded (explicit
+// mode).
+func (r *Repository) addUnloaded(name string) {
+	m := r.model(name)
+	m.snap.Store(&snapshot{reason: "not loaded: load it through the repository API", unloaded: true})
+}
+
+// diskState reads what a model's directory holds now.
+type diskState struct {
+	config   *Config
+	cfgErr   error
+	cfgStamp string
+	versions map[int64]fileStamp // every version directory, with its model file
+	stamp    string              // all of the above, for the poller
+}
+
+func (r *Repository) readDisk(name string, override *Config, overrideStamp string) (*diskState, error) {
+	dir, err := r.inside(filepath.Join(r.root, name))
+	if err != nil {
+		return nil, err
+	}
+	d := &diskState{versions: map[int64]fileStamp{}}
+	if override != nil {
+		d.config, d.cfgStamp = override, "api:"+overrideStamp
+	} else if b, err := os.ReadFile(filepath.Join(dir, ConfigFile)); err == nil {
+		sum := sha256.Sum256(b)
+		d.cfgStamp = hex.EncodeToString(sum[:8])
+		if _, err := r.inside(filepath.Join(dir, ConfigFile)); err != nil {
+			d.cfgErr = err
+		} else {
+			d.config, d.cfgErr = ParseConfig(b)
+		}
+		if d.cfgErr == nil && d.config.Name != "" && d.config.Name != name {
+			d.cfgErr = fmt.Errorf("name: %q does not match the directory name", d.config.Name)
+		}
+		if d.cfgErr != nil {
+			d.cfgErr = fmt.Errorf("%s: %w", ConfigFile, d.cfgErr)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		d.cfgErr = fmt.Errorf("%s: %w", ConfigFile, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var stamp strings.Builder
+	stamp.WriteString(d.cfgStamp)
+	for _, e := range entries {
+		n, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || n < 1 || strconv.FormatInt(n, 10) != e.Name() {
+			if e.Name() != ConfigFile && !strings.HasPrefix(e.Name(), ".") {
+				r.log.Debug("skipping entry: not a positive version number", "model", name, "entry", e.Name())
+			}
+			continue
+		}
+		var fs fileStamp
+		if fi, err := os.Stat(filepath.Join(dir, e.Name(), ModelFile)); err == nil {
+			fs = fileStamp{fi.Size(), fi.ModTime().UnixNano()}
+		}
+		d.versions[n] = fs
+		fmt.Fprintf(&stamp, ";%d:%d:%d", n, fs.size, fs.mtime)
+	}
+	d.stamp = stamp.String()
+	return d, nil
+}
+
+// loadLocked loads or reloads a model from disk (or from override, the
+// load API's config) with zero downtime: versions whose file and config
+// are unchanged are kept as they are; changed and new ones are loaded and
+// warmed before the new snapshot is published; the versions it replaces
+// drain their requests before they close. A version that fails to load
+// leaves the version it would replace serving. It returns the failures.
+func (r *Repository) loadLocked(ctx context.Context, name string, override *Config) error {
+	m := r.model(name)
+	old := m.snap.Load()
+	overrideStamp := ""
+	if override == nil && old.override != nil && !old.unloaded {
+		override = old.override // a reload keeps the API's config
+	}
+	if override != nil {
+		overrideStamp = fmt.Sprintf("%p", override)
+	}
+	d, err := r.readDisk(name, override, overrideStamp)
+	if err != nil {
+		return r.failLocked(m, old, "", fmt.Sprintf("read model directory: %v", err))
+	}
+	if d.cfgErr != nil {
+		return r.failLocked(m, old, d.stamp, d.cfgErr.Error())
+	}
+	found := slices.Sorted(maps.Keys(d.versions))
+	policy := VersionPolicy{}
+	if d.config != nil {
+		policy = d.config.VersionPolicy
+	}
+	selected := policy.selectVersions(found)
+	if len(selected) == 0 {
+		return r.failLocked(m, old, d.stamp, "no versions: expected <model>/<version>/"+ModelFile)
+	}
+
+	next := &snapshot{config: d.config, override: override, cfgStamp: d.cfgStamp, stamp: d.stamp}
+	var loaded []*Version // new this time: closed again if the load is abandoned
+	var failures []string
+	for _, n := range selected {
+		prev := old.version(n)
+		fs, exists := d.versions[n]
+		if prev != nil && !old.unloaded && old.cfgStamp == d.cfgStamp && prev.stamp == fs && (prev.State == StateReady || prev.evicted || prev.Reason != "") {
+			next.versions = append(next.versions, prev) // unchanged: keep it, failed or not
+			continue
+		}
+		v := r.loadVersion(ctx, m.Name, d.config, n, exists, fs)
+		if v.State != StateReady {
+			failures = append(failures, fmt.Sprintf("version %d: %s", n, v.Reason))
+			if prev != nil && prev.State == StateReady && !old.unloaded {
+				next.versions = append(next.versions, prev) // the old one keeps serving
+				next.lastError = fmt.Sprintf("reload of version %d failed, the loaded one keeps serving: %s", n, v.Reason)
+				continue
+			}
+		} else {
+			loaded = append(loaded, v)
+		}
+		next.versions = append(next.versions, v)
+	}
+	if err := next.setLabels(d.config, old.apiLabels); err != nil {
+		for _, v := range loaded {
+			v.close()
+			r.count.Add(-1)
+		}
+		return r.failLocked(m, old, d.stamp, err.Error())
+	}
+	r.publish(m, old, next, "replaced")
+	for _, v := range loaded {
+		if r.resident != nil {
+			r.resident.Add(v, struct{}{})
+		}
+	}
+	r.evictLocked()
+	if len(failures) > 0 {
+		return errorf(http.StatusBadRequest, "load %s: %s", name, strings.Join(failures, "; "))
+	}
+	return nil
+}
+
+// failLocked records a failed load. A model that serves keeps serving,
+// with the failure as its lastError; one that does not becomes
+// unavailable with the reason.
+func (r *Repository) failLocked(m *Model, old *snapshot, stamp, reason string) error {
+	r.log.Error("model load failed", "model", m.Name, "reason", reason)
+	next := *old
+	next.stamp = stamp
+	if len(old.versions) > 0 && !old.unloaded {
+		next.lastError = "reload failed, the loaded versions keep serving: " + reason
+	} else {
+		next = snapshot{stamp: stamp, reason: reason, apiLabels: old.apiLabels}
+	}
+	m.snap.Store(&next)
+	return errorf(http.StatusBadRequest, "load %s: %s", m.Name, reason)
+}
+
+// publish makes next the model's state and retires the versions of old
+// that next does not keep, for the given reason.
+func (r *Repository) publish(m *Model, old, next *snapshot, why string) {
+	m.snap.Store(next)
+	for _, v := range old.versions {
+		if !slices.Contains(next.versions, v) {
+			r.retire(v, why)
+		}
+	}
+}
+
+// retire stops new requests to v and closes it, on a goroutine the
+// repository waits for, once its requests in flight are done.
+func (r *Repository) retire(v *Version, why string) {
+	drained := v.retire()
+	if v.Session == nil {
+		return // failed or evicted: nothing loaded
+	}
+	if r.resident != nil {
+		r.resident.Remove(v)
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		<-drained
+		if err := v.close(); err != nil {
+			r.log.Error("closing version", "model", v.Model, "version", v.Number, "err", err)
+		}
+		n := r.count.Add(-1)
+		r.obs.Unloaded(v.Model, v.Number, why)
+		r.obs.Resident(int(n))
+		r.log.Info("unloaded", "model", v.Model, "version", v.Number, "why", why)
+	}()
+}
+
+func (s *snapshot) version(n int64) *Version {
+	for _, v := range s.versions {
+		if v.Number == n {
+			return v
+		}
+	}
+	return nil
+}
+
+// setLabels sets the labels from the config and the API; every label
+// must name a version that can serve. API labels whose version is gone
+// are dropped.
+func (s *snapshot) setLabels(c *Config, api map[string]int64) error {
+	s.labels, s.apiLabels = map[string]int64{}, map[string]int64{}
+	servable := func(n int64) bool {
+		v := s.version(n)
+		return v != nil && (v.State == StateReady || v.evicted)
+	}
+	if c != nil {
+		for label, n := range c.VersionLabels {
+			if !servable(n) {
+				return fmt.Errorf("version_labels.%s: version %d is not loaded", label, n)
+			}
+			s.labels[label] = n
+		}
+	}
+	for label, n := range api {
+		if servable(n) {
+			s.labels[label], s.apiLabels[label] = n, n
+		}
+	}
+	return nil
+}
+
+// loadVersion loads and warms one version. It never returns nil: a
+// failed version carries its reason.
+func (r *Repository) loadVersion(ctx context.Context, model string, c *Config, n int64, exists bool, fs fileStamp) *Version {
+	v := newVersion(model, n)
+	v.stamp = fs
+	start := time.Now()
+	err := func() error {
+		if !exists {
+			return errors.New("version directory not found")
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		path, err := r.inside(filepath.Join(r.root, model, strconv.FormatInt(n, 10), ModelFile))
+		if err != nil {
+			return err
+		}
+		s, err := r.env.NewSession(path, c.sessionOptions())
+		if err != nil {
+			return err
+		}
+		if err := v.resolve(c, s); err != nil {
+			s.Close()
+			return err
+		}
+		if err := v.warmup(ctx, c, s); err != nil {
+			s.Close()
+			return err
+		}
+		e, err := r.executor(c, v, s)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		v.Session, v.Executor = s, e
+		return nil
+	}()
+	v.LoadTime = time.Since(start)
+	r.obs.Loaded(model, n, v.LoadTime, err)
+	if err != nil {
+		v.Reason = err.Error()
+		r.log.Error("version unavailable", "model", model, "version", n, "reason", v.Reason)
+		return v
+	}
+	v.State = StateReady
+	r.obs.Resident(int(r.count.Add(1)))
+	r.log.Info("loaded", "model", model, "version", n, "providers", v.Session.Providers(),
+		"batched", v.Batched, "dynamic_batching", v.Executor.Batching(), "duration", v.LoadTime.Round(time.Millisecond))
+	return v
+}
+
+// executor builds the version's request path from its config.
+func (r *Repository) executor(c *Config, v *Version, s *runtime.Session) (*batching.Executor, error) {
+	opts := batching.ExecutorOptions{Model: v.Model, Version: v.Number}
+	if c != nil {
+		opts.Coalesce = c.RequestCoalescing.Enable
+		if c.ResponseCache.Enable {
+			if r.cache == nil {
+				return nil, errors.New("response_cache is enabled, but the gateway has no response cache: set response_cache.max_entries in its configuration (--response-cache-entries)")
+			}
+			opts.Cache = r.cache
+		}
+		if c.DynamicBatching != nil {
+			if !v.Batched || v.MaxBatchSize == 0 {
+				return nil, errors.New("dynamic_batching needs max_batch_size > 0")
+			}
+			opts.Batching = c.DynamicBatching.batchingOptions(v.MaxBatchSize, s.Instances())
+		}
+	}
+	return batching.NewExecutor(s, opts)
+}
+
+// LoadModel loads or reloads a model (Triton's repository load API). A
+// non-nil config replaces config.yaml, for the poller's reloads too, until
+// the next LoadModel without one.
+func (r *Repository) LoadModel(ctx context.Context, name string, config *Config) error {
+	if !modelName.MatchString(name) {
+		return errorf(http.StatusBadRequest, "invalid model name %q", name)
+	}
+	if err := r.lock(ctx); err != nil {
+		return err
+	}
+	defer r.unlock()
+	if _, err := os.Stat(filepath.Join(r.root, name)); err != nil {
+		return errorf(http.StatusNotFound, "no model %q in the repository", name)
+	}
+	if config == nil {
+		// A load without a config reads config.yaml again.
+		m := r.model(name)
+		if s := m.snap.Load(); s.override != nil {
+			cp := *s
+			cp.override = nil
+			m.snap.Store(&cp)
+		}
+	}
+	return r.loadLocked(ctx, name, config)
+}
+
+// UnloadModel unloads every version of a model once its requests are done
+// (Triton's repository unload API). The poller leaves an unloaded model
+// alone until LoadModel.
+func (r *Repository) UnloadModel(ctx context.Context, name string) error {
+	if err := r.lock(ctx); err != nil {
+		return err
+	}
+	defer r.unlock()
+	m, err := r.Model(name)
+	if err != nil {
+		return err
+	}
+	r.unloadLocked(m, "unloaded")
+	return nil
+}
+
+func (r *Repository) unloadLocked(m *Model, reason string) {
+	old := m.snap.Load()
+	m.snap.Store(&snapshot{config: old.config, stamp: old.stamp, reason: reason, unloaded: true})
+	for _, v := range old.versions {
+		r.retire(v, "unload")
+	}
+}
+
+// SetLabel points a label at a version that can serve.
+func (r *Repository) SetLabel(ctx context.Context, model, label string, n int64) error {
+	if !labelName.MatchString(label) {
+		return errorf(http.StatusBadRequest, "invalid label %q", label)
+	}
+	if err := r.lock(ctx); err != nil {
+		return err
+	}
+	defer r.unlock()
+	m, err := r.Model(model)
+	if err != nil {
+		return err
+	}
+	old := m.snap.Load()
+	if v := old.version(n); v == nil || (v.State != StateReady && !v.evicted) {
+		return errorf(http.StatusBadRequest, "model %q version %d is not loaded: a label can only point at a loaded version", model, n)
+	}
+	next := *old
+	next.labels, next.apiLabels = maps.Clone(old.labels), maps.Clone(old.apiLabels)
+	if next.apiLabels == nil {
+		next.apiLabels = map[string]int64{}
+	}
+	next.labels[label], next.apiLabels[label] = n, n
+	m.snap.Store(&next)
+	r.log.Info("label set", "model", model, "label", label, "version", n)
+	return nil
+}
+
+// DeleteLabel removes a label set through the API or the config (until
+// the next reload, for the config's).
+func (r *Repository) DeleteLabel(ctx context.Context, model, label string) error {
+	if err := r.lock(ctx); err != nil {
+		return err
+	}
+	defer r.unlock()
+	m, err := r.Model(model)
+	if err != nil {
+		return err
+	}
+	old := m.snap.Load()
+	if _, ok := old.labels[label]; !ok {
+		return errorf(http.StatusNotFound, "model %q has no label %q", model, label)
+	}
+	next := *old
+	next.labels, next.apiLabels = maps.Clone(old.labels), maps.Clone(old.apiLabels)
+	delete(next.labels, label)
+	delete(next.apiLabels, label)
+	m.snap.Store(&next)
+	return nil
+}
+
+// poll rescans the repository every interval until Close.
+func (r *Repository) poll(interval time.Duration) {
+	defer r.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		if err := r.lock(context.Background()); err != nil {
+			return
+		}
+		select {
+		case <-r.stop:
+			r.unlock()
+			return
+		default:
+		}
+		r.pollLocked()
+		r.unlock()
+	}
+}
+
+// pollLocked loads new models, reloads changed ones and unloads removed
+// ones. Models unloaded through the API are left alone.
+func (r *Repository) pollLocked() {
+	names, err := r.scan()
+	if err != nil {
+		r.log.Error("poll: cannot read the model repository", "err", err)
+		return
+	}
+	for _, m := range r.Models() {
+		if slices.Contains(names, m.Name) {
+			continue
+		}
+		if !m.snap.Load().unloaded {
+			r.log.Info("model removed from the repository", "model", m.Name)
+			r.unloadLocked(m, "removed from the repository")
+		}
+		r.mu.Lock()
+		delete(r.models, m.Name)
+		r.mu.Unlock()
+	}
+	for _, name := range names {
+		r.mu.RLock()
+		m, known := r.models[name]
+		r.mu.RUnlock()
+		if known {
+			s := m.snap.Load()
+			if s.unloaded {
+				continue
+			}
+			override, overrideStamp := s.override, ""
+			if override != nil {
+				overrideStamp = fmt.Sprintf("%p", override)
+			}
+			d, err := r.readDisk(name, override, overrideStamp)
+			if err == nil && d.stamp == s.stamp {
+				continue
+			}
+		} else if r.opts.Models != nil && !slices.Contains(r.opts.Models, "*") {
+			r.addUnloaded(name) // explicit mode: known, not loaded
+			continue
+		}
+		r.log.Info("model changed on disk: loading", "model", name)
+		r.loadLocked(context.Background(), name, nil)
+	}
+}
+
+// evictLocked unloads least recently used versions while more than
+// MaxResidentVersions are loaded. Versions in use or labelled stay.
+func (r *Repository) evictLocked() {
+	if r.resident == nil {
+		return
+	}
+	for r.resident.Len() > r.opts.MaxResidentVersions {
+		victim := (*Version)(nil)
+		for _, v := range r.resident.Keys() { // least recent first
+			if !v.idle() {
+				continue
+			}
+			m, err := r.Model(v.Model)
+			if err != nil || slices.Contains(slices.Collect(maps.Values(m.snap.Load().labels)), v.Number) {
+				continue
+			}
+			victim = v
+			break
+		}
+		if victim == nil {
+			r.log.Warn("over max resident versions: every loaded version is in use or labelled", "resident", r.resident.Len(), "max", r.opts.MaxResidentVersions)
+			return
+		}
+		m, _ := r.Model(victim.Model)
+		old := m.snap.Load()
+		next := *old
+		next.versions = slices.Clone(old.versions)
+		for i, v := range next.versions {
+			if v == victim {
+				p := newVersion(v.Model, v.Number)
+				p.evicted, p.stamp, p.Reason = true, v.stamp, errEvicted.Error()
+				p.Inputs, p.Outputs, p.Batched, p.MaxBatchSize = v.Inputs, v.Outputs, v.Batched, v.MaxBatchSize
+				next.versions[i] = p
+			}
+		}
+		r.resident.Remove(victim)
+		r.log.Info("evicting least recently used version", "model", victim.Model, "version", victim.Number)
+		r.publish(m, old, &next, "evicted")
+	}
+}
+
+// loadOnDemand loads an evicted version, waiting up to ctx.
+func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Version) error {
+	if err := r.lock(ctx); err != nil {
+		return errorf(http.StatusServiceUnavailable, "model %q version %d is not resident and its load did not finish in time: %v", m.Name, placeholder.Number, err)
+	}
+	defer r.unlock()
+	old := m.snap.Load()
+	i := slices.Index(old.versions, placeholder)
+	if i < 0 {
+		return nil // another request loaded it, or the model changed: look again
+	}
+	v := r.loadVersion(ctx, m.Name, old.config, placeholder.Number, true, placeholder.stamp)
+	if v.State != StateReady {
+		return errorf(http.StatusServiceUnavailable, "model %q version %d: load on demand failed: %s", m.Name, v.Number, v.Reason)
+	}
+	next := *old
+	next.versions = slices.Clone(old.versions)
+	next.versions[i] = v
+	m.snap.Store(&next)
+	if r.resident != nil {
+		r.resident.Add(v, struct{}{})
+	}
+	r.evictLocked()
+	return nil
+}
