@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -39,6 +42,9 @@ type Executor struct {
 	sched *Scheduler
 	group *coalescer
 	obs   Observer
+	// waiting counts requests in or waiting for the session when there is
+	// no scheduler: beyond DefaultMaxQueueSize more, they are refused.
+	waiting atomic.Int64
 }
 
 // NewExecutor returns an Executor over run. Close releases it.
@@ -107,7 +113,9 @@ func (e *Executor) Infer(ctx context.Context, req Request, outputs []int) ([]run
 		})
 	}
 	if err == nil && e.opts.Cache != nil {
-		e.opts.Cache.add(k, outs)
+		// A copy: the outputs may be slices of a whole batch's buffers,
+		// which the cache must not keep alive.
+		e.opts.Cache.add(k, cloneTensors(outs))
 	}
 	return outs, err
 }
@@ -120,6 +128,12 @@ func (e *Executor) infer(ctx context.Context, req Request, outputs []int) ([]run
 	if e.sched != nil {
 		outs, err = e.sched.Infer(ctx, req)
 	} else {
+		if e.waiting.Add(1) > DefaultMaxQueueSize {
+			e.waiting.Add(-1)
+			e.obs.Rejected("queue_full")
+			return nil, &RejectError{Status: 503, RetryAfter: time.Second, Msg: fmt.Sprintf("more than %d requests wait for the model: retry later", DefaultMaxQueueSize)}
+		}
+		defer e.waiting.Add(-1)
 		if req.Timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, req.Timeout)
@@ -138,6 +152,17 @@ func (e *Executor) infer(ctx context.Context, req Request, outputs []int) ([]run
 		sel[i] = outs[j]
 	}
 	return sel, nil
+}
+
+func cloneTensors(in []runtime.Tensor) []runtime.Tensor {
+	out := make([]runtime.Tensor, len(in))
+	for i, t := range in {
+		out[i] = t
+		out[i].Shape = slices.Clone(t.Shape)
+		out[i].Data = slices.Clone(t.Data)
+		out[i].Strings = slices.Clone(t.Strings)
+	}
+	return out
 }
 
 // cacheKey identifies a response: the version, and a SHA-256 of the

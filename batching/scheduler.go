@@ -454,9 +454,11 @@ func (s *Scheduler) takeLocked(now time.Time) []*pending {
 				}
 			}
 		}
+		// The largest preferred size the queue can fill that still takes
+		// the head request (which always goes first).
 		target := 0
 		for _, pref := range s.opts.PreferredBatchSizes {
-			if pref <= avail && pref > target {
+			if pref <= avail && pref >= head.rows && pref > target {
 				target = pref
 			}
 		}
@@ -538,8 +540,20 @@ func (s *Scheduler) fail(b []*pending, err error) {
 }
 
 // execute merges the batch's inputs along axis 0, runs them, and splits
-// the outputs back to each request.
+// the outputs back to each request. A panic fails the batch's requests
+// instead of losing the instance.
 func (s *Scheduler) execute(b []*pending) {
+	answered := false
+	defer func() {
+		if p := recover(); p != nil && !answered {
+			s.fail(b, fmt.Errorf("batch of %d requests: panic: %v", len(b), p))
+		}
+	}()
+	s.executeBatch(b)
+	answered = true
+}
+
+func (s *Scheduler) executeBatch(b []*pending) {
 	rows := 0
 	for _, p := range b {
 		rows += p.rows

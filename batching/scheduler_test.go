@@ -184,6 +184,8 @@ func TestBatchRules(t *testing.T) {
 		{"rows up to max_batch_size", Options{MaxBatchSize: 8}, []Request{rowsReq(3, 1, 2), rowsReq(3, 2, 2), rowsReq(3, 3, 2)}, []int64{6, 3}},
 		{"multi-row requests count by rows", Options{MaxBatchSize: 8}, []Request{rowsReq(8, 1, 2), rowsReq(1, 2, 2)}, []int64{8, 1}},
 		{"different shapes batch apart", Options{MaxBatchSize: 8}, []Request{rowsReq(1, 1, 2), rowsReq(1, 2, 3), rowsReq(1, 3, 2), rowsReq(1, 4, 3)}, []int64{2, 2}},
+		{"head larger than the preferred sizes it fills", Options{MaxBatchSize: 8, PreferredBatchSizes: []int{2, 4}, MaxQueueDelay: time.Millisecond}, []Request{rowsReq(3, 1, 2)}, []int64{3}},
+		{"head never skipped for a preferred size", Options{MaxBatchSize: 8, PreferredBatchSizes: []int{2, 4}}, []Request{rowsReq(3, 1, 2), rowsReq(1, 2, 2), rowsReq(1, 3, 2)}, []int64{4, 1}},
 		{"preferred size taken first", Options{MaxBatchSize: 8, PreferredBatchSizes: []int{4}}, []Request{rowsReq(1, 1, 2), rowsReq(1, 2, 2), rowsReq(1, 3, 2), rowsReq(1, 4, 2), rowsReq(1, 5, 2)}, []int64{4, 1}},
 	}
 	for _, tt := range tests {

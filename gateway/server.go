@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -32,6 +36,10 @@ const HeaderInferenceHeaderLength = "Inference-Header-Content-Length"
 // binary form; about 100 MiB as JSON numbers) with room to spare.
 const DefaultMaxRequestBodySize = 128 << 20
 
+// DefaultMaxJSONSize bounds the JSON part of a request: about a million
+// JSON numbers.
+const DefaultMaxJSONSize = 8 << 20
+
 // Options configure a Server.
 type Options struct {
 	// MaxRequestBodySize is the largest request body accepted; larger ones
@@ -44,8 +52,16 @@ type Options struct {
 	RuntimeVersion string
 	// Logger receives request errors and panics. Default: discard.
 	Logger *slog.Logger
+	// MaxJSONSize bounds the JSON part of an inference request; larger
+	// gets 413 asking for binary tensors. JSON tensors cost far more
+	// memory to parse than their size (a parse tree node per element).
+	// Default DefaultMaxJSONSize.
+	MaxJSONSize int
 	// IdleTimeout closes keep-alive connections idle that long. Default 2m.
 	IdleTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included, and
+	// WriteTimeout writing a response. Default 60s each.
+	ReadTimeout, WriteTimeout time.Duration
 	// ModelControl is Triton's --model-control-mode: "poll" or
 	// "explicit" allow the repository API's load, unload and label calls;
 	// "none" refuses them (403). Default "none".
@@ -65,7 +81,6 @@ type Server struct {
 
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
-	buffers  sync.Pool // *[]byte response buffers
 }
 
 // New returns a Server for repo.
@@ -82,14 +97,24 @@ func New(repo *repository.Repository, opts Options) *Server {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 2 * time.Minute
 	}
+	if opts.MaxJSONSize <= 0 {
+		opts.MaxJSONSize = DefaultMaxJSONSize
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = time.Minute
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = time.Minute
+	}
 	s := &Server{repo: repo, opts: opts, log: opts.Logger}
 	s.requests.New = func() any { return new(inferRequest) }
-	s.buffers.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.srv = &fasthttp.Server{
 		Handler:                      s.Handler(),
 		Name:                         "infergate",
 		MaxRequestBodySize:           opts.MaxRequestBodySize,
 		IdleTimeout:                  opts.IdleTimeout,
+		ReadTimeout:                  opts.ReadTimeout,
+		WriteTimeout:                 opts.WriteTimeout,
 		ErrorHandler:                 s.transportError,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
@@ -333,11 +358,15 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
 		DataType string  `json:"data_type"`
 		Dims     []int64 `json:"dims"`
 	}
+	// A batch axis without a bound (inferred, no config) is reported as
+	// Triton does for a model without batching: max_batch_size 0 and the
+	// full shapes, -1 first. Clients then send the batch in the shape.
+	bounded := v.Batched && v.MaxBatchSize > 0
 	dims := func(infos []runtime.TensorInfo) []tensorConfig {
 		out := make([]tensorConfig, len(infos))
 		for i, t := range infos {
 			d := t.Shape
-			if v.Batched {
+			if bounded {
 				d = d[1:]
 			}
 			out[i] = tensorConfig{t.Name, t.DataType.ConfigName(), d}
@@ -349,9 +378,6 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
 		providers = v.Session.Providers()
 	}
 	maxBatch := v.MaxBatchSize
-	if v.Batched && maxBatch == 0 {
-		maxBatch = -1 // a batch axis of unlimited size (no config bounds it)
-	}
 	s.writeJSON(ctx, struct {
 		Name         string         `json:"name"`
 		Platform     string         `json:"platform"`
@@ -377,6 +403,11 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
+	body, err := s.requestBody(ctx)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
 	headerLen := -1
 	if h := ctx.Request.Header.Peek(HeaderInferenceHeaderLength); h != nil {
 		n, err := strconv.Atoi(string(h))
@@ -386,14 +417,21 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		}
 		headerLen = n
 	}
+	jsonLen := len(body)
+	if headerLen >= 0 && headerLen < jsonLen {
+		jsonLen = headerLen
+	}
+	if jsonLen > s.opts.MaxJSONSize {
+		s.fail(ctx, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf(
+			"the JSON part of the request is %d bytes, over the limit of %d: send large tensors as binary data (Inference-Header-Content-Length)", jsonLen, s.opts.MaxJSONSize)})
+		return
+	}
 	req := s.requests.Get().(*inferRequest)
 	defer func() {
 		req.reset()
 		s.requests.Put(req)
 	}()
-	p := s.parsers.Get()
-	err = decodeRequest(p, ctx.PostBody(), headerLen, v.Inputs, v.Outputs, req)
-	s.parsers.Put(p)
+	err = s.decode(body, headerLen, v, req)
 	if err == nil {
 		err = checkBatch(v, req.Inputs)
 	}
@@ -417,12 +455,11 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	if served != v && !sameSignature(served, v) {
 		// Swapped for a version with another signature meanwhile.
 		req.reset()
-		p := s.parsers.Get()
-		err = decodeRequest(p, ctx.PostBody(), headerLen, served.Inputs, served.Outputs, req)
-		s.parsers.Put(p)
-		if err == nil {
-			err = checkBatch(served, req.Inputs)
+		if err := s.decode(body, headerLen, served, req); err != nil {
+			s.fail(ctx, err)
+			return
 		}
+		err = checkBatch(served, req.Inputs)
 		if err != nil {
 			s.fail(ctx, err)
 			return
@@ -452,24 +489,66 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, fmt.Errorf("model %q version %d: %w", m.Name, v.Number, err))
 		return
 	}
-	bp := s.buffers.Get().(*[]byte)
-	body, jsonLen := encodeResponse((*bp)[:0], m.Name, v.Number, req.ID, selected, binary)
+	// Encode straight into fasthttp's own (pooled) response buffer.
+	buf := ctx.Response.SwapBody(nil)
+	out, jsonLen := encodeResponse(buf[:0], m.Name, v.Number, req.ID, selected, binary)
+	ctx.Response.SwapBody(out)
 	if jsonLen >= 0 {
 		ctx.Response.Header.Set(HeaderInferenceHeaderLength, strconv.Itoa(jsonLen))
 		ctx.SetContentType("application/octet-stream")
 	} else {
 		ctx.SetContentType("application/json")
 	}
-	ctx.SetBody(body)
-	if cap(body) <= 1<<20 { // keep big buffers out of the pool
-		*bp = body[:0]
-		s.buffers.Put(bp)
-	}
 }
 
 func sameSignature(a, b *repository.Version) bool {
 	return a.Batched == b.Batched && a.MaxBatchSize == b.MaxBatchSize &&
 		reflect.DeepEqual(a.Inputs, b.Inputs) && reflect.DeepEqual(a.Outputs, b.Outputs)
+}
+
+// decode decodes body for version v. Parsers that held a large document
+// are not pooled: fastjson keeps their memory.
+func (s *Server) decode(body []byte, headerLen int, v *repository.Version, req *inferRequest) error {
+	p := s.parsers.Get()
+	err := decodeRequest(p, body, headerLen, v.Inputs, v.Outputs, req)
+	if len(body) < 1<<20 || (headerLen >= 0 && headerLen < 1<<20) {
+		s.parsers.Put(p)
+	}
+	return err
+}
+
+// requestBody returns the request body, decompressed when the client sent
+// it with Content-Encoding gzip or deflate (the Triton client's
+// request_compression_algorithm), within the body size limit.
+func (s *Server) requestBody(ctx *fasthttp.RequestCtx) ([]byte, error) {
+	enc := string(ctx.Request.Header.ContentEncoding())
+	var r io.Reader
+	switch enc {
+	case "", "identity":
+		return ctx.PostBody(), nil
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(ctx.PostBody()))
+		if err != nil {
+			return nil, badRequest("gzip body: %v", err)
+		}
+		r = zr
+	case "deflate":
+		zr, err := zlib.NewReader(bytes.NewReader(ctx.PostBody()))
+		if err != nil {
+			return nil, badRequest("deflate body: %v", err)
+		}
+		r = zr
+	default:
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Msg: fmt.Sprintf("Content-Encoding %q is not supported (want gzip or deflate)", enc)}
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(s.opts.MaxRequestBodySize)+1))
+	if err != nil {
+		return nil, badRequest("%s body: %v", enc, err)
+	}
+	if len(b) > s.opts.MaxRequestBodySize {
+		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("decompressed request body is larger than the limit of %d bytes", s.opts.MaxRequestBodySize)}
+	}
+	return b, nil
 }
 
 // checkBatch enforces the batch rules of a batched version: every input has

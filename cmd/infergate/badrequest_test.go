@@ -13,7 +13,7 @@ import (
 // the exact status and KServe error text of each, then that the server
 // still serves.
 func TestBadRequests(t *testing.T) {
-	c := startServer(t, runtimetest.Models(t), func(c *Config) { c.HTTP.MaxRequestBodyBytes = 1 << 20 })
+	c := startServer(t, runtimetest.Models(t), func(c *Config) { c.HTTP.MaxRequestBodyBytes, c.HTTP.MaxJSONBytes = 1<<20, 64<<10 })
 	const mlp = "/v2/models/mlp/infer"
 	row := `[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]`
 	good := `{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":` + row + `}]}`
@@ -63,6 +63,9 @@ func TestBadRequests(t *testing.T) {
 		{"unknown version", "POST", "/v2/models/mlp/versions/3/infer", good, nil, 404, `model "mlp" has no version 3`},
 		{"wrong method", "PUT", mlp, good, nil, 405, `method PUT is not allowed on /v2/models/mlp/infer`},
 		{"body over the limit", "POST", mlp, `{"inputs":[` + strings.Repeat(" ", 1<<20) + `]}`, nil, 413, `request body is larger than the limit of 1048576 bytes`},
+		{"JSON part over its limit", "POST", mlp, `{"id":"` + strings.Repeat("x", 70000) + `","inputs":[]}`, nil, 413, `the JSON part of the request is 70021 bytes, over the limit of 65536: send large tensors as binary data (Inference-Header-Content-Length)`},
+		{"unsupported encoding", "POST", mlp, good, map[string]string{"Content-Encoding": "br"}, 415, `Content-Encoding "br" is not supported (want gzip or deflate)`},
+		{"corrupt gzip", "POST", mlp, good, map[string]string{"Content-Encoding": "gzip"}, 400, `gzip body: gzip: invalid header`},
 		{"ONNX Runtime failure", "POST", "/v2/models/reshape3/infer", `{"inputs":[{"name":"x","shape":[4],"datatype":"FP32","data":[1,2,3,4]}]}`, nil, 500, `model "reshape3" version 1: Error running network: `},
 		{"model failed to load", "POST", "/v2/models/corrupt/infer", good, nil, 503, `model "corrupt" is not ready: read model: `},
 	}

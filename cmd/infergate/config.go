@@ -31,8 +31,16 @@ type Config struct {
 		// MaxRequestBodyBytes is the largest request body; larger gets 413.
 		// Default 128 MiB, enough for a 64×3×224×224 FP32 tensor.
 		MaxRequestBodyBytes int `yaml:"max_request_body_bytes"`
+		// MaxJSONBytes bounds the JSON part of an inference request;
+		// larger gets 413 asking for binary tensors (--max-json-bytes).
+		// Default 8 MiB.
+		MaxJSONBytes int `yaml:"max_json_bytes"`
 		// IdleTimeout closes idle keep-alive connections. Default 2m.
 		IdleTimeout time.Duration `yaml:"idle_timeout"`
+		// ReadTimeout bounds reading a request, body included; WriteTimeout
+		// writing a response. Default 60s each.
+		ReadTimeout  time.Duration `yaml:"read_timeout"`
+		WriteTimeout time.Duration `yaml:"write_timeout"`
 	} `yaml:"http"`
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
@@ -84,6 +92,9 @@ func defaultConfig() Config {
 	c.HTTP.Port = 8000
 	c.HTTP.MaxRequestBodyBytes = gateway.DefaultMaxRequestBodySize
 	c.HTTP.IdleTimeout = 2 * time.Minute
+	c.HTTP.MaxJSONBytes = gateway.DefaultMaxJSONSize
+	c.HTTP.ReadTimeout = time.Minute
+	c.HTTP.WriteTimeout = time.Minute
 	c.ExitTimeout = 30 * time.Second
 	c.StrictReadiness = true
 	c.ModelControl = "none"
@@ -113,6 +124,10 @@ func (c *Config) validate() error {
 		return errors.New("model_repository: required (--model-repository DIR)")
 	case c.HTTP.Port < 0 || c.HTTP.Port > 65535:
 		return fmt.Errorf("http.port: %d is not a TCP port", c.HTTP.Port)
+	case c.HTTP.MaxJSONBytes <= 0:
+		return fmt.Errorf("http.max_json_bytes: must be positive, got %d", c.HTTP.MaxJSONBytes)
+	case c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0:
+		return errors.New("http: idle_timeout, read_timeout and write_timeout must be positive")
 	case c.HTTP.MaxRequestBodyBytes <= 0:
 		return fmt.Errorf("http.max_request_body_bytes: must be positive, got %d", c.HTTP.MaxRequestBodyBytes)
 	case c.ModelControl != "none" && c.ModelControl != "poll" && c.ModelControl != "explicit":
@@ -144,6 +159,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	port := fs.Int("http-port", 8000, "HTTP port")
 	lib := fs.String("onnxruntime-lib", "", "path of libonnxruntime.so (default $ONNXRUNTIME_LIB, then .cache/onnxruntime/1.29.0/)")
 	maxBody := fs.Int("max-request-bytes", gateway.DefaultMaxRequestBodySize, "largest request body in bytes")
+	maxJSON := fs.Int("max-json-bytes", gateway.DefaultMaxJSONSize, "largest JSON part of an inference request in bytes")
 	exitSecs := fs.Int("exit-timeout-secs", 30, "seconds to wait for requests in flight at shutdown")
 	strict := fs.Bool("strict-readiness", true, "ready only when every model is ready")
 	control := fs.String("model-control-mode", "none", "none, poll or explicit (Triton's model control modes)")
@@ -178,6 +194,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.ONNXRuntime.Library = *lib
 		case "max-request-bytes":
 			c.HTTP.MaxRequestBodyBytes = *maxBody
+		case "max-json-bytes":
+			c.HTTP.MaxJSONBytes = *maxJSON
 		case "exit-timeout-secs":
 			c.ExitTimeout = time.Duration(*exitSecs) * time.Second
 		case "strict-readiness":

@@ -6,10 +6,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -157,6 +160,22 @@ func TestModels(t *testing.T) {
 			}
 		}
 	})
+	t.Run("gzip and deflate bodies", func(t *testing.T) {
+		body := []byte(`{"inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","data":[1,2,3,10,20,30]}]}`)
+		for _, enc := range []string{"gzip", "deflate"} {
+			var buf bytes.Buffer
+			var w io.WriteCloser = gzip.NewWriter(&buf)
+			if enc == "deflate" {
+				w = zlib.NewWriter(&buf)
+			}
+			w.Write(body)
+			w.Close()
+			status, b, _, err := c.Do(ctx, http.MethodPost, "/v2/models/no_batch/infer", buf.Bytes(), http.Header{"Content-Encoding": {enc}})
+			if err != nil || status != 200 || !strings.Contains(string(b), `"data":[11,22,33]`) {
+				t.Errorf("%s: got %d %s %v", enc, status, b, err)
+			}
+		}
+	})
 	t.Run("strings", func(t *testing.T) {
 		resp, err := c.Infer(ctx, "strings", "", &client.Request{
 			Inputs: []client.Tensor{{Name: "text", Datatype: "BYTES", Shape: []int64{3}, Data: []string{"Hello", "WORLD", "MiXeD"}}},
@@ -221,6 +240,8 @@ func TestMetadataEndpoints(t *testing.T) {
 		{"scalar metadata", "/v2/models/scalar", 200, `{"name":"scalar","versions":["1"],"platform":"onnxruntime_onnx","inputs":[{"name":"x","datatype":"FP32","shape":[]}],"outputs":[{"name":"y","datatype":"FP32","shape":[]}]}`},
 		{"pinned metadata", "/v2/models/pinned", 200, `{"name":"pinned","versions":["1"],"platform":"onnxruntime_onnx","inputs":[{"name":"x","datatype":"FP32","shape":[-1,4]}],"outputs":[{"name":"y","datatype":"FP32","shape":[-1,4]}]}`},
 		{"model config", "/v2/models/no_batch/config", 200, `{"name":"no_batch","platform":"onnxruntime_onnx","backend":"onnxruntime","max_batch_size":0,"input":[{"name":"x","data_type":"TYPE_FP32","dims":[2,3]}],"output":[{"name":"y","data_type":"TYPE_FP32","dims":[3]}],"execution_providers":["cpu"]}`},
+		{"inferred batch axis config", "/v2/models/identity_fp32/config", 200, `{"name":"identity_fp32","platform":"onnxruntime_onnx","backend":"onnxruntime","max_batch_size":0,"input":[{"name":"INPUT0","data_type":"TYPE_FP32","dims":[-1,4]}],"output":[{"name":"OUTPUT0","data_type":"TYPE_FP32","dims":[-1,4]}],"execution_providers":["cpu"]}`},
+		{"bounded batch axis config", "/v2/models/pinned/config", 200, `{"name":"pinned","platform":"onnxruntime_onnx","backend":"onnxruntime","max_batch_size":8,"input":[{"name":"x","data_type":"TYPE_FP32","dims":[4]}],"output":[{"name":"y","data_type":"TYPE_FP32","dims":[4]}],"execution_providers":["cpu"]}`},
 		{"model ready", "/v2/models/mlp/ready", 200, ""},
 		{"version ready", "/v2/models/mlp/versions/1/ready", 200, ""},
 		{"broken model not ready", "/v2/models/corrupt/ready", 503, ""},

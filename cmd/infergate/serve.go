@@ -79,6 +79,9 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		RuntimeVersion:     env.Version(),
 		Logger:             log,
 		IdleTimeout:        c.HTTP.IdleTimeout,
+		ReadTimeout:        c.HTTP.ReadTimeout,
+		WriteTimeout:       c.HTTP.WriteTimeout,
+		MaxJSONSize:        c.HTTP.MaxJSONBytes,
 		StrictReadiness:    c.StrictReadiness,
 		ModelControl:       c.ModelControl,
 	})
