@@ -1,0 +1,28 @@
+// Package suite runs infergate's standard benchmark suite: scenario files
+// that each compare, on one model and in one run, the servers a user could
+// put in front of it.
+//
+//   - onnxruntime: the model run in-process on ONNX Runtime, no HTTP (the
+//     compute limit);
+//   - transport: a fasthttp handler that reads the body and returns a fixed
+//     answer (the transport limit: package transport);
+//   - infergate and infergate-batching: the infergate binary with dynamic
+//     batching off and on;
+//   - handwritten: net/http + encoding/json + one ONNX Runtime call per
+//     request (package handwritten);
+//   - external: any KServe v2 server given by URL that serves the model.
+//
+// Every server runs as its own process, one at a time, started and stopped
+// by the suite (SIGTERM, then SIGKILL after a grace period; children also
+// die with the suite). The load generator (package load) runs in the
+// suite's process on the same cores: the figures are what a client on the
+// machine sees, not what the server would do alone.
+//
+// A scenario file (YAML, strict) names the model, the protocol, the
+// concurrency levels and the targets, each a comparison between measured
+// points ("infergate-batching at concurrency 64 serves at least 0.8× the
+// transport limit's req/s"). Run returns the results and the targets'
+// outcomes; package report writes them out. This package must never
+// import infergate's server packages (gateway, batching, repository): it
+// knows infergate only as a binary speaking the protocol.
+package suite

@@ -1,0 +1,423 @@
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/infergate/infergate/benchmarks/load"
+	"github.com/infergate/infergate/gateway/client"
+	"github.com/infergate/infergate/runtime"
+)
+
+// Options configure a suite run.
+type Options struct {
+	// Root is the folder that scenario model paths are relative to.
+	// Default ".": the repository root, where make runs.
+	Root string
+	// Infergate is the infergate binary. Default "bin/infergate" under Root.
+	Infergate string
+	// Self is the infergate-bench binary, which serves the reference
+	// servers (serve-transport, serve-handwritten). Default: this
+	// process's executable.
+	Self string
+	// ONNXRuntimeLib is libonnxruntime.so, for the in-process runs and
+	// every server. Required.
+	ONNXRuntimeLib string
+	// Work is where server logs and model repositories go. Required.
+	Work string
+	// External lists the base URLs of other KServe v2 servers, each
+	// serving the scenarios' models under the same names. Default none.
+	External []string
+	// HandwrittenGOMAXPROCS is the hand-written server's GOMAXPROCS.
+	// Default 0: Go's default, what a user's server gets.
+	HandwrittenGOMAXPROCS int
+	// Load holds the measurement settings of every run (windows,
+	// stability); its Concurrency and Label are set per run. Defaults:
+	// windows of 500ms, 3 stable ones, at most 6 after the warm-up.
+	Load load.Options
+	// Log gets one line per run as the suite goes. Default: discard.
+	Log io.Writer
+}
+
+// Results is everything a suite run measured.
+type Results struct {
+	Date      time.Time         `json:"date"`
+	Machine   Machine           `json:"machine"`
+	Settings  Settings          `json:"settings"`
+	Scenarios []*ScenarioResult `json:"scenarios"`
+	// Elapsed is the suite's wall-clock time, in seconds.
+	Elapsed float64 `json:"elapsed_s"`
+}
+
+// Settings records how the suite measured.
+type Settings struct {
+	WindowMS      int64   `json:"window_ms"`
+	StableWindows int     `json:"stable_windows"`
+	MaxWindows    int     `json:"max_windows"`
+	Stability     float64 `json:"stability"`
+	// GOMAXPROCS of each process, in words.
+	GOMAXPROCS map[string]string `json:"gomaxprocs"`
+}
+
+// ScenarioResult is one scenario's results and targets.
+type ScenarioResult struct {
+	Scenario *Scenario      `json:"-"`
+	Name     string         `json:"name"`
+	Desc     string         `json:"description"`
+	Results  []*load.Result `json:"results"`
+	Targets  []Outcome      `json:"targets"`
+	// Problems are servers that could not be measured, with the reason;
+	// the other servers' figures stand.
+	Problems []string `json:"problems,omitempty"`
+}
+
+type runner struct {
+	opts Options
+	env  *runtime.Environment
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Root == "" {
+		o.Root = "."
+	}
+	if o.Infergate == "" {
+		o.Infergate = filepath.Join(o.Root, "bin", "infergate")
+	}
+	if o.Self == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return o, fmt.Errorf("find the infergate-bench binary: %w", err)
+		}
+		o.Self = self
+	}
+	if o.ONNXRuntimeLib == "" {
+		return o, errors.New("the ONNX Runtime library is required")
+	}
+	if o.Work == "" {
+		return o, errors.New("a work folder is required")
+	}
+	if o.Load.Window <= 0 {
+		o.Load.Window = 500 * time.Millisecond
+	}
+	if o.Load.StableWindows <= 0 {
+		o.Load.StableWindows = 3
+	}
+	if o.Load.MaxWindows <= 0 {
+		o.Load.MaxWindows = 6
+	}
+	if o.Load.Stability <= 0 {
+		o.Load.Stability = 0.1
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o, nil
+}
+
+// Run runs the scenarios one after the other and judges their targets. A
+// server that cannot start or fails its runs is a Problem of its
+// scenario, not an error: the suite goes on. Errors are for what stops
+// the whole suite (no ONNX Runtime, a cancelled ctx).
+func Run(ctx context.Context, opts Options, scenarios []*Scenario) (*Results, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Work, 0o755); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	r := &runner{opts: opts}
+	defer func() {
+		if r.env != nil {
+			r.env.Close()
+		}
+	}()
+	hw := "Go's default (one per core)"
+	if opts.HandwrittenGOMAXPROCS > 0 {
+		hw = strconv.Itoa(opts.HandwrittenGOMAXPROCS)
+	}
+	res := &Results{
+		Date:    start.UTC(),
+		Machine: describeMachine(opts.Infergate, opts.ONNXRuntimeLib),
+		Settings: Settings{
+			WindowMS:      opts.Load.Window.Milliseconds(),
+			StableWindows: opts.Load.StableWindows,
+			MaxWindows:    opts.Load.MaxWindows,
+			Stability:     opts.Load.Stability,
+			GOMAXPROCS: map[string]string{
+				ServerONNXRuntime:       "2 per core (raised for the in-process runs, as infergate serve does)",
+				ServerTransport:         "Go's default (one per core): no cgo",
+				ServerInfergate:         "infergate's default: 2 per core",
+				ServerHandwritten:       hw,
+				"load generator":        "Go's default (one per core)",
+				ServerInfergateBatching: "infergate's default: 2 per core",
+			},
+		},
+	}
+	for _, sc := range scenarios {
+		sr, err := r.runScenario(ctx, sc)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+		res.Scenarios = append(res.Scenarios, sr)
+	}
+	if r.env != nil {
+		res.Machine.ONNXRuntime = r.env.Version()
+	}
+	res.Elapsed = time.Since(start).Round(100 * time.Millisecond).Seconds()
+	return res, nil
+}
+
+func (r *runner) loadOptions(sc *Scenario) load.Options {
+	o := r.opts.Load
+	if sc.Window > 0 {
+		o.Window = sc.Window
+	}
+	return o
+}
+
+func (r *runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.opts.Log, format+"\n", args...)
+}
+
+// runScenario runs every server of sc in turn.
+func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult, error) {
+	sr := &ScenarioResult{Scenario: sc, Name: sc.Name, Desc: sc.Description}
+	modelPath := filepath.Join(r.opts.Root, sc.Model.Path)
+	if _, err := os.Stat(modelPath); err != nil {
+		hint := ""
+		if sc.Model.Fetch != "" {
+			hint = " (" + sc.Model.Fetch + ")"
+		}
+		return nil, fmt.Errorf("model %s%s: %w", modelPath, hint, err)
+	}
+	work := filepath.Join(r.opts.Work, sc.Name)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	problem := func(server string, err error) {
+		if ctx.Err() == nil {
+			sr.Problems = append(sr.Problems, fmt.Sprintf("%s: %v", server, err))
+			r.logf("  %s: %v", server, err)
+		}
+	}
+	want := func(server string) bool { return slices.Contains(sc.Servers, server) }
+
+	if want(ServerONNXRuntime) {
+		r.logf("%s: %s", sc.Name, ServerONNXRuntime)
+		res, err := r.runONNXRuntime(ctx, sc, modelPath)
+		if err != nil {
+			problem(ServerONNXRuntime, err)
+		}
+		sr.Results = append(sr.Results, res...)
+	}
+
+	// infergate without batching goes first among the servers: its
+	// metadata shapes the payload, and its answer becomes the transport
+	// server's fixed answer, so that both send the same bytes.
+	var payload *load.Payload
+	var answer []byte
+	answerHeaderLen := 0
+	for _, mode := range []string{ServerInfergate, ServerInfergateBatching} {
+		if payload != nil && !want(mode) {
+			continue
+		}
+		config := sc.Model.Config
+		if mode == ServerInfergateBatching {
+			config += "\ndynamic_batching: {}\n"
+		}
+		repo, err := writeRepository(filepath.Join(work, "repo-"+mode), sc.Model.Name, modelPath, config)
+		if err != nil {
+			return nil, err
+		}
+		r.logf("%s: %s", sc.Name, mode)
+		argv := []string{r.opts.Infergate, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0", "--onnxruntime-lib", r.opts.ONNXRuntimeLib}
+		p, err := startProcess(ctx, mode, filepath.Join(work, mode+".log"), argv, nil)
+		if err != nil {
+			problem(mode, err)
+			continue
+		}
+		if payload == nil {
+			payload, answer, answerHeaderLen, err = r.preparePayload(ctx, sc, p.url)
+			if err != nil {
+				p.stop()
+				return nil, err
+			}
+		}
+		if want(mode) {
+			sr.Results = append(sr.Results, r.sweep(ctx, sc, mode, p.url, payload, problem)...)
+		}
+		if err := p.stop(); err != nil {
+			problem(mode, err)
+		}
+	}
+	if payload == nil {
+		return nil, fmt.Errorf("infergate could not serve %s, so the payload could not be built: %v", sc.Model.Name, sr.Problems)
+	}
+
+	if want(ServerHandwritten) {
+		r.logf("%s: %s", sc.Name, ServerHandwritten)
+		argv := []string{r.opts.Self, "serve-handwritten", "--address", "127.0.0.1:0", "--model-name", sc.Model.Name, "--model", modelPath, "--onnxruntime-lib", r.opts.ONNXRuntimeLib, "--gomaxprocs", strconv.Itoa(r.opts.HandwrittenGOMAXPROCS)}
+		if p, err := startProcess(ctx, ServerHandwritten, filepath.Join(work, ServerHandwritten+".log"), argv, nil); err != nil {
+			problem(ServerHandwritten, err)
+		} else {
+			sr.Results = append(sr.Results, r.sweep(ctx, sc, ServerHandwritten, p.url, payload, problem)...)
+			if err := p.stop(); err != nil {
+				problem(ServerHandwritten, err)
+			}
+		}
+	}
+
+	if want(ServerTransport) {
+		r.logf("%s: %s", sc.Name, ServerTransport)
+		answerPath := filepath.Join(work, "answer.bin")
+		if err := os.WriteFile(answerPath, answer, 0o644); err != nil {
+			return nil, err
+		}
+		argv := []string{r.opts.Self, "serve-transport", "--address", "127.0.0.1:0", "--answer", answerPath, "--header-length", strconv.Itoa(answerHeaderLen)}
+		if p, err := startProcess(ctx, ServerTransport, filepath.Join(work, ServerTransport+".log"), argv, nil); err != nil {
+			problem(ServerTransport, err)
+		} else {
+			sr.Results = append(sr.Results, r.sweep(ctx, sc, ServerTransport, p.url, payload, problem)...)
+			if err := p.stop(); err != nil {
+				problem(ServerTransport, err)
+			}
+		}
+	}
+
+	for i, u := range r.opts.External {
+		label := ServerExternal
+		if len(r.opts.External) > 1 {
+			label = fmt.Sprintf("%s-%d", ServerExternal, i+1)
+		}
+		r.logf("%s: %s %s", sc.Name, label, u)
+		sr.Results = append(sr.Results, r.sweep(ctx, sc, label, u, payload, problem)...)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sortResults(sr.Results)
+	for _, t := range sc.Targets {
+		sr.Targets = append(sr.Targets, Evaluate(sc.Name, t, sr.Results))
+	}
+	return sr, nil
+}
+
+// sweep runs the scenario's concurrency levels against one server. A
+// failed level is a problem and ends the server's sweep.
+func (r *runner) sweep(ctx context.Context, sc *Scenario, label, url string, p *load.Payload, problem func(string, error)) []*load.Result {
+	var out []*load.Result
+	target := load.Target{URL: url, Model: sc.Model.Name}
+	for _, c := range sc.Concurrency {
+		opts := r.loadOptions(sc)
+		opts.Concurrency = c
+		opts.Label = fmt.Sprintf("%s %s c%d", sc.Name, label, c)
+		res, err := load.Run(ctx, target, p, opts)
+		if err != nil {
+			problem(label, fmt.Errorf("c%d: %w", c, err))
+			return out
+		}
+		res.Label, res.Scenario = label, sc.Name
+		r.logf("  %-20s c%-3d %8s req/s  p50 %8s  p99 %8s  failed %d  stable %v", label, c, load.SI(res.Throughput), load.Micros(res.Latency.P50), load.Micros(res.Latency.P99), res.Failed(), res.Stable)
+		out = append(out, res)
+	}
+	return out
+}
+
+// preparePayload builds the scenario's payload from the server's model
+// metadata and returns it with the server's answer to its first body.
+func (r *runner) preparePayload(ctx context.Context, sc *Scenario, url string) (*load.Payload, []byte, int, error) {
+	c := client.New(url, nil)
+	defer c.CloseIdleConnections()
+	md, err := c.ModelMetadata(ctx, sc.Model.Name, "")
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("model metadata: %w", err)
+	}
+	shapes := map[string][]int64{}
+	for name, s := range sc.Shapes {
+		s = append([]int64{}, s...)
+		s[0] = int64(sc.Rows)
+		shapes[name] = s
+	}
+	p, err := load.RandomPayload(md, load.PayloadOptions{Binary: sc.Protocol == "binary", Rows: sc.Rows, Shapes: shapes})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	header := http.Header{"Content-Type": {"application/json"}}
+	if p.HeaderLens[0] >= 0 {
+		header.Set(client.HeaderInferenceHeaderLength, strconv.Itoa(p.HeaderLens[0]))
+	}
+	status, body, respHeader, err := c.Do(ctx, http.MethodPost, load.Target{Model: sc.Model.Name}.InferPath(), p.Bodies[0], header)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if status != http.StatusOK {
+		return nil, nil, 0, fmt.Errorf("infergate answers the payload with %d: %s", status, body)
+	}
+	headerLen := 0
+	if h := respHeader.Get(client.HeaderInferenceHeaderLength); h != "" {
+		headerLen, _ = strconv.Atoi(h)
+	}
+	return p, body, headerLen, nil
+}
+
+// writeRepository lays out a one-model repository under dir: the model is
+// hard-linked (or copied: infergate refuses links that lead out of its
+// repository) with config beside it.
+func writeRepository(dir, model, modelPath, config string) (string, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	vdir := filepath.Join(dir, model, "1")
+	if err := os.MkdirAll(vdir, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(vdir, "model.onnx")
+	if err := os.Link(modelPath, dst); err != nil {
+		b, err := os.ReadFile(modelPath)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, model, "config.yaml"), []byte(config), 0o644); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// sortResults orders results by server (report order) and load.
+func sortResults(rs []*load.Result) {
+	rank := func(label string) int {
+		if i := slices.Index(Servers, label); i >= 0 {
+			return i
+		}
+		return len(Servers)
+	}
+	slices.SortStableFunc(rs, func(a, b *load.Result) int {
+		if d := rank(a.Label) - rank(b.Label); d != 0 {
+			return d
+		}
+		if a.Label != b.Label {
+			if a.Label < b.Label {
+				return -1
+			}
+			return 1
+		}
+		if a.Rows != b.Rows {
+			return a.Rows - b.Rows
+		}
+		return a.Concurrency - b.Concurrency
+	})
+}

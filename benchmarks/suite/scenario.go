@@ -1,0 +1,255 @@
+package suite
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The servers a scenario can compare, in report order. External servers
+// (Options.External) come after them.
+const (
+	ServerONNXRuntime       = "onnxruntime"
+	ServerTransport         = "transport"
+	ServerInfergate         = "infergate"
+	ServerInfergateBatching = "infergate-batching"
+	ServerHandwritten       = "handwritten"
+	ServerExternal          = "external"
+)
+
+// Servers lists the built-in servers in report order.
+var Servers = []string{ServerONNXRuntime, ServerTransport, ServerInfergate, ServerInfergateBatching, ServerHandwritten}
+
+// The metrics a target compares.
+const (
+	MetricThroughput = "throughput" // requests/s answered 2xx
+	MetricItems      = "items"      // items (batch rows)/s
+	MetricP50        = "p50"        // µs
+	MetricP99        = "p99"        // µs
+)
+
+// Scenario is one scenario file.
+type Scenario struct {
+	// Name names the scenario in the report and in file names. Required.
+	Name string `yaml:"name"`
+	// Description is one line for the report.
+	Description string `yaml:"description"`
+	Model       struct {
+		// Name is the model's name in URLs. Required.
+		Name string `yaml:"name"`
+		// Path is the model.onnx file, relative to Options.Root. Required.
+		Path string `yaml:"path"`
+		// Config is infergate's config.yaml for the model without
+		// batching; infergate-batching gets it plus dynamic_batching: {}.
+		// Default "max_batch_size: 64".
+		Config string `yaml:"config"`
+		// Fetch tells how to get a missing model ("make bench-models").
+		Fetch string `yaml:"fetch"`
+	} `yaml:"model"`
+	// Protocol is json (default) or binary.
+	Protocol string `yaml:"protocol"`
+	// Rows is the batch size of each request. Default 1.
+	Rows int `yaml:"rows"`
+	// Shapes gives full input shapes (batch dimension included) for
+	// variable dimensions past the first; the batch dimension is replaced
+	// by Rows, or by the batch of an in-process run.
+	Shapes map[string][]int64 `yaml:"shapes"`
+	// Concurrency lists the closed-loop levels. Default [1, 4, 16, 64].
+	Concurrency []int `yaml:"concurrency"`
+	// ONNXRuntime configures the in-process runs.
+	ONNXRuntime struct {
+		// Batches lists the rows of each in-process run; each runs from
+		// one goroutine and from as many as there are cores. Default
+		// [Rows].
+		Batches []int `yaml:"batches"`
+	} `yaml:"onnxruntime"`
+	// Servers lists the built-in servers to run. Default: all of them.
+	Servers []string `yaml:"servers"`
+	// CDFConcurrency is the level whose latency CDF is plotted. Default:
+	// the highest level.
+	CDFConcurrency int `yaml:"cdf_concurrency"`
+	// Targets are the scenario's performance targets.
+	Targets []Target `yaml:"targets"`
+	// Window overrides Options.Load.Window for this scenario (slow models
+	// need longer windows to count enough requests).
+	Window time.Duration `yaml:"window"`
+}
+
+// Target is a comparison between measured points:
+//
+//	measure OP factor × (sum of `of`) + plus
+//
+// where each point's value is its metric (the measure's metric unless it
+// names its own).
+type Target struct {
+	// Name says the target in words. Required.
+	Name    string `yaml:"name"`
+	Measure Point  `yaml:"measure"`
+	// Op is ">=" or "<=". Required.
+	Op string `yaml:"op"`
+	// Factor multiplies the sum of Of. Default 1.
+	Factor float64 `yaml:"factor"`
+	// Of are the reference points, summed. Required.
+	Of []Point `yaml:"of"`
+	// Plus is added to the bound, in the measure's unit (µs for
+	// latencies). Default 0.
+	Plus float64 `yaml:"plus"`
+}
+
+// Point is one measured figure.
+type Point struct {
+	// Server is a server name (see Servers, or external). Required.
+	Server string `yaml:"server"`
+	// Concurrency is the level. For onnxruntime, 1 is the single
+	// goroutine and 0 (default) the run with the most items/s.
+	Concurrency int `yaml:"concurrency"`
+	// Rows selects an onnxruntime run by its batch. Default: any.
+	Rows int `yaml:"rows"`
+	// Metric is throughput, items, p50 or p99. Required on a measure;
+	// a reference defaults to its measure's.
+	Metric string `yaml:"metric"`
+}
+
+// LoadScenario reads and validates a scenario file. Unknown fields are
+// errors.
+func LoadScenario(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ParseScenario(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseScenario decodes a scenario strictly, fills its defaults and
+// validates it.
+func ParseScenario(b []byte) (*Scenario, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var s Scenario
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("decode scenario: %w", err)
+	}
+	if s.Model.Config == "" {
+		s.Model.Config = "max_batch_size: 64\n"
+	}
+	if s.Protocol == "" {
+		s.Protocol = "json"
+	}
+	if s.Rows == 0 {
+		s.Rows = 1
+	}
+	if len(s.Concurrency) == 0 {
+		s.Concurrency = []int{1, 4, 16, 64}
+	}
+	if len(s.ONNXRuntime.Batches) == 0 {
+		s.ONNXRuntime.Batches = []int{s.Rows}
+	}
+	if len(s.Servers) == 0 {
+		s.Servers = slices.Clone(Servers)
+	}
+	if s.CDFConcurrency == 0 {
+		s.CDFConcurrency = slices.Max(s.Concurrency)
+	}
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		if t.Factor == 0 {
+			t.Factor = 1
+		}
+		for j := range t.Of {
+			if t.Of[j].Metric == "" {
+				t.Of[j].Metric = t.Measure.Metric
+			}
+		}
+	}
+	return &s, s.validate()
+}
+
+func (s *Scenario) validate() error {
+	switch {
+	case s.Name == "":
+		return errors.New("name: required")
+	case s.Model.Name == "":
+		return errors.New("model.name: required")
+	case s.Model.Path == "":
+		return errors.New("model.path: required")
+	case s.Protocol != "json" && s.Protocol != "binary":
+		return fmt.Errorf("protocol: %q is neither json nor binary", s.Protocol)
+	case s.Rows < 0:
+		return fmt.Errorf("rows: %d is negative", s.Rows)
+	case s.Window < 0:
+		return fmt.Errorf("window: %v is negative", s.Window)
+	}
+	for i, c := range s.Concurrency {
+		if c <= 0 {
+			return fmt.Errorf("concurrency[%d]: %d is not positive", i, c)
+		}
+	}
+	for i, b := range s.ONNXRuntime.Batches {
+		if b <= 0 {
+			return fmt.Errorf("onnxruntime.batches[%d]: %d is not positive", i, b)
+		}
+	}
+	for i, name := range s.Servers {
+		if !slices.Contains(Servers, name) {
+			return fmt.Errorf("servers[%d]: unknown server %q (want one of %v)", i, name, Servers)
+		}
+	}
+	for name, shape := range s.Shapes {
+		for _, d := range shape {
+			if d <= 0 {
+				return fmt.Errorf("shapes.%s: %v has a dimension that is not positive", name, shape)
+			}
+		}
+	}
+	for i, t := range s.Targets {
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("targets[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (t *Target) validate() error {
+	switch {
+	case t.Name == "":
+		return errors.New("name: required")
+	case t.Op != ">=" && t.Op != "<=":
+		return fmt.Errorf("op: %q is neither >= nor <=", t.Op)
+	case len(t.Of) == 0:
+		return errors.New("of: at least one reference point is required")
+	case t.Factor < 0:
+		return fmt.Errorf("factor: %v is negative", t.Factor)
+	}
+	if err := t.Measure.validate(); err != nil {
+		return fmt.Errorf("measure: %w", err)
+	}
+	for i, p := range t.Of {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("of[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (p *Point) validate() error {
+	switch {
+	case p.Server == "":
+		return errors.New("server: required")
+	case p.Server != ServerExternal && !slices.Contains(Servers, p.Server):
+		return fmt.Errorf("server: unknown server %q", p.Server)
+	case p.Metric != MetricThroughput && p.Metric != MetricItems && p.Metric != MetricP50 && p.Metric != MetricP99:
+		return fmt.Errorf("metric: %q is not throughput, items, p50 or p99", p.Metric)
+	case p.Concurrency < 0 || p.Rows < 0:
+		return errors.New("concurrency and rows must not be negative")
+	}
+	return nil
+}
