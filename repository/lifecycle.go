@@ -554,15 +554,16 @@ func (r *Repository) pollLocked() {
 }
 
 // evictLocked unloads least recently used versions while more than
-// MaxResidentVersions are loaded. Versions in use or labelled stay.
-func (r *Repository) evictLocked() {
+// MaxResidentVersions are loaded. Versions in use, labelled or in keep
+// (just loaded for a request) stay.
+func (r *Repository) evictLocked(keep ...*Version) {
 	if r.resident == nil {
 		return
 	}
 	for r.resident.Len() > r.opts.MaxResidentVersions {
 		victim := (*Version)(nil)
 		for _, v := range r.resident.Keys() { // least recent first
-			if !v.idle() {
+			if !v.idle() || slices.Contains(keep, v) {
 				continue
 			}
 			m, err := r.Model(v.Model)
@@ -616,6 +617,6 @@ func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Ve
 	if r.resident != nil {
 		r.resident.Add(v, struct{}{})
 	}
-	r.evictLocked()
+	r.evictLocked(v)
 	return nil
 }

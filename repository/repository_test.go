@@ -2,11 +2,15 @@ package repository_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -231,5 +235,131 @@ func TestExecutorConfig(t *testing.T) {
 				t.Errorf("got %s %q, want unavailable: %q", v.State, v.Reason, tt.reason)
 			}
 		})
+	}
+}
+
+// TestSwapDrainsHeldVersion holds a reference on a version while a reload
+// replaces it: the old version keeps working until released, new requests
+// get the new version, and the old one closes after its release.
+func TestSwapDrainsHeldVersion(t *testing.T) {
+	root := t.TempDir()
+	copyModel(t, filepath.Join(root, "m"), "mlp")
+	r := openRepo(t, root)
+	ctx := context.Background()
+	old, err := r.Acquire(ctx, "m", 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new file for version 1 (same bytes, new stamp): the reload swaps it.
+	path := filepath.Join(root, "m", "1", "model.onnx")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path+".tmp", b, 0o644)
+	future := time.Now().Add(time.Minute)
+	os.Chtimes(path+".tmp", future, future)
+	os.Rename(path+".tmp", path)
+	if err := r.LoadModel(ctx, "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	in := []runtime.Tensor{{Name: "input", DataType: runtime.FP32, Shape: []int64{1, 16}, Data: make([]byte, 64)}}
+	// Give a (wrong) immediate close the time to happen: only the held
+	// reference may keep the old session open now.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := old.Session.Run(ctx, in); err != nil {
+		t.Fatalf("the held version stopped working during the swap: %v", err)
+	}
+	fresh, err := r.Acquire(ctx, "m", 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh == old {
+		t.Fatal("a new request got the version being swapped out")
+	}
+	fresh.Release()
+	old.Release()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := old.Session.Run(ctx, in)
+		if errors.Is(err, runtime.ErrClosed) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the released old version was never closed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func rssKiB(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestLoadUnloadMemory loads and unloads a model 50 times and logs the
+// process RSS before and after (a figure, not an assertion: ONNX Runtime
+// keeps allocator arenas, see onnxruntime_go issue 113).
+func TestLoadUnloadMemory(t *testing.T) {
+	root := t.TempDir()
+	model := "mlp"
+	if src := filepath.Join(runtimetest.Root(t), ".cache", "models", "ppocr_cls"); dirExists(src) {
+		model = "ppocr_cls"
+		copyDir(t, src, filepath.Join(root, model))
+	} else {
+		copyModel(t, filepath.Join(root, model), "mlp")
+	}
+	r := openRepo(t, root)
+	ctx := context.Background()
+	cycle := func() {
+		if err := r.UnloadModel(ctx, model); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadModel(ctx, model, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 { // warm up allocators
+		cycle()
+	}
+	goruntime.GC()
+	before := rssKiB(t)
+	for range 50 {
+		cycle()
+	}
+	goruntime.GC()
+	after := rssKiB(t)
+	t.Logf("%s: RSS %d KiB before 50 load/unload cycles, %d KiB after (%+d KiB, %+.1f KiB a cycle)", model, before, after, after-before, float64(after-before)/50)
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if fi.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

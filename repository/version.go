@@ -39,9 +39,9 @@ type Version struct {
 	// LoadTime is how long the load (and warmup) took.
 	LoadTime time.Duration
 
-	stamp   fileStamp    // the model file it was loaded from
-	evicted bool         // known but not resident: loads on demand
-	refs    atomic.Int64 // requests in flight, plus retiredBit once retired
+	stamp   fileStamp     // the model file it was loaded from
+	evicted bool          // known but not resident: loads on demand
+	refs    atomic.Int64  // requests in flight, plus retiredBit once retired
 	drained chan struct{} // closed when retired and no request holds it
 }
 

@@ -143,6 +143,21 @@ output:
     dims: [4]
 """)
 
+    # A slow model for lifecycle tests: 400 chained 32x32 orthogonal MatMuls
+    # (about 0.4 M multiply-adds a row), two versions with different weights.
+    for version, seed in ((1, 5), (2, 6)):
+        q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((32, 32)))
+        nodes, prev = [], "x"
+        for i in range(400):
+            nodes.append(helper.make_node("MatMul", [prev, "w"], [f"h{i}"]))
+            prev = f"h{i}"
+        nodes.append(helper.make_node("Identity", [prev], ["y"]))
+        m = make(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 32])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 32])],
+                 [numpy_helper.from_array(q.astype(np.float32), "w")])
+        save(m, repo, "slow", version)
+
     # Fails at run time unless given exactly 3 elements: for ONNX Runtime errors (500).
     m = make([helper.make_node("Reshape", ["x", "three"], ["y"])],
              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],

@@ -65,6 +65,8 @@ type Config struct {
 	// recently used idle unlabelled one is unloaded, and loads again on
 	// its next request (--max-resident-versions). Default 0: no bound.
 	MaxResidentVersions int `yaml:"max_resident_versions"`
+	// pollInterval, when set (by tests), replaces RepositoryPollSecs.
+	pollInterval time.Duration
 	// ExitTimeout bounds the wait for requests in flight at shutdown
 	// (--exit-timeout-secs). Default 30s.
 	ExitTimeout time.Duration `yaml:"exit_timeout"`

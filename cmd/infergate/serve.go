@@ -57,6 +57,9 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	switch c.ModelControl {
 	case "poll":
 		ro.PollInterval = time.Duration(c.RepositoryPollSecs) * time.Second
+		if c.pollInterval > 0 {
+			ro.PollInterval = c.pollInterval
+		}
 	case "explicit":
 		ro.Models = append([]string{}, c.LoadModels...)
 	}
