@@ -63,8 +63,23 @@ $(BENCH_MODELS):
 
 bench-models: $(BENCH_MODELS)
 
-# Go benchmarks, each beside its baseline in the same run.
-bench: deps bench-models
+# The benchmark suite: every scenario of benchmarks/scenarios against ONNX
+# Runtime in-process, the transport limit, infergate with batching off and
+# on, and the hand-written server (plus URL=http://host:port, another KServe
+# v2 server serving the same models). Report, plots, JSON and CSV under
+# BENCH_OUT; server logs under BENCH_OUT/raw (ignored). About 4 minutes on
+# 2 cores.
+BENCH_OUT ?= benchmarks/results/$(shell date -u +%F)
+BENCH_SCENARIOS ?= $(addprefix benchmarks/scenarios/,mlp_small.yaml mlp_256.yaml mlp_2048.yaml ppocr_cls.yaml)
+bench: deps bench-models build bin/infergate-bench
+	bin/infergate-bench suite --infergate bin/infergate --onnxruntime-lib $(ONNXRUNTIME_LIB) --out $(BENCH_OUT) $(if $(URL),--url $(URL)) $(BENCH_SCENARIOS)
+
+bin/infergate-bench: $(shell find cmd/infergate-bench benchmarks gateway/client runtime -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -o $@ ./cmd/infergate-bench
+
+# The Go benchmarks, each beside its baseline in the same run.
+.PHONY: bench-go
+bench-go: deps bench-models
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3000x ./...
 
 # Regenerate the committed test models (needs python3 with onnx: apt-get install python3-onnx).
