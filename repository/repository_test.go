@@ -3,12 +3,15 @@ package repository_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -361,5 +364,75 @@ func copyDir(t *testing.T, src, dst string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+	res    int
+}
+
+func (o *recorder) Loaded(m string, v int64, _ time.Duration, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events = append(o.events, fmt.Sprintf("load %s/%d ok=%v", m, v, err == nil))
+}
+
+func (o *recorder) Unloaded(m string, v int64, why string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events = append(o.events, fmt.Sprintf("unload %s/%d %s", m, v, why))
+}
+
+func (o *recorder) Resident(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.res = n
+}
+
+// TestObserverCounts checks the lifecycle events the monitoring package
+// counts: loads with their outcome, unloads with their reason, the
+// resident count.
+func TestObserverCounts(t *testing.T) {
+	root := t.TempDir()
+	copyModel(t, filepath.Join(root, "a"), "identity_fp32")
+	copyModel(t, filepath.Join(root, "b"), "identity_fp32")
+	copyModel(t, filepath.Join(root, "bad"), "corrupt")
+	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	obs := &recorder{}
+	r, err := repository.Open(context.Background(), repository.Options{Root: root, Runtime: env, Observer: obs, MaxResidentVersions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v, err := r.Acquire(ctx, "a", 0, "") // evicted at start: loads on demand, evicts b
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Release()
+	if err := r.UnloadModel(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	want := []string{
+		"load a/1 ok=true", "load b/1 ok=true", "unload a/1 evicted", "load bad/1 ok=false",
+		"load a/1 ok=true", "unload b/1 evicted", "unload a/1 unload",
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	// Unloads run when their requests are done, on their own goroutines:
+	// compare without order.
+	got := slices.Sorted(slices.Values(obs.events))
+	slices.Sort(want)
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("events:\n got %s\nwant %s", strings.Join(got, "; "), strings.Join(want, "; "))
+	}
+	if obs.res != 0 {
+		t.Errorf("resident after close: %d", obs.res)
 	}
 }
