@@ -37,6 +37,9 @@ type ExecutorOptions struct {
 // Executor runs the requests of one model version: response cache first,
 // then coalescing, then the dynamic batcher or the session itself.
 type Executor struct {
+	// id keys this executor's cache entries: a reloaded version with the
+	// same number gets a new executor, and never the old one's answers.
+	id    uint64
 	run   Runner
 	opts  ExecutorOptions
 	sched *Scheduler
@@ -50,6 +53,9 @@ type Executor struct {
 // NewExecutor returns an Executor over run. Close releases it.
 func NewExecutor(run Runner, opts ExecutorOptions) (*Executor, error) {
 	e := &Executor{run: run, opts: opts, obs: opts.Observer}
+	if opts.Cache != nil {
+		e.id = opts.Cache.ids.Add(1)
+	}
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
@@ -80,7 +86,7 @@ func (e *Executor) Close() {
 		e.sched.Close()
 	}
 	if e.opts.Cache != nil {
-		e.opts.Cache.Purge(e.opts.Model, e.opts.Version)
+		e.opts.Cache.purge(e.id)
 	}
 }
 
@@ -165,12 +171,11 @@ func cloneTensors(in []runtime.Tensor) []runtime.Tensor {
 	return out
 }
 
-// cacheKey identifies a response: the version, and a SHA-256 of the
-// inputs and requested outputs.
+// cacheKey identifies a response: the executor (one per loaded version)
+// and a SHA-256 of the model, version, inputs and requested outputs.
 type cacheKey struct {
-	model   string
-	version int64
-	sum     [sha256.Size]byte
+	executor uint64
+	sum      [sha256.Size]byte
 }
 
 func (e *Executor) key(inputs []runtime.Tensor, outputs []int) cacheKey {
@@ -208,7 +213,7 @@ func (e *Executor) key(inputs []runtime.Tensor, outputs []int) cacheKey {
 	for _, o := range outputs {
 		writeInt(h, int64(o))
 	}
-	k := cacheKey{model: e.opts.Model, version: e.opts.Version}
+	k := cacheKey{executor: e.id}
 	h.Sum(k.sum[:0])
 	return k
 }
@@ -217,6 +222,7 @@ func (e *Executor) key(inputs []runtime.Tensor, outputs []int) cacheKey {
 // LRU of successful responses, bounded by entry count.
 type Cache struct {
 	lru *lru.Cache[cacheKey, []runtime.Tensor]
+	ids atomic.Uint64 // executor ids
 }
 
 // NewCache returns a cache of at most entries responses.
@@ -235,10 +241,10 @@ func (c *Cache) add(k cacheKey, outs []runtime.Tensor) { c.lru.Add(k, outs) }
 // Len returns the number of cached responses.
 func (c *Cache) Len() int { return c.lru.Len() }
 
-// Purge drops every cached response of a model version.
-func (c *Cache) Purge(model string, version int64) {
+// purge drops every cached response of an executor.
+func (c *Cache) purge(id uint64) {
 	for _, k := range c.lru.Keys() {
-		if k.model == model && k.version == version {
+		if k.executor == id {
 			c.lru.Remove(k)
 		}
 	}

@@ -104,6 +104,15 @@ func TestResponseCache(t *testing.T) {
 	if got := len(failing.sizes()); got != 2 {
 		t.Errorf("failing runner ran %d times, want 2 (errors are not cached)", got)
 	}
+	// A reloaded version (a new executor for the same number) never gets
+	// the old one's answers.
+	reloaded, _ := NewExecutor(run, ExecutorOptions{Model: "m", Version: 1, Cache: cache, Observer: obs})
+	runs := len(run.sizes())
+	reloaded.Infer(ctx, rowsReq(1, 5, 4), nil)
+	if got := len(run.sizes()); got != runs+1 {
+		t.Errorf("the reloaded version was answered from the old one's cache")
+	}
+	reloaded.Close()
 	// A closed version's entries go; others stay.
 	e3, _ := NewExecutor(run, ExecutorOptions{Model: "other", Version: 1, Cache: cache})
 	e3.Infer(ctx, rowsReq(1, 5, 4), nil)
