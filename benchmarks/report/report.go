@@ -84,7 +84,11 @@ func Markdown(w io.Writer, res *suite.Results) error {
 	if m.Kernel != "" {
 		fmt.Fprintf(&b, ", kernel %s", m.Kernel)
 	}
-	fmt.Fprintf(&b, " |\n| Go | %s |\n| ONNX Runtime | %s |\n| infergate | %s |\n\n", m.Go, orUnknown(m.ONNXRuntime), orUnknown(m.Infergate))
+	fmt.Fprintf(&b, " |\n| Go | %s |\n| ONNX Runtime | %s |\n| infergate | %s |\n", m.Go, orUnknown(m.ONNXRuntime), orUnknown(m.Infergate))
+	if m.LoadBefore != "" {
+		fmt.Fprintf(&b, "| load average (1, 5, 15 min) | %s before, %s after |\n", m.LoadBefore, orUnknown(m.LoadAfter))
+	}
+	b.WriteString("\n")
 
 	s := res.Settings
 	fmt.Fprintf(&b, "Each server runs alone, as its own process, and the load generator (a fasthttp client in the suite's process) shares the same cores with it: "+

@@ -17,11 +17,29 @@ type Machine struct {
 	Go          string `json:"go"`
 	ONNXRuntime string `json:"onnxruntime"`
 	Infergate   string `json:"infergate"`
+	// LoadBefore and LoadAfter are /proc/loadavg's 1, 5 and 15 minute
+	// load averages when the suite started and ended: on a shared machine,
+	// other work shows there and in the figures.
+	LoadBefore string `json:"load_before,omitempty"`
+	LoadAfter  string `json:"load_after,omitempty"`
+}
+
+// loadAverage is the first three fields of /proc/loadavg, or "".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // describeMachine fills what can be read without the suite's runs.
 func describeMachine(infergate, lib string) Machine {
-	m := Machine{Cores: goruntime.NumCPU(), CPU: cpuModel(), OS: goruntime.GOOS + "/" + goruntime.GOARCH, Go: goruntime.Version()}
+	m := Machine{Cores: goruntime.NumCPU(), CPU: cpuModel(), OS: goruntime.GOOS + "/" + goruntime.GOARCH, Go: goruntime.Version(), LoadBefore: loadAverage()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}

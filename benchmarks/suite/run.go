@@ -173,6 +173,7 @@ func Run(ctx context.Context, opts Options, scenarios []*Scenario) (*Results, er
 	if r.env != nil {
 		res.Machine.ONNXRuntime = r.env.Version()
 	}
+	res.Machine.LoadAfter = loadAverage()
 	res.Elapsed = time.Since(start).Round(100 * time.Millisecond).Seconds()
 	return res, nil
 }
