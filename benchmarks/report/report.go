@@ -91,8 +91,10 @@ func Markdown(w io.Writer, res *suite.Results) error {
 	b.WriteString("\n")
 
 	s := res.Settings
-	fmt.Fprintf(&b, "Each server runs alone, as its own process, and the load generator (a fasthttp client in the suite's process) shares the same cores with it: "+
-		"the figures are what a client on this machine sees. Closed loop: each of *c* connections sends its next request when the last is answered. "+
+	fmt.Fprintf(&b, "ONNX Runtime in-process runs first, alone. Then each server runs as its own process, measured one at a time but interleaved "+
+		"(every server at one concurrency level, then every server at the next, the order reversed every other level), so that background load on a shared machine falls on all alike. "+
+		"The load generator (a fasthttp client in the suite's process) shares the same cores: the figures are what a client on this machine sees. "+
+		"Closed loop: each of *c* connections sends its next request when the last is answered. "+
 		"Every run starts with a warm-up window of %d ms, then measures windows of %d ms until %d in a row agree within %.0f%% on throughput and p50 (at most %d); "+
 		"the figures merge those last %d windows (HDR histograms, 2xx answers only; non-2xx answers and errors are counted apart). "+
 		"`stable` says whether they agreed. Latency is per request; items/s counts batch rows.\n\n",

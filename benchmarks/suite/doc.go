@@ -12,11 +12,15 @@
 //     request (package handwritten);
 //   - external: any KServe v2 server given by URL that serves the model.
 //
-// Every server runs as its own process, one at a time, started and stopped
-// by the suite (SIGTERM, then SIGKILL after a grace period; children also
-// die with the suite). The load generator (package load) runs in the
-// suite's process on the same cores: the figures are what a client on the
-// machine sees, not what the server would do alone.
+// ONNX Runtime in-process runs first, on otherwise idle cores. Then every
+// server starts as its own process (stopped with SIGTERM, then SIGKILL
+// after a grace period; children also die with the suite), and the
+// concurrency levels run with the servers interleaved: level by level,
+// one server at a time, the order reversed every other level, so that
+// background load that comes and goes on a shared machine falls on all of
+// them alike. The load generator (package load) runs in the suite's
+// process on the same cores: the figures are what a client on the machine
+// sees, not what the server would do alone.
 //
 // A scenario file (YAML, strict) names the model, the protocol, the
 // concurrency levels and the targets, each a comparison between measured

@@ -190,7 +190,21 @@ func (r *runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.opts.Log, format+"\n", args...)
 }
 
-// runScenario runs every server of sc in turn.
+// endpoint is a server under test: one the suite started (proc) or an
+// external one.
+type endpoint struct {
+	label string
+	url   string
+	proc  *process
+}
+
+// runScenario measures ONNX Runtime in-process first, on otherwise idle
+// cores; then it starts every server of sc, each its own process, and runs
+// the concurrency levels with the servers interleaved: level by level,
+// each server in turn (the order reversed every other level), so that
+// background load that comes and goes on a shared machine falls on every
+// server alike instead of on whichever ran at the time. Idle servers wait
+// in epoll and cost nothing.
 func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult, error) {
 	sr := &ScenarioResult{Scenario: sc, Name: sc.Name, Desc: sc.Description}
 	modelPath := filepath.Join(r.opts.Root, sc.Model.Path)
@@ -219,19 +233,38 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 		if err != nil {
 			problem(ServerONNXRuntime, err)
 		}
+		for _, x := range res {
+			x.Scenario = sc.Name
+			r.logf("  %-20s c%-3d batch %-3d %8s items/s  p50 %8s  p99 %8s", x.Label, x.Concurrency, x.Rows, load.SI(x.ItemsPerSec), load.Micros(x.Latency.P50), load.Micros(x.Latency.P99))
+		}
 		sr.Results = append(sr.Results, res...)
 	}
 
-	// infergate without batching goes first among the servers: its
-	// metadata shapes the payload, and its answer becomes the transport
-	// server's fixed answer, so that both send the same bytes.
-	var payload *load.Payload
-	var answer []byte
-	answerHeaderLen := 0
-	for _, mode := range []string{ServerInfergate, ServerInfergateBatching} {
-		if payload != nil && !want(mode) {
-			continue
+	var servers []*endpoint
+	defer func() {
+		for _, e := range servers {
+			if e.proc != nil {
+				if err := e.proc.stop(); err != nil {
+					problem(e.label, err)
+				}
+			}
 		}
+	}()
+	start := func(label string, argv []string) *endpoint {
+		p, err := startProcess(ctx, label, filepath.Join(work, label+".log"), argv, nil)
+		if err != nil {
+			problem(label, err)
+			return nil
+		}
+		e := &endpoint{label: label, url: p.url, proc: p}
+		servers = append(servers, e)
+		return e
+	}
+
+	// infergate without batching starts first: its metadata shapes the
+	// payload, and its answer becomes the transport server's fixed
+	// answer, so that both send the same bytes.
+	for _, mode := range []string{ServerInfergate, ServerInfergateBatching} {
 		config := sc.Model.Config
 		if mode == ServerInfergateBatching {
 			config += "\ndynamic_batching: {}\n"
@@ -240,68 +273,56 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 		if err != nil {
 			return nil, err
 		}
-		r.logf("%s: %s", sc.Name, mode)
-		argv := []string{r.opts.Infergate, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0", "--onnxruntime-lib", r.opts.ONNXRuntimeLib}
-		p, err := startProcess(ctx, mode, filepath.Join(work, mode+".log"), argv, nil)
-		if err != nil {
-			problem(mode, err)
-			continue
-		}
-		if payload == nil {
-			payload, answer, answerHeaderLen, err = r.preparePayload(ctx, sc, p.url)
-			if err != nil {
-				p.stop()
-				return nil, err
-			}
-		}
-		if want(mode) {
-			sr.Results = append(sr.Results, r.sweep(ctx, sc, mode, p.url, payload, problem)...)
-		}
-		if err := p.stop(); err != nil {
-			problem(mode, err)
-		}
+		start(mode, []string{r.opts.Infergate, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0", "--onnxruntime-lib", r.opts.ONNXRuntimeLib})
 	}
-	if payload == nil {
+	if len(servers) == 0 {
 		return nil, fmt.Errorf("infergate could not serve %s, so the payload could not be built: %v", sc.Model.Name, sr.Problems)
 	}
-
-	if want(ServerHandwritten) {
-		r.logf("%s: %s", sc.Name, ServerHandwritten)
-		argv := []string{r.opts.Self, "serve-handwritten", "--address", "127.0.0.1:0", "--model-name", sc.Model.Name, "--model", modelPath, "--onnxruntime-lib", r.opts.ONNXRuntimeLib, "--gomaxprocs", strconv.Itoa(r.opts.HandwrittenGOMAXPROCS)}
-		if p, err := startProcess(ctx, ServerHandwritten, filepath.Join(work, ServerHandwritten+".log"), argv, nil); err != nil {
-			problem(ServerHandwritten, err)
-		} else {
-			sr.Results = append(sr.Results, r.sweep(ctx, sc, ServerHandwritten, p.url, payload, problem)...)
-			if err := p.stop(); err != nil {
-				problem(ServerHandwritten, err)
-			}
-		}
+	payload, answer, answerHeaderLen, err := r.preparePayload(ctx, sc, servers[0].url)
+	if err != nil {
+		return nil, err
 	}
-
+	if want(ServerHandwritten) {
+		start(ServerHandwritten, []string{r.opts.Self, "serve-handwritten", "--address", "127.0.0.1:0", "--model-name", sc.Model.Name, "--model", modelPath,
+			"--onnxruntime-lib", r.opts.ONNXRuntimeLib, "--gomaxprocs", strconv.Itoa(r.opts.HandwrittenGOMAXPROCS)})
+	}
 	if want(ServerTransport) {
-		r.logf("%s: %s", sc.Name, ServerTransport)
 		answerPath := filepath.Join(work, "answer.bin")
 		if err := os.WriteFile(answerPath, answer, 0o644); err != nil {
 			return nil, err
 		}
-		argv := []string{r.opts.Self, "serve-transport", "--address", "127.0.0.1:0", "--answer", answerPath, "--header-length", strconv.Itoa(answerHeaderLen)}
-		if p, err := startProcess(ctx, ServerTransport, filepath.Join(work, ServerTransport+".log"), argv, nil); err != nil {
-			problem(ServerTransport, err)
-		} else {
-			sr.Results = append(sr.Results, r.sweep(ctx, sc, ServerTransport, p.url, payload, problem)...)
-			if err := p.stop(); err != nil {
-				problem(ServerTransport, err)
-			}
-		}
+		start(ServerTransport, []string{r.opts.Self, "serve-transport", "--address", "127.0.0.1:0", "--answer", answerPath, "--header-length", strconv.Itoa(answerHeaderLen)})
 	}
-
 	for i, u := range r.opts.External {
 		label := ServerExternal
 		if len(r.opts.External) > 1 {
 			label = fmt.Sprintf("%s-%d", ServerExternal, i+1)
 		}
-		r.logf("%s: %s %s", sc.Name, label, u)
-		sr.Results = append(sr.Results, r.sweep(ctx, sc, label, u, payload, problem)...)
+		servers = append(servers, &endpoint{label: label, url: u})
+	}
+
+	failed := map[string]bool{}
+	for i, c := range sc.Concurrency {
+		r.logf("%s: concurrency %d", sc.Name, c)
+		order := slices.Clone(servers)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, e := range order {
+			if failed[e.label] || (!want(e.label) && e.proc != nil) {
+				continue
+			}
+			res, err := r.measure(ctx, sc, e, c, payload)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				problem(e.label, fmt.Errorf("c%d: %w", c, err))
+				failed[e.label] = true
+				continue
+			}
+			sr.Results = append(sr.Results, res)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -313,25 +334,18 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 	return sr, nil
 }
 
-// sweep runs the scenario's concurrency levels against one server. A
-// failed level is a problem and ends the server's sweep.
-func (r *runner) sweep(ctx context.Context, sc *Scenario, label, url string, p *load.Payload, problem func(string, error)) []*load.Result {
-	var out []*load.Result
-	target := load.Target{URL: url, Model: sc.Model.Name}
-	for _, c := range sc.Concurrency {
-		opts := r.loadOptions(sc)
-		opts.Concurrency = c
-		opts.Label = fmt.Sprintf("%s %s c%d", sc.Name, label, c)
-		res, err := load.Run(ctx, target, p, opts)
-		if err != nil {
-			problem(label, fmt.Errorf("c%d: %w", c, err))
-			return out
-		}
-		res.Label, res.Scenario = label, sc.Name
-		r.logf("  %-20s c%-3d %8s req/s  p50 %8s  p99 %8s  failed %d  stable %v", label, c, load.SI(res.Throughput), load.Micros(res.Latency.P50), load.Micros(res.Latency.P99), res.Failed(), res.Stable)
-		out = append(out, res)
+// measure runs one concurrency level against one server.
+func (r *runner) measure(ctx context.Context, sc *Scenario, e *endpoint, c int, p *load.Payload) (*load.Result, error) {
+	opts := r.loadOptions(sc)
+	opts.Concurrency = c
+	opts.Label = fmt.Sprintf("%s %s c%d", sc.Name, e.label, c)
+	res, err := load.Run(ctx, load.Target{URL: e.url, Model: sc.Model.Name}, p, opts)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	res.Label, res.Scenario = e.label, sc.Name
+	r.logf("  %-20s c%-3d %8s req/s  p50 %8s  p99 %8s  failed %d  stable %v", e.label, c, load.SI(res.Throughput), load.Micros(res.Latency.P50), load.Micros(res.Latency.P99), res.Failed(), res.Stable)
+	return res, nil
 }
 
 // preparePayload builds the scenario's payload from the server's model
