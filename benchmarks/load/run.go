@@ -191,37 +191,31 @@ func RunFunc(ctx context.Context, opts Options, f Func) (*Result, error) {
 
 	stop := make(chan struct{})
 	exhausted := make(chan struct{}) // closed when the schedule runs out
-	var exhaust sync.Once
 	var stopped atomic.Bool
-	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
+	// Open loop: one pacer releases each request at its send time to an
+	// idle worker. A request that finds every worker busy waits for one,
+	// and the wait counts in its latency.
+	var sends chan int
+	if offsets != nil {
+		sends = make(chan int) // unbuffered: a send is taken by an idle worker or waits
+		wg.Go(func() { pace(start, offsets, sends, stop, exhausted) })
+	}
 	for w := range workers {
 		sh := shards[w%len(shards)]
 		wg.Go(func() {
-			timer := time.NewTimer(time.Hour)
-			timer.Stop()
-			for !stopped.Load() {
-				var began time.Time
-				if offsets != nil {
-					i := next.Add(1) - 1
-					if i >= int64(len(offsets)) {
-						exhaust.Do(func() { close(exhausted) })
-						return
-					}
-					began = start.Add(offsets[i])
-					if d := time.Until(began); d > 20*time.Microsecond {
-						timer.Reset(d)
-						select {
-						case <-timer.C:
-						case <-stop:
-							return
-						}
-					}
+			if sends != nil {
+				for i := range sends {
+					began := start.Add(offsets[i])
 					sh.recordLag(time.Since(began))
-				} else {
-					began = time.Now()
+					status, err := f(ctx, w)
+					sh.record(time.Since(began), status, err)
 				}
+				return
+			}
+			for !stopped.Load() {
+				began := time.Now()
 				status, err := f(ctx, w)
 				sh.record(time.Since(began), status, err)
 			}
@@ -269,7 +263,7 @@ func RunFunc(ctx context.Context, opts Options, f Func) (*Result, error) {
 		return nil
 	}()
 	stopped.Store(true)
-	close(stop)
+	close(stop) // the pacer returns and closes sends; workers finish their request
 	wg.Wait()
 	if opts.Progress != nil {
 		fmt.Fprintln(opts.Progress)
