@@ -120,7 +120,9 @@ type Result struct {
 	Model    string `json:"model,omitempty"`
 	Protocol string `json:"protocol,omitempty"` // json, binary, in-process
 	// Mode is closed, constant or poisson.
-	Mode        string  `json:"mode"`
+	Mode string `json:"mode"`
+	// Concurrency is the closed-loop level (for RunFunc, the number of
+	// workers); 0 in open loop.
 	Concurrency int     `json:"concurrency"`
 	Rate        float64 `json:"rate,omitempty"` // intended requests/s in open loop
 	// Rows is the number of items (batch rows) in each request.
