@@ -207,7 +207,7 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	if err := next.setLabels(d.config, old.apiLabels); err != nil {
 		for _, v := range loaded {
 			v.close()
-			r.count.Add(-1)
+			r.addResident(-1)
 		}
 		return r.failLocked(m, old, d.stamp, err.Error())
 	}
@@ -268,9 +268,8 @@ func (r *Repository) retire(v *Version, why string) {
 		if err := v.close(); err != nil {
 			r.log.Error("closing version", "model", v.Model, "version", v.Number, "err", err)
 		}
-		n := r.count.Add(-1)
 		r.obs.Unloaded(v.Model, v.Number, why)
-		r.obs.Resident(int(n))
+		r.addResident(-1)
 		r.log.Info("unloaded", "model", v.Model, "version", v.Number, "why", why)
 	}()
 }
@@ -354,7 +353,7 @@ func (r *Repository) loadVersion(ctx context.Context, model string, c *Config, n
 		return v
 	}
 	v.State = StateReady
-	r.obs.Resident(int(r.count.Add(1)))
+	r.addResident(1)
 	r.log.Info("loaded", "model", model, "version", n, "providers", v.Session.Providers(),
 		"batched", v.Batched, "dynamic_batching", v.Executor.Batching(), "duration", v.LoadTime.Round(time.Millisecond))
 	return v

@@ -116,7 +116,9 @@ type Repository struct {
 	models map[string]*Model
 
 	resident *lru.Cache[*Version, struct{}] // loaded versions, least recent first; nil without a bound
-	count    atomic.Int64                   // loaded versions
+
+	countMu sync.Mutex // orders the Resident reports with the count
+	count   int        // loaded versions
 
 	stop chan struct{}
 	wg   sync.WaitGroup // the poller and the closers of retired versions
@@ -203,6 +205,14 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 		go r.poll(opts.PollInterval)
 	}
 	return r, nil
+}
+
+// addResident changes the count of loaded versions and reports it.
+func (r *Repository) addResident(delta int) {
+	r.countMu.Lock()
+	defer r.countMu.Unlock()
+	r.count += delta
+	r.obs.Resident(r.count)
 }
 
 func (r *Repository) lock(ctx context.Context) error {
