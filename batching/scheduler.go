@@ -343,9 +343,11 @@ func (s *Scheduler) enqueue(p *pending) error {
 }
 
 // dispatchLocked runs a batch on the calling goroutine if a token is free
-// and the queue has a batch to give. It is called with s.mu held and
-// unlocks it.
-func (s *Scheduler) dispatchLocked() {
+// and the queue has a batch to give: inline for a request's goroutine
+// (see runBatches). It is called with s.mu held and unlocks it.
+func (s *Scheduler) dispatchLocked() { s.startLocked(true) }
+
+func (s *Scheduler) startLocked(inline bool) {
 	if s.idle == 0 || s.closed {
 		s.mu.Unlock()
 		return
@@ -358,7 +360,7 @@ func (s *Scheduler) dispatchLocked() {
 	s.idle--
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.runBatches(b, true)
+	s.runBatches(b, inline)
 }
 
 // runBatches runs b, then keeps the token for the batches queued
@@ -518,19 +520,7 @@ func (s *Scheduler) holdUntilLocked(t time.Time) {
 // timer's goroutine.
 func (s *Scheduler) wake() {
 	s.mu.Lock()
-	if s.idle == 0 || s.closed {
-		s.mu.Unlock()
-		return
-	}
-	b := s.takeLocked(time.Now())
-	if b == nil {
-		s.mu.Unlock()
-		return
-	}
-	s.idle--
-	s.wg.Add(1)
-	s.mu.Unlock()
-	s.runBatches(b, false)
+	s.startLocked(false)
 }
 
 func (s *Scheduler) fail(b []*pending, err error) {

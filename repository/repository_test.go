@@ -134,24 +134,7 @@ func TestOpenTestModels(t *testing.T) {
 
 func copyModel(t *testing.T, dst, model string) {
 	t.Helper()
-	src := filepath.Join(runtimetest.Models(t), model)
-	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if fi.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), model), dst)
 }
 
 // TestPathsStayInside builds a repository with entries that must be skipped
@@ -314,7 +297,7 @@ func TestLoadUnloadMemory(t *testing.T) {
 	model := "mlp"
 	if src := filepath.Join(runtimetest.Root(t), ".cache", "models", "ppocr_cls"); dirExists(src) {
 		model = "ppocr_cls"
-		copyDir(t, src, filepath.Join(root, model))
+		runtimetest.CopyDir(t, src, filepath.Join(root, model))
 	} else {
 		copyModel(t, filepath.Join(root, model), "mlp")
 	}
@@ -344,27 +327,6 @@ func TestLoadUnloadMemory(t *testing.T) {
 func dirExists(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
-}
-
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if fi.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 type recorder struct {

@@ -19,7 +19,7 @@ import (
 func batchedRepo(t *testing.T, config string) string {
 	t.Helper()
 	root := t.TempDir()
-	copyDir(t, filepath.Join(runtimetest.Models(t), "mlp", "1"), filepath.Join(root, "mlp", "1"))
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "mlp", "1"), filepath.Join(root, "mlp", "1"))
 	if err := os.WriteFile(filepath.Join(root, "mlp", "config.yaml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}

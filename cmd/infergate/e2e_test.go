@@ -291,34 +291,13 @@ func TestMetadataEndpoints(t *testing.T) {
 func TestReadiness(t *testing.T) {
 	ctx := context.Background()
 	good := t.TempDir()
-	copyDir(t, filepath.Join(runtimetest.Models(t), "mlp"), filepath.Join(good, "mlp"))
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "mlp"), filepath.Join(good, "mlp"))
 	if ok, err := startServer(t, good, nil).ServerReady(ctx); !ok || err != nil {
 		t.Errorf("all models good: ready %v, %v", ok, err)
 	}
 	lax := startServer(t, runtimetest.Models(t), func(c *Config) { c.StrictReadiness = false })
 	if ok, err := lax.ServerReady(ctx); !ok || err != nil {
 		t.Errorf("broken models without strict readiness: ready %v, %v", ok, err)
-	}
-}
-
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if fi.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -345,7 +324,7 @@ func TestBodyLimit(t *testing.T) {
 func TestDefaultBodyLimitFitsImageBatch(t *testing.T) {
 	root := t.TempDir()
 	// The identity model takes [-1, 4]: the image batch goes as rows of 4.
-	copyDir(t, filepath.Join(runtimetest.Models(t), "identity_fp32"), filepath.Join(root, "images"))
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "identity_fp32"), filepath.Join(root, "images"))
 	c := startServer(t, root, nil)
 	n := 64 * 3 * 224 * 224
 	resp, err := c.Infer(context.Background(), "images", "", &client.Request{
