@@ -420,6 +420,17 @@ func decodeOutput(o jsonOutputData, bin []byte, hasBinary bool) (Tensor, []byte,
 	return t, bin, err
 }
 
+// DecodeJSONData converts a KServe v2 JSON "data" array (flat or nested)
+// of the given datatype and shape to the typed slice Tensor.Data holds:
+// for a request read from a file, say.
+func DecodeJSONData(datatype string, shape []int64, raw json.RawMessage) (any, error) {
+	n, err := elements(shape)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSON(datatype, raw, int(n))
+}
+
 // decodeJSON decodes a JSON data array, flat or nested, of n elements.
 func decodeJSON(datatype string, raw json.RawMessage, n int) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
