@@ -98,7 +98,9 @@ type diskState struct {
 	stamp    string              // all of the above, for the poller
 }
 
-func (r *Repository) readDisk(name string, override *Config, overrideStamp string) (*diskState, error) {
+// readDisk reads a model directory; quiet skips the log lines about
+// entries that are not versions (the poller reads every few seconds).
+func (r *Repository) readDisk(name string, override *Config, overrideStamp string, quiet bool) (*diskState, error) {
 	dir, err := r.inside(filepath.Join(r.root, name))
 	if err != nil {
 		return nil, err
@@ -132,8 +134,8 @@ func (r *Repository) readDisk(name string, override *Config, overrideStamp strin
 	for _, e := range entries {
 		n, err := strconv.ParseInt(e.Name(), 10, 64)
 		if err != nil || n < 1 || strconv.FormatInt(n, 10) != e.Name() {
-			if e.Name() != ConfigFile && !strings.HasPrefix(e.Name(), ".") {
-				r.log.Debug("skipping entry: not a positive version number", "model", name, "entry", e.Name())
+			if !quiet && e.Name() != ConfigFile && !strings.HasPrefix(e.Name(), ".") {
+				r.log.Warn("skipping entry: not a positive version number", "model", name, "entry", e.Name())
 			}
 			continue
 		}
@@ -164,7 +166,7 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	if override != nil {
 		overrideStamp = fmt.Sprintf("%p", override)
 	}
-	d, err := r.readDisk(name, override, overrideStamp)
+	d, err := r.readDisk(name, override, overrideStamp, false)
 	if err != nil {
 		return r.failLocked(m, old, "", fmt.Sprintf("read model directory: %v", err))
 	}
@@ -539,7 +541,7 @@ func (r *Repository) pollLocked() {
 			if override != nil {
 				overrideStamp = fmt.Sprintf("%p", override)
 			}
-			d, err := r.readDisk(name, override, overrideStamp)
+			d, err := r.readDisk(name, override, overrideStamp, true)
 			if err == nil && d.stamp == s.stamp {
 				continue
 			}
