@@ -156,7 +156,7 @@ func (r *Repository) readDisk(name string, override *Config, overrideStamp strin
 // warmed before the new snapshot is published; the versions it replaces
 // drain their requests before they close. A version that fails to load
 // leaves the version it would replace serving. It returns the failures.
-func (r *Repository) loadLocked(ctx context.Context, name string, override *Config) error {
+func (r *Repository) loadLocked(ctx context.Context, name string, override *Config, retryFailed bool) error {
 	m := r.model(name)
 	old := m.snap.Load()
 	overrideStamp := ""
@@ -168,10 +168,10 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	}
 	d, err := r.readDisk(name, override, overrideStamp, false)
 	if err != nil {
-		return r.failLocked(m, old, "", fmt.Sprintf("read model directory: %v", err))
+		return r.failLocked(m, old, override, "", fmt.Sprintf("read model directory: %v", err))
 	}
 	if d.cfgErr != nil {
-		return r.failLocked(m, old, d.stamp, d.cfgErr.Error())
+		return r.failLocked(m, old, override, d.stamp, d.cfgErr.Error())
 	}
 	found := slices.Sorted(maps.Keys(d.versions))
 	policy := VersionPolicy{}
@@ -180,7 +180,7 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	}
 	selected := policy.selectVersions(found)
 	if len(selected) == 0 {
-		return r.failLocked(m, old, d.stamp, "no versions: expected <model>/<version>/"+ModelFile)
+		return r.failLocked(m, old, override, d.stamp, "no versions: expected <model>/<version>/"+ModelFile)
 	}
 
 	next := &snapshot{config: d.config, override: override, cfgStamp: d.cfgStamp, stamp: d.stamp}
@@ -189,7 +189,8 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	for _, n := range selected {
 		prev := old.version(n)
 		fs, exists := d.versions[n]
-		if prev != nil && !old.unloaded && old.cfgStamp == d.cfgStamp && prev.stamp == fs && (prev.State == StateReady || prev.evicted || prev.Reason != "") {
+		failed := prev != nil && prev.State != StateReady
+		if prev != nil && !old.unloaded && old.cfgStamp == d.cfgStamp && prev.stamp == fs && (!failed || (!retryFailed && !prev.transient)) {
 			next.versions = append(next.versions, prev) // unchanged: keep it, failed or not
 			continue
 		}
@@ -211,7 +212,7 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 			v.close()
 			r.addResident(-1)
 		}
-		return r.failLocked(m, old, d.stamp, err.Error())
+		return r.failLocked(m, old, override, d.stamp, err.Error())
 	}
 	r.publish(m, old, next, "replaced")
 	for _, v := range loaded {
@@ -229,14 +230,16 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 // failLocked records a failed load. A model that serves keeps serving,
 // with the failure as its lastError; one that does not becomes
 // unavailable with the reason.
-func (r *Repository) failLocked(m *Model, old *snapshot, stamp, reason string) error {
+func (r *Repository) failLocked(m *Model, old *snapshot, override *Config, stamp, reason string) error {
 	r.log.Error("model load failed", "model", m.Name, "reason", reason)
 	next := *old
 	next.stamp = stamp
 	if len(old.versions) > 0 && !old.unloaded {
 		next.lastError = "reload failed, the loaded versions keep serving: " + reason
 	} else {
-		next = snapshot{stamp: stamp, reason: reason, apiLabels: old.apiLabels}
+		// The config that failed stays, so that the poller (which compares
+		// stamps made with it) does not load the disk's instead.
+		next = snapshot{stamp: stamp, reason: reason, apiLabels: old.apiLabels, override: override}
 	}
 	m.snap.Store(&next)
 	return errorf(http.StatusBadRequest, "load %s: %s", m.Name, reason)
@@ -292,7 +295,7 @@ func (s *snapshot) setLabels(c *Config, api map[string]int64) error {
 	s.labels, s.apiLabels = map[string]int64{}, map[string]int64{}
 	servable := func(n int64) bool {
 		v := s.version(n)
-		return v != nil && (v.State == StateReady || v.evicted)
+		return v != nil && v.State == StateReady
 	}
 	if c != nil {
 		for label, n := range c.VersionLabels {
@@ -351,6 +354,7 @@ func (r *Repository) loadVersion(ctx context.Context, model string, c *Config, n
 	r.obs.Loaded(model, n, v.LoadTime, err)
 	if err != nil {
 		v.Reason = err.Error()
+		v.transient = errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 		r.log.Error("version unavailable", "model", model, "version", n, "reason", v.Reason)
 		return v
 	}
@@ -389,7 +393,7 @@ func (r *Repository) LoadModel(ctx context.Context, name string, config *Config)
 	if !modelName.MatchString(name) {
 		return errorf(http.StatusBadRequest, "invalid model name %q", name)
 	}
-	if err := r.lock(ctx); err != nil {
+	if err := r.lockOpen(ctx); err != nil {
 		return err
 	}
 	defer r.unlock()
@@ -405,14 +409,14 @@ func (r *Repository) LoadModel(ctx context.Context, name string, config *Config)
 			m.snap.Store(&cp)
 		}
 	}
-	return r.loadLocked(ctx, name, config)
+	return r.loadLocked(ctx, name, config, true)
 }
 
 // UnloadModel unloads every version of a model once its requests are done
 // (Triton's repository unload API). The poller leaves an unloaded model
 // alone until LoadModel.
 func (r *Repository) UnloadModel(ctx context.Context, name string) error {
-	if err := r.lock(ctx); err != nil {
+	if err := r.lockOpen(ctx); err != nil {
 		return err
 	}
 	defer r.unlock()
@@ -437,7 +441,7 @@ func (r *Repository) SetLabel(ctx context.Context, model, label string, n int64)
 	if !labelName.MatchString(label) {
 		return errorf(http.StatusBadRequest, "invalid label %q", label)
 	}
-	if err := r.lock(ctx); err != nil {
+	if err := r.lockOpen(ctx); err != nil {
 		return err
 	}
 	defer r.unlock()
@@ -446,7 +450,7 @@ func (r *Repository) SetLabel(ctx context.Context, model, label string, n int64)
 		return err
 	}
 	old := m.snap.Load()
-	if v := old.version(n); v == nil || (v.State != StateReady && !v.evicted) {
+	if v := old.version(n); v == nil || v.State != StateReady {
 		return errorf(http.StatusBadRequest, "model %q version %d is not loaded: a label can only point at a loaded version", model, n)
 	}
 	next := *old
@@ -463,7 +467,7 @@ func (r *Repository) SetLabel(ctx context.Context, model, label string, n int64)
 // DeleteLabel removes a label set through the API or the config (until
 // the next reload, for the config's).
 func (r *Repository) DeleteLabel(ctx context.Context, model, label string) error {
-	if err := r.lock(ctx); err != nil {
+	if err := r.lockOpen(ctx); err != nil {
 		return err
 	}
 	defer r.unlock()
@@ -550,7 +554,7 @@ func (r *Repository) pollLocked() {
 			continue
 		}
 		r.log.Info("model changed on disk: loading", "model", name)
-		r.loadLocked(context.Background(), name, nil)
+		r.loadLocked(context.Background(), name, nil, false)
 	}
 }
 
@@ -585,7 +589,9 @@ func (r *Repository) evictLocked(keep ...*Version) {
 		for i, v := range next.versions {
 			if v == victim {
 				p := newVersion(v.Model, v.Number)
-				p.evicted, p.stamp, p.Reason = true, v.stamp, errEvicted.Error()
+				// READY: it serves, loading first (Acquire); the reason
+				// tells the index it is not resident.
+				p.State, p.evicted, p.stamp, p.Reason = StateReady, true, v.stamp, errEvicted.Error()
 				p.Inputs, p.Outputs, p.Batched, p.MaxBatchSize = v.Inputs, v.Outputs, v.Batched, v.MaxBatchSize
 				next.versions[i] = p
 			}
@@ -596,21 +602,27 @@ func (r *Repository) evictLocked(keep ...*Version) {
 	}
 }
 
-// loadOnDemand loads an evicted version, waiting up to ctx.
-func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Version) error {
-	if err := r.lock(ctx); err != nil {
-		return errorf(http.StatusServiceUnavailable, "model %q version %d is not resident and its load did not finish in time: %v", m.Name, placeholder.Number, err)
+// loadOnDemand loads an evicted version, waiting up to ctx, and returns
+// it holding a reference for the request (taken before any eviction can
+// see it idle). It returns nil, nil when another request loaded it first.
+func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Version) (*Version, error) {
+	if err := r.lockOpen(ctx); err != nil {
+		if _, ok := err.(*Error); ok {
+			return nil, err
+		}
+		return nil, errorf(http.StatusServiceUnavailable, "model %q version %d is not resident and its load did not finish in time: %v", m.Name, placeholder.Number, err)
 	}
 	defer r.unlock()
 	old := m.snap.Load()
 	i := slices.Index(old.versions, placeholder)
 	if i < 0 {
-		return nil // another request loaded it, or the model changed: look again
+		return nil, nil // another request loaded it, or the model changed: look again
 	}
 	v := r.loadVersion(ctx, m.Name, old.config, placeholder.Number, true, placeholder.stamp)
 	if v.State != StateReady {
-		return errorf(http.StatusServiceUnavailable, "model %q version %d: load on demand failed: %s", m.Name, v.Number, v.Reason)
+		return nil, errorf(http.StatusServiceUnavailable, "model %q version %d: load on demand failed: %s", m.Name, v.Number, v.Reason)
 	}
+	v.acquire() // fresh, never retired: cannot fail
 	next := *old
 	next.versions = slices.Clone(old.versions)
 	next.versions[i] = v
@@ -618,6 +630,6 @@ func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Ve
 	if r.resident != nil {
 		r.resident.Add(v, struct{}{})
 	}
-	r.evictLocked(v)
-	return nil
+	r.evictLocked()
+	return v, nil
 }

@@ -120,8 +120,9 @@ type Repository struct {
 	countMu sync.Mutex // orders the Resident reports with the count
 	count   int        // loaded versions
 
-	stop chan struct{}
-	wg   sync.WaitGroup // the poller and the closers of retired versions
+	stop      chan struct{} // closed by Close, under the lifecycle lock
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the poller and the closers of retired versions
 }
 
 // Model is one model: a directory of versions sharing a config. Its state
@@ -197,7 +198,7 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 			r.addUnloaded(name)
 			continue
 		}
-		r.loadLocked(ctx, name, nil) // failures stay in the model's state
+		r.loadLocked(ctx, name, nil, false) // failures stay in the model's state
 	}
 	r.unlock()
 	if opts.PollInterval > 0 {
@@ -226,16 +227,30 @@ func (r *Repository) lock(ctx context.Context) error {
 
 func (r *Repository) unlock() { <-r.lifecycle }
 
+// lockOpen takes the lifecycle lock of an open repository.
+func (r *Repository) lockOpen(ctx context.Context) error {
+	if err := r.lock(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-r.stop:
+		r.unlock()
+		return errorf(http.StatusServiceUnavailable, "the model repository is closed: the server is stopping")
+	default:
+		return nil
+	}
+}
+
 // Close stops polling, unloads every version once its requests are done,
 // and waits for them.
 func (r *Repository) Close() error {
-	select {
-	case <-r.stop:
+	closing := false
+	r.closeOnce.Do(func() { closing = true })
+	if !closing {
 		return nil
-	default:
 	}
-	close(r.stop)
 	r.lock(context.Background())
+	close(r.stop) // under the lock: lifecycle calls after it see it (lockOpen)
 	for _, m := range r.Models() {
 		old := m.snap.Load()
 		m.snap.Store(&snapshot{config: old.config, reason: "unloaded: the server is stopping", unloaded: true})
@@ -283,7 +298,7 @@ func (r *Repository) Ready() bool {
 			return false
 		}
 		for _, v := range s.versions {
-			if v.State != StateReady && !v.evicted {
+			if v.State != StateReady {
 				return false
 			}
 		}
@@ -307,10 +322,14 @@ func (r *Repository) Acquire(ctx context.Context, model string, n int64, label s
 			return nil, err
 		}
 		if v.evicted {
-			if err := r.loadOnDemand(ctx, m, v); err != nil {
+			held, err := r.loadOnDemand(ctx, m, v)
+			if err != nil {
 				return nil, err
 			}
-			continue
+			if held != nil {
+				return held, nil
+			}
+			continue // loaded by another request meanwhile: look again
 		}
 		if v.acquire() {
 			if r.resident != nil {
@@ -320,7 +339,7 @@ func (r *Repository) Acquire(ctx context.Context, model string, n int64, label s
 		}
 		// Retired between the snapshot load and acquire: a newer snapshot
 		// is published already.
-		if attempt > 1000 {
+		if attempt > 1000 { // bounded, though each retry means a newer snapshot
 			return nil, errorf(http.StatusServiceUnavailable, "model %q is changing too fast to serve", m.Name)
 		}
 	}
@@ -368,7 +387,7 @@ func (s *snapshot) pick(model string, n int64, label string) (*Version, error) {
 	}
 	if n == 0 {
 		for i := len(s.versions) - 1; i >= 0; i-- {
-			if v := s.versions[i]; v.State == StateReady || v.evicted {
+			if v := s.versions[i]; v.State == StateReady {
 				return v, nil
 			}
 		}
@@ -382,7 +401,7 @@ func (s *snapshot) pick(model string, n int64, label string) (*Version, error) {
 		if v.Number != n {
 			continue
 		}
-		if v.State != StateReady && !v.evicted {
+		if v.State != StateReady {
 			return nil, errorf(http.StatusServiceUnavailable, "model %q version %d is not ready: %s", model, n, v.Reason)
 		}
 		return v, nil

@@ -398,3 +398,96 @@ func TestObserverCounts(t *testing.T) {
 		t.Errorf("resident after close: %d", obs.res)
 	}
 }
+
+func TestLifecycleEdges(t *testing.T) {
+	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	ctx := context.Background()
+
+	t.Run("loaded on demand, held before any eviction", func(t *testing.T) {
+		root := t.TempDir()
+		copyModel(t, filepath.Join(root, "a"), "identity_fp32")
+		copyModel(t, filepath.Join(root, "b"), "identity_fp32")
+		r, err := repository.Open(ctx, repository.Options{Root: root, Runtime: env, MaxResidentVersions: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for i := range 20 {
+			name := []string{"a", "b"}[i%2]
+			v, err := r.Acquire(ctx, name, 0, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Session == nil || v.Executor == nil {
+				t.Fatalf("%s: got a version that is not loaded", name)
+			}
+			v.Release()
+		}
+	})
+
+	t.Run("no lifecycle call after Close", func(t *testing.T) {
+		root := t.TempDir()
+		copyModel(t, filepath.Join(root, "a"), "identity_fp32")
+		r, err := repository.Open(ctx, repository.Options{Root: root, Runtime: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		r.Close() // twice is fine
+		err = r.LoadModel(ctx, "a", nil)
+		if re, ok := err.(*repository.Error); !ok || re.Status != http.StatusServiceUnavailable {
+			t.Errorf("load after close: got %v, want a 503", err)
+		}
+	})
+
+	t.Run("the load API retries failed versions", func(t *testing.T) {
+		root := t.TempDir()
+		copyModel(t, filepath.Join(root, "a"), "identity_fp32")
+		os.WriteFile(filepath.Join(root, "a", "config.yaml"), []byte("response_cache: {enable: true}\n"), 0o644)
+		obs := &recorder{}
+		r, err := repository.Open(ctx, repository.Options{Root: root, Runtime: env, Observer: obs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for range 2 {
+			if err := r.LoadModel(ctx, "a", nil); err == nil || !strings.Contains(err.Error(), "response_cache") {
+				t.Errorf("got %v, want the load's failure", err)
+			}
+		}
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		if len(obs.events) != 3 {
+			t.Errorf("got %d load attempts (%v), want 3: at open and at each API load", len(obs.events), obs.events)
+		}
+	})
+
+	t.Run("a failed API config is not replaced by the poller", func(t *testing.T) {
+		root := t.TempDir()
+		copyModel(t, filepath.Join(root, "a"), "identity_fp32")
+		r, err := repository.Open(ctx, repository.Options{Root: root, Runtime: env, PollInterval: 5 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := r.UnloadModel(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		bad, err := repository.ParseConfigJSON([]byte(`{"version_labels":{"x":9}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadModel(ctx, "a", bad); err == nil {
+			t.Fatal("want the label error")
+		}
+		time.Sleep(50 * time.Millisecond) // ten polls
+		m, _ := r.Model("a")
+		if _, err := m.Version(0); err == nil {
+			t.Errorf("the poller loaded the model from disk after the API's config failed")
+		}
+	})
+}

@@ -39,10 +39,11 @@ type Version struct {
 	// LoadTime is how long the load (and warmup) took.
 	LoadTime time.Duration
 
-	stamp   fileStamp     // the model file it was loaded from
-	evicted bool          // known but not resident: loads on demand
-	refs    atomic.Int64  // requests in flight, plus retiredBit once retired
-	drained chan struct{} // closed when retired and no request holds it
+	stamp     fileStamp     // the model file it was loaded from
+	evicted   bool          // known but not resident: loads on demand
+	transient bool          // failed for its context (timeout, cancel): retried on any reload
+	refs      atomic.Int64  // requests in flight, plus retiredBit once retired
+	drained   chan struct{} // closed when retired and no request holds it
 }
 
 const retiredBit = 1 << 62
