@@ -116,3 +116,59 @@ func TestQueueFullOverHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueParametersOverHTTP sends the KServe "timeout" and "priority"
+// parameters to a batched model: requests whose timeout expires in the
+// queue get 504 and the others succeed; an unknown priority level is a
+// 400.
+func TestQueueParametersOverHTTP(t *testing.T) {
+	root := t.TempDir()
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "slow", "1"), filepath.Join(root, "slow", "1"))
+	config := "max_batch_size: 1\ninstance_group: [{count: 1}]\ndynamic_batching: {priority_levels: 2, default_queue_policy: {allow_timeout_override: true}}\n"
+	if err := os.WriteFile(filepath.Join(root, "slow", "config.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := startServer(t, root, nil)
+	body := func(params string) []byte {
+		return []byte(`{"parameters":{` + params + `},"inputs":[{"name":"x","shape":[1,32],"datatype":"FP32","data":[` + strings.Repeat("0.5,", 31) + `0.5]}]}`)
+	}
+	status, b, _, err := c.Do(context.Background(), http.MethodPost, "/v2/models/slow/infer", body(`"priority":3`), nil)
+	if err != nil || status != 400 || errorBody(t, b) != `model "slow" version 1: invalid input: priority 3 is outside 1..2` {
+		t.Errorf("priority 3: %d %s %v", status, b, err)
+	}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			params := `"priority":1`
+			if w%2 == 0 {
+				params = `"priority":2,"timeout":50`
+			}
+			for range 10 {
+				status, b, _, err := c.Do(context.Background(), http.MethodPost, "/v2/models/slow/infer", body(params), nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				switch status {
+				case http.StatusOK:
+				case http.StatusGatewayTimeout:
+					if got := errorBody(t, b); got != `model "slow" version 1: request timed out after 50µs in the queue` {
+						t.Errorf("timeout: %q", got)
+					}
+				default:
+					t.Errorf("got %d %s", status, b)
+				}
+				mu.Lock()
+				statuses[status]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("statuses: %v", statuses)
+	if statuses[http.StatusGatewayTimeout] == 0 || statuses[http.StatusOK] == 0 {
+		t.Errorf("got %v, want both 200 and 504", statuses)
+	}
+}
