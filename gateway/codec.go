@@ -524,16 +524,7 @@ func (e *elemDecoder) put(v *fastjson.Value) error {
 		if bits := uint(size * 8); bits < 64 && (x < -1<<(bits-1) || x > 1<<(bits-1)-1) {
 			return e.intErr(v, strconv.ErrRange)
 		}
-		switch size {
-		case 1:
-			dst[i] = byte(x)
-		case 2:
-			binary.LittleEndian.PutUint16(dst[i*2:], uint16(x))
-		case 4:
-			binary.LittleEndian.PutUint32(dst[i*4:], uint32(x))
-		default:
-			binary.LittleEndian.PutUint64(dst[i*8:], uint64(x))
-		}
+		putUint(dst, i, size, uint64(x))
 	case runtime.Uint8, runtime.Uint16, runtime.Uint32, runtime.Uint64:
 		if v.Type() != fastjson.TypeNumber {
 			return badRequest("input %q: element %d must be an integer, got %s", t.Name, i, describe(v))
@@ -557,16 +548,7 @@ func (e *elemDecoder) put(v *fastjson.Value) error {
 		if bits := uint(size * 8); bits < 64 && x > 1<<bits-1 {
 			return e.intErr(v, strconv.ErrRange)
 		}
-		switch size {
-		case 1:
-			dst[i] = byte(x)
-		case 2:
-			binary.LittleEndian.PutUint16(dst[i*2:], uint16(x))
-		case 4:
-			binary.LittleEndian.PutUint32(dst[i*4:], uint32(x))
-		default:
-			binary.LittleEndian.PutUint64(dst[i*8:], x)
-		}
+		putUint(dst, i, size, x)
 	default:
 		return badRequest("input %q: cannot decode datatype %s", t.Name, dt)
 	}
@@ -577,6 +559,21 @@ func (e *elemDecoder) put(v *fastjson.Value) error {
 // rounded to float32 first). Numbers beyond the type's range become
 // infinities, as a numpy cast would make them; fastjson also lets through
 // NaN and Inf, which stay what they are.
+// putUint writes the low size bytes of x, little-endian, as element i of
+// dst (two's complement for signed values).
+func putUint(dst []byte, i, size int, x uint64) {
+	switch size {
+	case 1:
+		dst[i] = byte(x)
+	case 2:
+		binary.LittleEndian.PutUint16(dst[i*2:], uint16(x))
+	case 4:
+		binary.LittleEndian.PutUint32(dst[i*4:], uint32(x))
+	default:
+		binary.LittleEndian.PutUint64(dst[i*8:], x)
+	}
+}
+
 func (e *elemDecoder) float(v *fastjson.Value, dt runtime.DataType) (float64, error) {
 	if v.Type() != fastjson.TypeNumber {
 		return 0, badRequest("input %q: element %d must be a number, got %s", e.t.Name, e.i, describe(v))

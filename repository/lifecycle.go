@@ -441,32 +441,32 @@ func (r *Repository) SetLabel(ctx context.Context, model, label string, n int64)
 	if !labelName.MatchString(label) {
 		return errorf(http.StatusBadRequest, "invalid label %q", label)
 	}
-	if err := r.lockOpen(ctx); err != nil {
-		return err
-	}
-	defer r.unlock()
-	m, err := r.Model(model)
-	if err != nil {
-		return err
-	}
-	old := m.snap.Load()
-	if v := old.version(n); v == nil || v.State != StateReady {
-		return errorf(http.StatusBadRequest, "model %q version %d is not loaded: a label can only point at a loaded version", model, n)
-	}
-	next := *old
-	next.labels, next.apiLabels = maps.Clone(old.labels), maps.Clone(old.apiLabels)
-	if next.apiLabels == nil {
-		next.apiLabels = map[string]int64{}
-	}
-	next.labels[label], next.apiLabels[label] = n, n
-	m.snap.Store(&next)
-	r.log.Info("label set", "model", model, "label", label, "version", n)
-	return nil
+	return r.editLabels(ctx, model, func(old *snapshot, labels, api map[string]int64) error {
+		if v := old.version(n); v == nil || v.State != StateReady {
+			return errorf(http.StatusBadRequest, "model %q version %d is not loaded: a label can only point at a loaded version", model, n)
+		}
+		labels[label], api[label] = n, n
+		r.log.Info("label set", "model", model, "label", label, "version", n)
+		return nil
+	})
 }
 
 // DeleteLabel removes a label set through the API or the config (until
 // the next reload, for the config's).
 func (r *Repository) DeleteLabel(ctx context.Context, model, label string) error {
+	return r.editLabels(ctx, model, func(old *snapshot, labels, api map[string]int64) error {
+		if _, ok := labels[label]; !ok {
+			return errorf(http.StatusNotFound, "model %q has no label %q", model, label)
+		}
+		delete(labels, label)
+		delete(api, label)
+		return nil
+	})
+}
+
+// editLabels publishes a copy of the model's snapshot whose label maps
+// edit has changed.
+func (r *Repository) editLabels(ctx context.Context, model string, edit func(old *snapshot, labels, api map[string]int64) error) error {
 	if err := r.lockOpen(ctx); err != nil {
 		return err
 	}
@@ -476,13 +476,17 @@ func (r *Repository) DeleteLabel(ctx context.Context, model, label string) error
 		return err
 	}
 	old := m.snap.Load()
-	if _, ok := old.labels[label]; !ok {
-		return errorf(http.StatusNotFound, "model %q has no label %q", model, label)
-	}
 	next := *old
 	next.labels, next.apiLabels = maps.Clone(old.labels), maps.Clone(old.apiLabels)
-	delete(next.labels, label)
-	delete(next.apiLabels, label)
+	if next.labels == nil {
+		next.labels = map[string]int64{}
+	}
+	if next.apiLabels == nil {
+		next.apiLabels = map[string]int64{}
+	}
+	if err := edit(old, next.labels, next.apiLabels); err != nil {
+		return err
+	}
 	m.snap.Store(&next)
 	return nil
 }
