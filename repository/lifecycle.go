@@ -207,7 +207,13 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 		}
 		next.versions = append(next.versions, v)
 	}
-	if err := next.setLabels(d.config, old.apiLabels); err != nil {
+	err = next.setLabels(d.config, old.apiLabels)
+	if err == nil && !next.serves() && old.serves() && !old.unloaded {
+		// The new versions all failed (a half-written file, say) and the
+		// policy would drop the ones that serve: keep serving those.
+		err = errors.New(strings.Join(failures, "; "))
+	}
+	if err != nil {
 		for _, v := range loaded {
 			v.close()
 			r.addResident(-1)
@@ -277,6 +283,11 @@ func (r *Repository) retire(v *Version, why string) {
 		r.addResident(-1)
 		r.log.Info("unloaded", "model", v.Model, "version", v.Number, "why", why)
 	}()
+}
+
+// serves reports whether any version can serve.
+func (s *snapshot) serves() bool {
+	return slices.ContainsFunc(s.versions, func(v *Version) bool { return v.State == StateReady })
 }
 
 func (s *snapshot) version(n int64) *Version {

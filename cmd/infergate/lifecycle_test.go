@@ -484,3 +484,52 @@ func TestResidency(t *testing.T) {
 		t.Errorf("with b pinned: resident %q, want a,b", got)
 	}
 }
+
+// TestHalfWrittenVersion writes a new version in place, half at first:
+// the poller fails to load it, the old version keeps serving, and the
+// version loads once the file is complete.
+func TestHalfWrittenVersion(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "m", "1", "model.onnx"), readModel(t, "mlp", 1))
+	c := startServer(t, root, func(c *Config) {
+		c.ModelControl = "poll"
+		c.pollInterval = 20 * time.Millisecond
+	})
+	full := readModel(t, "mlp", 2)
+	path := filepath.Join(root, "m", "2", "model.onnx")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, full[:len(full)/2], 0o644); err != nil { // not write-then-rename
+		t.Fatal(err)
+	}
+	entry := func() repository.IndexEntry {
+		for _, e := range index(t, c) {
+			if e.Name == "m" {
+				return e
+			}
+		}
+		return repository.IndexEntry{}
+	}
+	waitFor(t, "the failed load of the half file", func() bool { return strings.Contains(entry().Reason, "version 2") })
+	if e := entry(); e.Version != "1" || e.State != repository.StateReady {
+		t.Errorf("while version 2 is half written: %+v, want version 1 serving", e)
+	}
+	body := `{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":[` + strings.Repeat("1,", 15) + `1]}]}`
+	if status, b := post(t, c, "/v2/models/m/infer", body); status != 200 || !strings.Contains(b, `"model_version":"1"`) {
+		t.Errorf("%d %s", status, b)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(full[len(full)/2:])
+	f.Close()
+	waitFor(t, "version 2 once complete", func() bool {
+		e := entry()
+		return e.Version == "2" && e.State == repository.StateReady && e.Reason == ""
+	})
+	if status, b := post(t, c, "/v2/models/m/infer", body); status != 200 || !strings.Contains(b, `"model_version":"2"`) {
+		t.Errorf("%d %s", status, b)
+	}
+}
