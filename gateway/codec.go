@@ -34,6 +34,10 @@ type inferRequest struct {
 	// Outputs lists the requested outputs in request order; empty means all
 	// of the model's outputs.
 	Outputs []requestedOutput
+	// indexes and binary are the server's per-request scratch for the
+	// selected outputs, kept with the pooled request.
+	indexes []int
+	binary  []bool
 }
 
 // requestedOutput is one entry of a request's "outputs".
@@ -48,6 +52,7 @@ type requestedOutput struct {
 // reset clears r for reuse, keeping the capacity of its slices. It drops
 // every reference to the previous request's tensors (and so its body).
 func (r *inferRequest) reset() {
+	r.indexes, r.binary = r.indexes[:0], r.binary[:0]
 	clear(r.Inputs[:cap(r.Inputs)])
 	r.Inputs = r.Inputs[:0]
 	r.Outputs = r.Outputs[:0]

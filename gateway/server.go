@@ -467,19 +467,21 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	}
 	v = served
 
-	var indexes []int
-	binary := make([]bool, 0, len(v.Outputs))
+	var indexes []int // nil: every output
+	binary := req.binary[:0]
 	if len(req.Outputs) == 0 {
 		for range v.Outputs {
 			binary = append(binary, req.BinaryOutput)
 		}
 	} else {
-		indexes = make([]int, 0, len(req.Outputs))
+		indexes = req.indexes[:0]
 		for _, o := range req.Outputs {
 			indexes = append(indexes, o.Index)
 			binary = append(binary, o.Binary == 1 || (o.Binary == -1 && req.BinaryOutput))
 		}
+		req.indexes = indexes
 	}
+	req.binary = binary
 	selected, err := v.Executor.Infer(context.Background(), batching.Request{
 		Inputs:   req.Inputs,
 		Priority: int(min(req.Priority, math.MaxInt32)),
