@@ -94,6 +94,8 @@ func (e *Executor) Close() {
 // order; nil outputs returns all of them. The returned tensors may be
 // shared with other requests: never modify them.
 func (e *Executor) Infer(ctx context.Context, req Request, outputs []int) ([]runtime.Tensor, error) {
+	e.obs.Inflight(1)
+	defer e.obs.Inflight(-1)
 	if e.opts.Cache == nil && e.group == nil {
 		return e.infer(ctx, req, outputs)
 	}
@@ -147,8 +149,12 @@ func (e *Executor) infer(ctx context.Context, req Request, outputs []int) ([]run
 		}
 		outs, err = e.run.Run(ctx, req.Inputs)
 	}
-	if err != nil || outputs == nil {
-		return outs, err
+	if err != nil {
+		return nil, err
+	}
+	e.obs.Served(req.Inputs, outs)
+	if outputs == nil {
+		return outs, nil
 	}
 	sel := make([]runtime.Tensor, len(outputs))
 	for i, j := range outputs {

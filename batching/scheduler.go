@@ -21,8 +21,10 @@ type Runner interface {
 	Run(ctx context.Context, inputs []runtime.Tensor) ([]runtime.Tensor, error)
 }
 
-// Observer receives the scheduler's events; the monitoring package turns
-// them into metrics. Its methods must be fast and safe for concurrent use.
+// Observer receives the events of one model version's executor and
+// scheduler; the monitoring package turns them into metrics. Its methods
+// are called on the request path, some under the scheduler's mutex: they
+// must be fast, never block, take no lock, and be safe for concurrent use.
 type Observer interface {
 	// QueueDepth reports the number of queued requests after a change.
 	QueueDepth(n int)
@@ -37,6 +39,15 @@ type Observer interface {
 	CacheLookup(hit bool)
 	// Coalesced counts a request that joined an identical one in flight.
 	Coalesced()
+	// Inflight reports a request entering (+1) or leaving (-1) the
+	// executor.
+	Inflight(delta int)
+	// Served reports the inputs and every output (in the model's order) of
+	// a request the model ran successfully; not called for answers from
+	// the response cache or a coalesced flight, which repeat a run
+	// already reported. The tensors may be shared with other requests and
+	// are valid only during the call: copy what is kept.
+	Served(inputs, outputs []runtime.Tensor)
 }
 
 // Errors of the scheduler.
@@ -143,6 +154,8 @@ func (nopObserver) Dispatched(time.Duration)                 {}
 func (nopObserver) BatchDone(int, int, time.Duration, error) {}
 func (nopObserver) CacheLookup(bool)                         {}
 func (nopObserver) Coalesced()                               {}
+func (nopObserver) Inflight(int)                             {}
+func (nopObserver) Served(_, _ []runtime.Tensor)             {}
 
 // Request is one request to a Scheduler.
 type Request struct {

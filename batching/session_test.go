@@ -88,11 +88,13 @@ type batchCounter struct {
 	exact            bool
 }
 
-func (o *batchCounter) QueueDepth(int)           {}
-func (o *batchCounter) Rejected(string)          {}
-func (o *batchCounter) Dispatched(time.Duration) {}
-func (o *batchCounter) CacheLookup(bool)         {}
-func (o *batchCounter) Coalesced()               {}
+func (o *batchCounter) QueueDepth(int)               {}
+func (o *batchCounter) Rejected(string)              {}
+func (o *batchCounter) Dispatched(time.Duration)     {}
+func (o *batchCounter) CacheLookup(bool)             {}
+func (o *batchCounter) Coalesced()                   {}
+func (o *batchCounter) Inflight(int)                 {}
+func (o *batchCounter) Served(_, _ []runtime.Tensor) {}
 func (o *batchCounter) BatchDone(rows, requests int, _ time.Duration, _ error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -152,4 +153,20 @@ func (s *Server) deleteLabel(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.writeJSON(ctx, struct{}{})
+}
+
+// drift answers GET /v2/repository/models/{m}/versions/{v}/drift: the
+// per-element drift figures of a loaded version.
+func (s *Server) drift(ctx *fasthttp.RequestCtx) {
+	m, v, err := s.version(ctx)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	report, ok := s.opts.Drift.DriftReport(m.Name, v.Number)
+	if !ok {
+		s.fail(ctx, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("model %q version %d has no drift monitoring: configure monitoring.drift in its %s", m.Name, v.Number, repository.ConfigFile)})
+		return
+	}
+	s.writeJSON(ctx, report)
 }

@@ -847,3 +847,17 @@ func jsonShapeString(dims []*fastjson.Value) string {
 	sb.WriteByte(']')
 	return sb.String()
 }
+
+// DecodeInputs decodes the inputs of a KServe v2 inference request body
+// (JSON, or with headerLen ≥ 0 the binary tensor extension) against a
+// signature, with the same checks as the server: for tools that read
+// request files, such as "infergate reference build". The tensors may
+// alias body.
+func DecodeInputs(body []byte, headerLen int, inputs, outputs []runtime.TensorInfo) ([]runtime.Tensor, error) {
+	var p fastjson.Parser
+	var req inferRequest
+	if err := decodeRequest(&p, body, headerLen, inputs, outputs, &req); err != nil {
+		return nil, err
+	}
+	return req.Inputs, nil
+}

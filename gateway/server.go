@@ -70,14 +70,24 @@ type Options struct {
 	// is ready, as Triton's --strict-readiness. When false it is true once
 	// the server serves.
 	StrictReadiness bool
+	// Requests is told of every inference request. Default: none.
+	Requests RequestObserver
+	// Metrics, when not nil, serves GET /metrics (the Prometheus
+	// exposition). Default: none, and /metrics is 404.
+	Metrics fasthttp.RequestHandler
+	// Drift, when not nil, serves
+	// GET /v2/repository/models/{m}/versions/{v}/drift. Default: none.
+	Drift DriftReporter
 }
 
 // Server serves the KServe v2 HTTP protocol for a repository.
 type Server struct {
-	repo *repository.Repository
-	opts Options
-	log  *slog.Logger
-	srv  *fasthttp.Server
+	repo     *repository.Repository
+	opts     Options
+	log      *slog.Logger
+	errLog   *errorLog
+	observer RequestObserver
+	srv      *fasthttp.Server
 
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
@@ -106,7 +116,10 @@ func New(repo *repository.Repository, opts Options) *Server {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
 	}
-	s := &Server{repo: repo, opts: opts, log: opts.Logger}
+	s := &Server{repo: repo, opts: opts, log: opts.Logger, errLog: newErrorLog(opts.Logger), observer: opts.Requests}
+	if s.observer == nil {
+		s.observer = nopRequests{}
+	}
 	s.requests.New = func() any { return new(inferRequest) }
 	s.srv = &fasthttp.Server{
 		Handler:                      s.Handler(),
@@ -146,6 +159,12 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	r.GET("/v2/repository/models/{model}/labels", s.labels)
 	r.PUT("/v2/repository/models/{model}/labels/{label}", s.setLabel)
 	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.deleteLabel)
+	if s.opts.Drift != nil {
+		r.GET("/v2/repository/models/{model}/versions/{version}/drift", s.drift)
+	}
+	if s.opts.Metrics != nil {
+		r.GET("/metrics", s.opts.Metrics)
+	}
 	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}", "/v2/models/{model}/labels/{label}"} {
 		r.GET(prefix, s.modelMetadata)
 		r.GET(prefix+"/ready", s.modelReady)
@@ -183,12 +202,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // transportError answers errors fasthttp meets before a handler runs.
+// They count as requests of no model.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		s.fail(ctx, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body is larger than the limit of %d bytes", s.opts.MaxRequestBodySize)})
-		return
+	} else {
+		s.fail(ctx, &Error{Status: http.StatusBadRequest, Msg: "malformed HTTP request: " + err.Error()})
 	}
-	s.fail(ctx, &Error{Status: http.StatusBadRequest, Msg: "malformed HTTP request: " + err.Error()})
+	s.observer.ObserveRequest("", nil, "http", ctx.Response.StatusCode(), -1, len(ctx.Request.Body()), len(ctx.Response.Body()))
 }
 
 // statusOf maps an error to its HTTP status and message: the one place
@@ -220,10 +241,16 @@ func statusOf(err error) (int, string) {
 // fail writes err as a KServe error body.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := statusOf(err)
-	if status >= 500 {
-		s.log.Error("request failed", "path", string(ctx.Path()), "status", status, "err", msg)
-	} else {
-		s.log.Debug("request rejected", "path", string(ctx.Path()), "status", status, "err", msg)
+	var load *batching.RejectError
+	switch {
+	case errors.As(err, &load) || status == http.StatusGatewayTimeout:
+		// Caused by load (a full queue, a timeout): counted in the
+		// metrics, and logged at a bounded rate.
+		s.errLog.write(ctx, slog.LevelWarn, "request refused", status, msg)
+	case status >= 500:
+		s.errLog.write(ctx, slog.LevelError, "request failed", status, msg)
+	default:
+		s.errLog.write(ctx, slog.LevelDebug, "request rejected", status, msg)
 	}
 	ctx.Response.Header.Del(HeaderInferenceHeaderLength)
 	var be *batching.RejectError
@@ -390,15 +417,33 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) infer(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	var (
+		model  string
+		v      *repository.Version // the version the request resolved to
+		served *repository.Version // held while it serves
+	)
+	defer func() {
+		// Reported before the version is released: its series are live.
+		took := time.Since(start)
+		s.observer.ObserveRequest(model, v, "http", ctx.Response.StatusCode(), took, len(ctx.Request.Body()), len(ctx.Response.Body()))
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.accessLog(ctx, model, v, took)
+		}
+		if served != nil {
+			served.Release()
+		}
+	}()
 	m, n, label, err := s.route(ctx)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
+	model = m.Name
 	// Decode against the version's signature as it stands; the version
 	// that serves is acquired after, once the request's timeout is known
 	// (an evicted version loads within it).
-	v, err := m.Lookup(n, label)
+	v, err = m.Lookup(n, label)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -446,12 +491,11 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		acquireCtx, cancel = context.WithTimeout(acquireCtx, time.Duration(min(req.Timeout, math.MaxInt64/1000))*time.Microsecond)
 		defer cancel()
 	}
-	served, err := s.repo.Acquire(acquireCtx, m.Name, n, label)
+	served, err = s.repo.Acquire(acquireCtx, m.Name, n, label)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	defer served.Release()
 	if served != v && !sameSignature(served, v) {
 		// Swapped for a version with another signature meanwhile.
 		req.reset()

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -67,11 +70,116 @@ type Config struct {
 	// ModelWarmup runs samples through each version before it is ready,
 	// as Triton's model_warmup. A failing sample fails the load.
 	ModelWarmup []WarmupSample `yaml:"model_warmup"`
+	// Monitoring configures the version's drift monitoring.
+	Monitoring Monitoring `yaml:"monitoring"`
 	// Input and Output pin the shapes of tensors whose model shape has
 	// variable dimensions. Dims exclude the batch dimension when
 	// MaxBatchSize > 0, as in Triton.
 	Input  []TensorConfig `yaml:"input"`
 	Output []TensorConfig `yaml:"output"`
+}
+
+// Monitoring is infergate's monitoring section of a model's config.
+type Monitoring struct {
+	// Drift, when present, watches the inputs and outputs of every loaded
+	// version of the model for drift (see package monitoring).
+	Drift *DriftConfig `yaml:"drift"`
+}
+
+// DriftConfig is the monitoring.drift section. Its key names are an
+// interface: users write them.
+type DriftConfig struct {
+	// Inputs names the inputs to watch. Default: none.
+	Inputs []string `yaml:"inputs"`
+	// Outputs names the outputs to watch. Absent: every output; [] none.
+	Outputs *[]string `yaml:"outputs"`
+	// Reference is what the live window is compared with. Default
+	// {first: DefaultDriftReferenceRows}.
+	Reference DriftReference `yaml:"reference"`
+	// MaxElements bounds the elements tracked per tensor, the first ones
+	// along its last axis. Default DefaultDriftMaxElements.
+	MaxElements int `yaml:"max_elements"`
+	// Window is the size of the live window, in sampled rows. Default
+	// DefaultDriftWindow.
+	Window int `yaml:"window"`
+	// WindowSeconds also drops rows older than this from the window.
+	// Default 0: no time bound.
+	WindowSeconds float64 `yaml:"window_seconds"`
+	// SampleRate is the share of rows sampled, in (0, 1]. Default 1.
+	SampleRate *float64 `yaml:"sample_rate"`
+}
+
+// DriftReference is the reference of drift monitoring: one of its fields.
+type DriftReference struct {
+	// First takes the first N sampled rows after the version is ready.
+	First int `yaml:"first"`
+	// File names a reference file beside model.onnx (reference.json,
+	// written by "infergate reference build").
+	File string `yaml:"file"`
+}
+
+// The defaults of the monitoring.drift section.
+const (
+	DefaultDriftReferenceRows = 1000
+	DefaultDriftMaxElements   = 256
+	DefaultDriftWindow        = 1000
+)
+
+// WithDefaults returns the section with its defaults filled in.
+func (d DriftConfig) WithDefaults() DriftConfig {
+	if d.Reference.First == 0 && d.Reference.File == "" {
+		d.Reference.First = DefaultDriftReferenceRows
+	}
+	if d.MaxElements == 0 {
+		d.MaxElements = DefaultDriftMaxElements
+	}
+	if d.Window == 0 {
+		d.Window = DefaultDriftWindow
+	}
+	if d.SampleRate == nil {
+		one := 1.0
+		d.SampleRate = &one
+	}
+	return d
+}
+
+func (d *DriftConfig) validate() error {
+	if d == nil {
+		return nil
+	}
+	switch {
+	case d.Reference.First < 0:
+		return fmt.Errorf("reference.first: must be positive, got %d", d.Reference.First)
+	case d.Reference.First > 0 && d.Reference.File != "":
+		return errors.New("reference: give one of first or file")
+	case d.Reference.File != "" && (filepath.Base(d.Reference.File) != d.Reference.File || strings.HasPrefix(d.Reference.File, ".")):
+		return fmt.Errorf("reference.file: %q must be a file name beside %s, without a directory", d.Reference.File, ModelFile)
+	case d.MaxElements < 0:
+		return fmt.Errorf("max_elements: must be positive, got %d", d.MaxElements)
+	case d.Window < 0:
+		return fmt.Errorf("window: must be positive, got %d", d.Window)
+	case d.WindowSeconds < 0 || math.IsNaN(d.WindowSeconds) || math.IsInf(d.WindowSeconds, 0):
+		return fmt.Errorf("window_seconds: must be 0 or more, got %v", d.WindowSeconds)
+	case d.SampleRate != nil && !(*d.SampleRate > 0 && *d.SampleRate <= 1):
+		return fmt.Errorf("sample_rate: must be in (0, 1], got %v", *d.SampleRate)
+	}
+	for field, names := range map[string][]string{"inputs": d.Inputs, "outputs": derefStrings(d.Outputs)} {
+		seen := map[string]bool{}
+		for i, n := range names {
+			if n == "" || seen[n] {
+				return fmt.Errorf("%s[%d]: %q is empty or given twice", field, i, n)
+			}
+			seen[n] = true
+		}
+	}
+	return nil
+}
+
+func derefStrings(p *[]string) []string {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // VersionPolicy is Triton's version_policy: at most one of its fields.
@@ -319,6 +427,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.DynamicBatching.validate(); err != nil {
 		return fmt.Errorf("dynamic_batching.%w", err)
+	}
+	if err := c.Monitoring.Drift.validate(); err != nil {
+		return fmt.Errorf("monitoring.drift.%w", err)
 	}
 	for field, list := range map[string][]TensorConfig{"input": c.Input, "output": c.Output} {
 		seen := map[string]bool{}

@@ -31,6 +31,11 @@ func TestConfigFixtures(t *testing.T) {
 		{"bad-reject-status.bad.yaml", "dynamic_batching.reject_status: want 503 or 429, got 500"},
 		{"bad-default-priority.bad.yaml", "dynamic_batching.default_priority_level: 3 is outside 1..2"},
 		{"zero-dim.bad.yaml", "input[0].dims: [0 4] has a dimension that is not positive or -1"},
+		{"drift.good.yaml", ""},
+		{"drift-rate.bad.yaml", "monitoring.drift.sample_rate: must be in (0, 1], got 1.5"},
+		{"drift-reference.bad.yaml", "monitoring.drift.reference: give one of first or file"},
+		{"drift-file.bad.yaml", `monitoring.drift.reference.file: "../other/reference.json" must be a file name beside model.onnx, without a directory`},
+		{"drift-unknown.bad.yaml", "line 3: field input not found in type repository.DriftConfig"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -215,7 +215,7 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	}
 	if err != nil {
 		for _, v := range loaded {
-			v.close()
+			v.close(false)
 			r.addResident(-1)
 		}
 		return r.failLocked(m, old, override, d.stamp, err.Error())
@@ -267,7 +267,12 @@ func (r *Repository) publish(m *Model, old, next *snapshot, why string) {
 func (r *Repository) retire(v *Version, why string) {
 	drained := v.retire()
 	if v.Session == nil {
-		return // failed or evicted: nothing loaded
+		// Failed or evicted: nothing loaded. An evicted version kept its
+		// series; now it is gone for good.
+		if v.evicted && why != "evicted" {
+			r.obs.Unloaded(v.Model, v.Number, why)
+		}
+		return
 	}
 	if r.resident != nil {
 		r.resident.Remove(v)
@@ -276,7 +281,7 @@ func (r *Repository) retire(v *Version, why string) {
 	go func() {
 		defer r.wg.Done()
 		<-drained
-		if err := v.close(); err != nil {
+		if err := v.close(why == "evicted"); err != nil {
 			r.log.Error("closing version", "model", v.Model, "version", v.Number, "err", err)
 		}
 		r.obs.Unloaded(v.Model, v.Number, why)
@@ -353,12 +358,38 @@ func (r *Repository) loadVersion(ctx context.Context, model string, c *Config, n
 			s.Close()
 			return err
 		}
-		e, err := r.executor(c, v, s)
+		opts, err := r.executorOptions(c, v, s)
 		if err != nil {
 			s.Close()
 			return err
 		}
-		v.Session, v.Executor = s, e
+		info := VersionInfo{Model: model, Version: n, Path: path, Inputs: v.Inputs, Outputs: v.Outputs, Batched: v.Batched}
+		if opts.Batching != nil {
+			info.QueueCapacity = opts.Batching.MaxQueueSize
+			if info.QueueCapacity <= 0 {
+				info.QueueCapacity = batching.DefaultMaxQueueSize
+			}
+		}
+		if c != nil {
+			info.Drift = c.Monitoring.Drift
+		}
+		obs, err := r.obs.Attach(info)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		if obs != nil {
+			opts.Observer = obs
+		}
+		e, err := batching.NewExecutor(s, opts)
+		if err != nil {
+			if obs != nil {
+				obs.Close(false)
+			}
+			s.Close()
+			return err
+		}
+		v.Session, v.Executor, v.Observer = s, e, obs
 		return nil
 	}()
 	v.LoadTime = time.Since(start)
@@ -376,25 +407,26 @@ func (r *Repository) loadVersion(ctx context.Context, model string, c *Config, n
 	return v
 }
 
-// executor builds the version's request path from its config.
-func (r *Repository) executor(c *Config, v *Version, s *runtime.Session) (*batching.Executor, error) {
+// executorOptions builds the options of the version's request path from
+// its config.
+func (r *Repository) executorOptions(c *Config, v *Version, s *runtime.Session) (batching.ExecutorOptions, error) {
 	opts := batching.ExecutorOptions{Model: v.Model, Version: v.Number}
 	if c != nil {
 		opts.Coalesce = c.RequestCoalescing.Enable
 		if c.ResponseCache.Enable {
 			if r.cache == nil {
-				return nil, errors.New("response_cache is enabled, but the gateway has no response cache: set response_cache.max_entries in its configuration (--response-cache-entries)")
+				return opts, errors.New("response_cache is enabled, but the gateway has no response cache: set response_cache.max_entries in its configuration (--response-cache-entries)")
 			}
 			opts.Cache = r.cache
 		}
 		if c.DynamicBatching != nil {
 			if !v.Batched || v.MaxBatchSize == 0 {
-				return nil, errors.New("dynamic_batching needs max_batch_size > 0")
+				return opts, errors.New("dynamic_batching needs max_batch_size > 0")
 			}
 			opts.Batching = c.DynamicBatching.batchingOptions(v.MaxBatchSize, s.Instances())
 		}
 	}
-	return batching.NewExecutor(s, opts)
+	return opts, nil
 }
 
 // LoadModel loads or reloads a model (Triton's repository load API). A

@@ -55,21 +55,61 @@ const (
 var modelName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // Observer receives lifecycle events; the monitoring package counts them.
+// Its methods are called off the request path, on the lifecycle's
+// goroutines.
 type Observer interface {
 	// Loaded reports a version load (and warmup) and its outcome.
 	Loaded(model string, version int64, took time.Duration, err error)
-	// Unloaded reports a version released: "unload" (API or removed from
-	// disk), "replaced" (a reload swapped it), "evicted" (LRU residency).
+	// Unloaded reports a version released: "unload" (API, removed from
+	// disk, or the server stopping), "replaced" (a reload swapped it),
+	// "evicted" (LRU residency: it stays READY and loads again on demand).
+	// It is reported after the VersionObserver of the released version is
+	// closed, and also for an evicted version that is then unloaded or
+	// replaced.
 	Unloaded(model string, version int64, why string)
 	// Resident reports the number of loaded versions after a change.
 	Resident(n int)
+	// Attach is called once per load of a version, after its warmup and
+	// before it serves. The VersionObserver it returns receives the
+	// version's request events (Version.Observer) until the version is
+	// unloaded, when the repository closes it. An error fails the load
+	// with that reason (a drift reference that cannot be read, say).
+	Attach(info VersionInfo) (VersionObserver, error)
+}
+
+// VersionObserver receives the events of one loaded version: its
+// executor's (batching.Observer) and, through Version.Observer, the
+// protocol's. Close is called once, when the version has been released;
+// evicted says the version stays known (READY, loaded again on demand),
+// so its series stay.
+type VersionObserver interface {
+	batching.Observer
+	Close(evicted bool)
+}
+
+// VersionInfo describes a version being loaded, for Observer.Attach.
+type VersionInfo struct {
+	Model   string
+	Version int64
+	// Path is the version's model file.
+	Path string
+	// Inputs and Outputs are the served signature; Batched says their
+	// leading dimension is the batch.
+	Inputs, Outputs []runtime.TensorInfo
+	Batched         bool
+	// QueueCapacity is the bound of the dynamic batcher's queue; 0
+	// without dynamic batching.
+	QueueCapacity int
+	// Drift is the config's monitoring.drift section, nil when absent.
+	Drift *DriftConfig
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Loaded(string, int64, time.Duration, error) {}
-func (nopObserver) Unloaded(string, int64, string)             {}
-func (nopObserver) Resident(int)                               {}
+func (nopObserver) Loaded(string, int64, time.Duration, error)  {}
+func (nopObserver) Unloaded(string, int64, string)              {}
+func (nopObserver) Resident(int)                                {}
+func (nopObserver) Attach(VersionInfo) (VersionObserver, error) { return nil, nil }
 
 // Options configure a Repository.
 type Options struct {

@@ -347,6 +347,10 @@ func (o *recorder) Unloaded(m string, v int64, why string) {
 	o.events = append(o.events, fmt.Sprintf("unload %s/%d %s", m, v, why))
 }
 
+func (o *recorder) Attach(repository.VersionInfo) (repository.VersionObserver, error) {
+	return nil, nil
+}
+
 func (o *recorder) Resident(n int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -384,6 +388,7 @@ func TestObserverCounts(t *testing.T) {
 	want := []string{
 		"load a/1 ok=true", "load b/1 ok=true", "unload a/1 evicted", "load bad/1 ok=false",
 		"load a/1 ok=true", "unload b/1 evicted", "unload a/1 unload",
+		"unload b/1 unload", // the evicted version, unloaded at Close
 	}
 	obs.mu.Lock()
 	defer obs.mu.Unlock()

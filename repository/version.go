@@ -38,6 +38,9 @@ type Version struct {
 	MaxBatchSize int
 	// LoadTime is how long the load (and warmup) took.
 	LoadTime time.Duration
+	// Observer receives the version's events (the monitoring package's
+	// per-version metrics); nil unless READY, or without monitoring.
+	Observer VersionObserver
 
 	stamp     fileStamp     // the model file it was loaded from
 	evicted   bool          // known but not resident: loads on demand
@@ -84,16 +87,21 @@ func (v *Version) retire() <-chan struct{} {
 // idle reports whether no request holds the version.
 func (v *Version) idle() bool { return v.refs.Load()&^retiredBit == 0 }
 
-// close releases the version's executor and session. Call it after the
-// version is retired and drained.
-func (v *Version) close() error {
+// close releases the version's executor, session and observer. Call it
+// after the version is retired and drained; evicted says it stays known
+// (its observer keeps its series).
+func (v *Version) close(evicted bool) error {
 	if v.Executor != nil {
 		v.Executor.Close()
 	}
+	var err error
 	if v.Session != nil {
-		return v.Session.Close()
+		err = v.Session.Close()
 	}
-	return nil
+	if v.Observer != nil {
+		v.Observer.Close(evicted)
+	}
+	return err
 }
 
 // resolve sets the version's served signature from the model's own and
