@@ -1,0 +1,224 @@
+package monitoring
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/infergate/infergate/repository"
+	"github.com/infergate/infergate/runtime"
+)
+
+// The protocols a request can arrive by, as indexes of per-protocol
+// children.
+const (
+	protoHTTP = iota
+	protoGRPC
+	numProtocols
+)
+
+var protocolNames = [numProtocols]string{"http", "grpc"}
+
+// grpcCodeNames are the names of the gRPC status codes, by number, as
+// google.golang.org/grpc/codes spells them.
+var grpcCodeNames = [...]string{
+	"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound",
+	"AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+	"Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss",
+	"Unauthenticated",
+}
+
+// maxHTTPStatus bounds the statuses whose counters are cached.
+const maxHTTPStatus = 600
+
+// versionMetrics is one loaded version's view of the families: every
+// child it needs is resolved when the version loads, so that an event on
+// the request path costs an atomic add. It implements
+// repository.VersionObserver.
+type versionMetrics struct {
+	m       *Monitor
+	key     versionKey
+	version string // the label value
+
+	// Request counters by status, created on first use and cached
+	// lock-free.
+	httpCodes [maxHTTPStatus]atomic.Pointer[counterRef]
+	grpcCodes [len(grpcCodeNames)]atomic.Pointer[counterRef]
+
+	duration       [numProtocols]prometheus.Observer
+	received, sent [numProtocols]prometheus.Counter
+	queueDuration  prometheus.Observer
+	computeTime    prometheus.Observer
+	batchSize      prometheus.Observer
+	queueDepth     prometheus.Gauge
+	inflight       prometheus.Gauge
+	queueFull      prometheus.Counter
+	timedOut       prometheus.Counter
+	bodyTooLarge   prometheus.Counter
+	cacheHit       prometheus.Counter
+	cacheMiss      prometheus.Counter
+	coalesced      prometheus.Counter
+
+	drift *tracker // nil without drift monitoring
+}
+
+type counterRef struct{ c prometheus.Counter }
+
+func (m *Monitor) newVersionMetrics(info repository.VersionInfo) (*versionMetrics, error) {
+	model, version := info.Model, strconv.FormatInt(info.Version, 10)
+	vm := &versionMetrics{m: m, key: versionKey{info.Model, info.Version}, version: version}
+	for p, name := range protocolNames {
+		vm.duration[p] = m.duration.WithLabelValues(model, version, name)
+		vm.received[p] = m.received.WithLabelValues(model, version, name)
+		vm.sent[p] = m.sent.WithLabelValues(model, version, name)
+	}
+	vm.queueDuration = m.queueDuration.WithLabelValues(model, version)
+	vm.computeTime = m.computeTime.WithLabelValues(model, version)
+	vm.batchSize = m.batchSize.WithLabelValues(model, version)
+	vm.queueDepth = m.queueDepth.WithLabelValues(model, version)
+	vm.inflight = m.inflight.WithLabelValues(model, version)
+	vm.queueFull = m.rejected.WithLabelValues(model, version, "queue_full")
+	vm.timedOut = m.rejected.WithLabelValues(model, version, "timeout")
+	vm.bodyTooLarge = m.rejected.WithLabelValues(model, version, "body_too_large")
+	vm.cacheHit = m.cacheLookups.WithLabelValues(model, version, "hit")
+	vm.cacheMiss = m.cacheLookups.WithLabelValues(model, version, "miss")
+	vm.coalesced = m.coalesced.WithLabelValues(model, version)
+	m.queueCapacity.WithLabelValues(model, version).Set(float64(info.QueueCapacity))
+	if info.Drift != nil {
+		t, err := m.newTracker(info)
+		if err != nil {
+			return nil, err
+		}
+		vm.drift = t
+	}
+	return vm, nil
+}
+
+// Close stops the version's drift tracker and, unless the version was
+// evicted, deletes its series once no loaded instance of it is left.
+func (vm *versionMetrics) Close(evicted bool) {
+	if vm.drift != nil {
+		vm.drift.close()
+	}
+	vm.m.detach(vm, evicted)
+}
+
+// code returns the request counter of a protocol and status.
+func (vm *versionMetrics) code(p, status int) prometheus.Counter {
+	var slot *atomic.Pointer[counterRef]
+	switch {
+	case p == protoHTTP && status >= 0 && status < maxHTTPStatus:
+		slot = &vm.httpCodes[status]
+	case p == protoGRPC && status >= 0 && status < len(grpcCodeNames):
+		slot = &vm.grpcCodes[status]
+	default:
+		return vm.m.requests.WithLabelValues(vm.key.model, vm.version, protocolNames[p], codeName(p, status))
+	}
+	if ref := slot.Load(); ref != nil {
+		return ref.c
+	}
+	c := vm.m.requests.WithLabelValues(vm.key.model, vm.version, protocolNames[p], codeName(p, status))
+	slot.Store(&counterRef{c})
+	return c
+}
+
+func codeName(p, status int) string {
+	if p == protoGRPC && status >= 0 && status < len(grpcCodeNames) {
+		return grpcCodeNames[status]
+	}
+	return strconv.Itoa(status)
+}
+
+func protocolIndex(protocol string) int {
+	if protocol == "grpc" {
+		return protoGRPC
+	}
+	return protoHTTP
+}
+
+// ObserveRequest counts an answered inference request; it implements the
+// gateway's RequestObserver. A request that resolved to a loaded version
+// costs atomic adds on that version's children; one that did not (an
+// unknown model, a version not ready) is counted under the model's name,
+// or "", with an empty version.
+func (m *Monitor) ObserveRequest(model string, v *repository.Version, protocol string, status int, took time.Duration, received, sent int) {
+	p := protocolIndex(protocol)
+	if v != nil {
+		if vm, ok := v.Observer.(*versionMetrics); ok {
+			vm.code(p, status).Inc()
+			if took >= 0 {
+				vm.duration[p].Observe(took.Seconds())
+			}
+			vm.received[p].Add(float64(received))
+			vm.sent[p].Add(float64(sent))
+			if status == 413 {
+				vm.bodyTooLarge.Inc()
+			}
+			return
+		}
+	}
+	version := ""
+	if v != nil {
+		version = strconv.FormatInt(v.Number, 10)
+	}
+	name := protocolNames[p]
+	m.requests.WithLabelValues(model, version, name, codeName(p, status)).Inc()
+	if took >= 0 {
+		m.duration.WithLabelValues(model, version, name).Observe(took.Seconds())
+	}
+	m.received.WithLabelValues(model, version, name).Add(float64(received))
+	m.sent.WithLabelValues(model, version, name).Add(float64(sent))
+	if status == 413 {
+		m.rejected.WithLabelValues(model, version, "body_too_large").Inc()
+	}
+}
+
+// The batching.Observer methods, on the request path.
+
+// QueueDepth sets the queue depth gauge.
+func (vm *versionMetrics) QueueDepth(n int) { vm.queueDepth.Set(float64(n)) }
+
+// Rejected counts a request refused for load.
+func (vm *versionMetrics) Rejected(reason string) {
+	switch reason {
+	case "queue_full":
+		vm.queueFull.Inc()
+	case "timeout":
+		vm.timedOut.Inc()
+	}
+}
+
+// Dispatched observes a request's time in the queue.
+func (vm *versionMetrics) Dispatched(queued time.Duration) {
+	vm.queueDuration.Observe(queued.Seconds())
+}
+
+// BatchDone observes an execution's rows and compute time.
+func (vm *versionMetrics) BatchDone(rows, _ int, compute time.Duration, _ error) {
+	vm.batchSize.Observe(float64(rows))
+	vm.computeTime.Observe(compute.Seconds())
+}
+
+// CacheLookup counts a response cache lookup.
+func (vm *versionMetrics) CacheLookup(hit bool) {
+	if hit {
+		vm.cacheHit.Inc()
+	} else {
+		vm.cacheMiss.Inc()
+	}
+}
+
+// Coalesced counts a request that joined another.
+func (vm *versionMetrics) Coalesced() { vm.coalesced.Inc() }
+
+// Inflight moves the in-flight gauge.
+func (vm *versionMetrics) Inflight(delta int) { vm.inflight.Add(float64(delta)) }
+
+// Served offers a request's tensors to the drift tracker.
+func (vm *versionMetrics) Served(inputs, outputs []runtime.Tensor) {
+	if vm.drift != nil {
+		vm.drift.offer(inputs, outputs)
+	}
+}
