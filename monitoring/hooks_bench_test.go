@@ -3,8 +3,13 @@ package monitoring
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/infergate/infergate/monitoring/drift"
 
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/runtime"
@@ -83,5 +88,62 @@ func TestHooksDoNotAllocate(t *testing.T) {
 	oneRequest(m, obs, v, in, out) // creates the status counter
 	if n := testing.AllocsPerRun(1000, func() { oneRequest(m, obs, v, in, out) }); n != 0 {
 		t.Errorf("got %v allocations a request, want 0", n)
+	}
+}
+
+// BenchmarkDriftWorker is the drift worker's cost of one row of the
+// 256 -> 10 version (input, output and predicted class): binning it, and
+// the evaluations it triggers, at every tenth of a window and at most
+// every DefaultEvaluateEvery (here about never: the loop is too short).
+func BenchmarkDriftWorker(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		every time.Duration
+	}{{"evaluate-every-chunk", -1}, {"evaluate-throttled", DefaultEvaluateEvery}} {
+		b.Run(tc.name, func(b *testing.B) {
+			info := repository.VersionInfo{
+				Model: "mlp", Version: 1, Batched: true,
+				Inputs:  []runtime.TensorInfo{{Name: "input", DataType: runtime.FP32, Shape: []int64{-1, 256}}},
+				Outputs: []runtime.TensorInfo{{Name: "output", DataType: runtime.FP32, Shape: []int64{-1, 10}}},
+				Drift:   &repository.DriftConfig{Inputs: []string{"input"}, Reference: repository.DriftReference{First: 1000}},
+			}
+			t, err := newWatch(info, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t.evalMin = tc.every
+			for range t.specs {
+				g := func() prometheus.Gauge { return prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}) }
+				t.gauges = append(t.gauges, tensorGauges{g(), g(), g(), g(), g(), g()})
+			}
+			t.builder = drift.NewBuilder(t.specs, 1000)
+			rng := rand.New(rand.NewPCG(1, 2))
+			row := func() *sample {
+				in := runtime.Tensor{Name: "input", DataType: runtime.FP32, Shape: []int64{1, 256}, Data: make([]byte, 256*4)}
+				out := runtime.Tensor{Name: "output", DataType: runtime.FP32, Shape: []int64{1, 10}, Data: make([]byte, 10*4)}
+				for i := range 256 {
+					binary.LittleEndian.PutUint32(in.Data[i*4:], math.Float32bits(rng.Float32()*2-1))
+				}
+				for i := range 10 {
+					binary.LittleEndian.PutUint32(out.Data[i*4:], math.Float32bits(rng.Float32()))
+				}
+				return t.copySample([]runtime.Tensor{in}, []runtime.Tensor{out}, nil, 1)
+			}
+			for !t.builder.Full() {
+				t.process(row())
+			}
+			t.finishReference()
+			rows := make([]*sample, 1000)
+			for i := range rows {
+				rows[i] = row()
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				s := rows[i%len(rows)]
+				s.at = time.Now()
+				t.process(s)
+				t.evaluateDue(s.at)
+			}
+		})
 	}
 }

@@ -22,6 +22,10 @@ const Namespace = "infergate"
 // drift worker.
 const DefaultDriftQueue = 64
 
+// DefaultEvaluateEvery is the least time between two drift evaluations
+// of a version.
+const DefaultEvaluateEvery = 250 * time.Millisecond
+
 // Options configure a Monitor.
 type Options struct {
 	// Logger receives drift events (a reference built, saved or reused).
@@ -37,6 +41,11 @@ type Options struct {
 	// drift worker; past it, samples are dropped and counted in
 	// infergate_drift_dropped_total. Default DefaultDriftQueue.
 	DriftQueue int
+	// EvaluateEvery is the least time between two drift evaluations of a
+	// version: a tensor's window is compared with its reference each time
+	// it has taken a tenth of a window, but at most this often. Default
+	// DefaultEvaluateEvery; negative: at every tenth of a window (tests).
+	EvaluateEvery time.Duration
 }
 
 // Monitor owns infergate's Prometheus registry and metric families, and
@@ -130,6 +139,9 @@ func New(opts Options) *Monitor {
 	}
 	if opts.DriftQueue <= 0 {
 		opts.DriftQueue = DefaultDriftQueue
+	}
+	if opts.EvaluateEvery == 0 {
+		opts.EvaluateEvery = DefaultEvaluateEvery
 	}
 	m := &Monitor{
 		opts:     opts,
