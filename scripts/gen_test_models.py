@@ -143,6 +143,9 @@ output:
     dims: [4]
 """)
 
+    # A 256-feature, 10-class softmax classifier for the drift tests.
+    save(mlp([256, 10], seed=7), repo, "drift_mlp")
+
     # A slow model for lifecycle tests: 400 chained 32x32 orthogonal MatMuls
     # (about 0.4 M multiply-adds a row), two versions with different weights.
     for version, seed in ((1, 5), (2, 6)):

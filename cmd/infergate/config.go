@@ -42,6 +42,26 @@ type Config struct {
 		ReadTimeout  time.Duration `yaml:"read_timeout"`
 		WriteTimeout time.Duration `yaml:"write_timeout"`
 	} `yaml:"http"`
+	// Metrics is the Prometheus endpoint.
+	Metrics struct {
+		// Allow serves /metrics on the HTTP port (and MetricsPort) and
+		// installs the monitoring hooks (--allow-metrics). Default true;
+		// false turns metrics and drift monitoring off altogether.
+		Allow bool `yaml:"allow"`
+		// Port, when set, also serves /metrics on a listener of its own
+		// (--metrics-port), as Triton does. Default 0: none.
+		Port int `yaml:"port"`
+		// Address of that listener (--metrics-address). Default 0.0.0.0.
+		Address string `yaml:"address"`
+	} `yaml:"metrics"`
+	// Monitoring configures the monitoring package.
+	Monitoring struct {
+		// StateDir keeps the drift references that versions build from
+		// their first rows, so that a restart, reload or eviction of the
+		// same model file reuses them instead of starting over. Default
+		// "": rebuilt at every load.
+		StateDir string `yaml:"state_dir"`
+	} `yaml:"monitoring"`
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
 	ResponseCache struct {
@@ -67,6 +87,9 @@ type Config struct {
 	MaxResidentVersions int `yaml:"max_resident_versions"`
 	// pollInterval, when set (by tests), replaces RepositoryPollSecs.
 	pollInterval time.Duration
+	// driftEvaluateEvery, when set (by tests), replaces
+	// monitoring.DefaultEvaluateEvery.
+	driftEvaluateEvery time.Duration
 	// ExitTimeout bounds the wait for requests in flight at shutdown
 	// (--exit-timeout-secs). Default 30s.
 	ExitTimeout time.Duration `yaml:"exit_timeout"`
@@ -103,6 +126,8 @@ func defaultConfig() Config {
 	c.RepositoryPollSecs = 15
 	c.Log.Level = "info"
 	c.Log.Format = "text"
+	c.Metrics.Allow = true
+	c.Metrics.Address = "0.0.0.0"
 	return c
 }
 
@@ -126,6 +151,8 @@ func (c *Config) validate() error {
 		return errors.New("model_repository: required (--model-repository DIR)")
 	case c.HTTP.Port < 0 || c.HTTP.Port > 65535:
 		return fmt.Errorf("http.port: %d is not a TCP port", c.HTTP.Port)
+	case c.Metrics.Port < 0 || c.Metrics.Port > 65535:
+		return fmt.Errorf("metrics.port: %d is not a TCP port", c.Metrics.Port)
 	case c.HTTP.MaxJSONBytes <= 0:
 		return fmt.Errorf("http.max_json_bytes: must be positive, got %d", c.HTTP.MaxJSONBytes)
 	case c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0:
@@ -170,6 +197,9 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.Var(&loadModels, "load-model", "model to load at start in explicit mode (repeatable; * for all)")
 	maxResident := fs.Int("max-resident-versions", 0, "most model versions loaded at once, least recently used unloaded first (0: no bound)")
 	cacheEntries := fs.Int("response-cache-entries", 0, "size of the response cache in responses (0: none)")
+	allowMetrics := fs.Bool("allow-metrics", true, "serve Prometheus metrics on /metrics and watch drift (false: no monitoring at all)")
+	metricsPort := fs.Int("metrics-port", 0, "also serve /metrics on this port (0: only on the HTTP port)")
+	metricsAddr := fs.String("metrics-address", "0.0.0.0", "address of the --metrics-port listener")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -212,6 +242,12 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.MaxResidentVersions = *maxResident
 		case "response-cache-entries":
 			c.ResponseCache.MaxEntries = *cacheEntries
+		case "allow-metrics":
+			c.Metrics.Allow = *allowMetrics
+		case "metrics-port":
+			c.Metrics.Port = *metricsPort
+		case "metrics-address":
+			c.Metrics.Address = *metricsAddr
 		case "log-level":
 			c.Log.Level = *level
 		case "log-format":

@@ -3,6 +3,7 @@
 //
 //	infergate serve --model-repository DIR [--http-port 8000] [--config FILE]
 //	infergate version
+//	infergate reference build --model-repository DIR --model NAME --samples FILE
 //
 // main only parses flags and wires the packages together; see run.
 package main
@@ -32,6 +33,7 @@ func main() {
 const usage = `usage:
   infergate serve --model-repository DIR [--http-port N] [--config FILE] [--onnxruntime-lib PATH]
   infergate version [--onnxruntime-lib PATH]
+  infergate reference build --model-repository DIR --model NAME [--version N] --samples FILE [--out FILE]
 
 Run "infergate serve -h" for every flag.
 `
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, newLogger(cfg, stderr), nil)
 	case "version":
 		return printVersion(args[1:], stdout, stderr)
+	case "reference":
+		return referenceBuild(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	goruntime "runtime"
 	"strconv"
 	"time"
 
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/gateway"
+	"github.com/infergate/infergate/monitoring"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/runtime"
 )
@@ -47,12 +51,33 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			return err
 		}
 	}
+	var mon *monitoring.Monitor
+	if c.Metrics.Allow {
+		mon = monitoring.New(monitoring.Options{Logger: log, StateDir: c.Monitoring.StateDir, EvaluateEvery: c.driftEvaluateEvery})
+	}
 	ro := repository.Options{
 		Root:                c.ModelRepository,
 		Runtime:             env,
 		Logger:              log,
 		Cache:               cache,
 		MaxResidentVersions: c.MaxResidentVersions,
+	}
+	gopts := gateway.Options{
+		MaxRequestBodySize: c.HTTP.MaxRequestBodyBytes,
+		Version:            version,
+		RuntimeVersion:     env.Version(),
+		Logger:             log,
+		IdleTimeout:        c.HTTP.IdleTimeout,
+		ReadTimeout:        c.HTTP.ReadTimeout,
+		WriteTimeout:       c.HTTP.WriteTimeout,
+		MaxJSONSize:        c.HTTP.MaxJSONBytes,
+		StrictReadiness:    c.StrictReadiness,
+		ModelControl:       c.ModelControl,
+	}
+	if mon != nil {
+		ro.Observer = mon
+		gopts.Requests, gopts.Drift = mon, mon
+		gopts.Metrics = fasthttpadaptor.NewFastHTTPHandler(mon.Handler())
 	}
 	switch c.ModelControl {
 	case "poll":
@@ -76,23 +101,26 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	}
 	log.Info("model repository loaded", "root", c.ModelRepository, "models", len(repo.Models()), "ready", ready)
 
-	srv := gateway.New(repo, gateway.Options{
-		MaxRequestBodySize: c.HTTP.MaxRequestBodyBytes,
-		Version:            version,
-		RuntimeVersion:     env.Version(),
-		Logger:             log,
-		IdleTimeout:        c.HTTP.IdleTimeout,
-		ReadTimeout:        c.HTTP.ReadTimeout,
-		WriteTimeout:       c.HTTP.WriteTimeout,
-		MaxJSONSize:        c.HTTP.MaxJSONBytes,
-		StrictReadiness:    c.StrictReadiness,
-		ModelControl:       c.ModelControl,
-	})
+	srv := gateway.New(repo, gopts)
 	ln, err := net.Listen("tcp", net.JoinHostPort(c.HTTP.Address, strconv.Itoa(c.HTTP.Port)))
 	if err != nil {
 		return err
 	}
 	log.Info("serving KServe v2 over HTTP", "address", ln.Addr().String())
+	var metricsSrv *http.Server
+	metricsDone := make(chan error, 1)
+	if mon != nil && c.Metrics.Port > 0 {
+		mln, err := net.Listen("tcp", net.JoinHostPort(c.Metrics.Address, strconv.Itoa(c.Metrics.Port)))
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", mon.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		log.Info("serving Prometheus metrics", "address", mln.Addr().String())
+		go func() { metricsDone <- metricsSrv.Serve(mln) }()
+	}
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
@@ -101,8 +129,21 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 
 	select {
 	case err := <-served:
+		if metricsSrv != nil {
+			metricsSrv.Close()
+			<-metricsDone
+		}
 		return fmt.Errorf("http server: %w", err)
+	case err := <-metricsDone:
+		srv.Shutdown(context.WithoutCancel(ctx))
+		<-served
+		return fmt.Errorf("metrics server: %w", err)
 	case <-ctx.Done():
+	}
+	if metricsSrv != nil {
+		// Scrapes are quick: no drain needed.
+		metricsSrv.Close()
+		<-metricsDone
 	}
 	log.Info("shutting down: finishing requests in flight", "timeout", c.ExitTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ExitTimeout)
