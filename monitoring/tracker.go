@@ -447,15 +447,16 @@ func (t *tracker) run() {
 			return
 		case s := <-t.queue:
 			t.process(s)
+			at := s.at
+			t.pool.Put(s) // s is another request's from here on
 			if t.builder != nil && t.builder.Full() {
 				t.finishReference()
-				t.publish(s.at)
+				t.publish(at)
 			}
-			t.pool.Put(s)
-			if t.evaluateDue(s.at) {
-				t.publish(s.at)
+			if t.evaluateDue(at) {
+				t.publish(at)
 			} else if !armed && slices.Contains(t.due, true) {
-				held.Reset(t.evalMin - s.at.Sub(t.lastEval))
+				held.Reset(t.evalMin - at.Sub(t.lastEval))
 				armed = true
 			}
 			t.processed.Add(1)
