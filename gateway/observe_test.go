@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestErrorLogRate: failed requests are logged at a bounded rate, with
+// the request id, and the next line counts those it dropped; under
+// overload the log does not grow with the load.
+func TestErrorLogRate(t *testing.T) {
+	var out bytes.Buffer
+	l := newErrorLog(slog.New(slog.NewJSONHandler(&out, nil)))
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/v2/models/m/infer")
+	ctx.Request.Header.Set(HeaderRequestID, "req-42")
+	const requests = 10_000
+	for range requests {
+		l.write(&ctx, slog.LevelWarn, "request refused", 503, "queue is full")
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	// The burst, plus what the rate refills while the loop runs.
+	if len(lines) < errorLogBurst || len(lines) > errorLogBurst+errorLogRate {
+		t.Fatalf("got %d lines for %d failures, want about %d", len(lines), requests, errorLogBurst)
+	}
+	if !strings.Contains(lines[0], `"request_id":"req-42"`) || !strings.Contains(lines[0], `"status":503`) {
+		t.Errorf("got line %s, want the request id and status", lines[0])
+	}
+	if got := l.suppressed.Load(); got != requests-int64(len(lines)) {
+		t.Errorf("got %d suppressed, want %d", got, requests-len(lines))
+	}
+	// Debug lines are skipped at once when debug is off, and not counted.
+	l.write(&ctx, slog.LevelDebug, "request rejected", 400, "bad")
+	if strings.Count(out.String(), "\n") != len(lines) {
+		t.Errorf("a debug line was written at the info level")
+	}
+}
