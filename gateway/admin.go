@@ -165,7 +165,7 @@ func (s *Server) drift(ctx *fasthttp.RequestCtx) {
 	}
 	report, ok := s.opts.Drift.DriftReport(m.Name, v.Number)
 	if !ok {
-		s.fail(ctx, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("model %q version %d has no drift monitoring: configure monitoring.drift in its %s", m.Name, v.Number, repository.ConfigFile)})
+		s.fail(ctx, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("model %q version %d has no drift monitoring loaded: configure monitoring.drift in its %s (an evicted version has none until it loads again)", m.Name, v.Number, repository.ConfigFile)})
 		return
 	}
 	s.writeJSON(ctx, report)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/time/rate"
 
 	"github.com/infergate/infergate/repository"
 )
@@ -50,19 +49,15 @@ func (nopRequests) ObserveRequest(string, *repository.Version, string, int, time
 // all.
 type errorLog struct {
 	log        *slog.Logger
-	limit      *rate.Limiter
+	limit      lineLimit
 	suppressed atomic.Int64
 }
 
-// errorLogRate and errorLogBurst bound the request error lines: ten a
-// second on average, bursts of twenty.
-const (
-	errorLogRate  = 10
-	errorLogBurst = 20
-)
+// errorLogRate bounds the request error lines: ten a second.
+const errorLogRate = 10
 
 func newErrorLog(log *slog.Logger) *errorLog {
-	return &errorLog{log: log, limit: rate.NewLimiter(errorLogRate, errorLogBurst)}
+	return &errorLog{log: log, limit: lineLimit{limit: errorLogRate}}
 }
 
 // write logs a failed request at level, unless over the rate.
@@ -70,7 +65,7 @@ func (l *errorLog) write(ctx *fasthttp.RequestCtx, level slog.Level, msg string,
 	if !l.log.Enabled(context.Background(), level) {
 		return
 	}
-	if !l.limit.Allow() {
+	if !l.limit.allow(time.Now()) {
 		l.suppressed.Add(1)
 		return
 	}

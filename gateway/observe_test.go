@@ -3,8 +3,10 @@ package gateway
 import (
 	"bytes"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -23,9 +25,9 @@ func TestErrorLogRate(t *testing.T) {
 		l.write(&ctx, slog.LevelWarn, "request refused", 503, "queue is full")
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	// The burst, plus what the rate refills while the loop runs.
-	if len(lines) < errorLogBurst || len(lines) > errorLogBurst+errorLogRate {
-		t.Fatalf("got %d lines for %d failures, want about %d", len(lines), requests, errorLogBurst)
+	// One second's lines, or two when the loop crosses a second.
+	if len(lines) < errorLogRate || len(lines) > 2*errorLogRate {
+		t.Fatalf("got %d lines for %d failures, want %d to %d", len(lines), requests, errorLogRate, 2*errorLogRate)
 	}
 	if !strings.Contains(lines[0], `"request_id":"req-42"`) || !strings.Contains(lines[0], `"status":503`) {
 		t.Errorf("got line %s, want the request id and status", lines[0])
@@ -37,5 +39,18 @@ func TestErrorLogRate(t *testing.T) {
 	l.write(&ctx, slog.LevelDebug, "request rejected", 400, "bad")
 	if strings.Count(out.String(), "\n") != len(lines) {
 		t.Errorf("a debug line was written at the info level")
+	}
+}
+
+func TestLineLimit(t *testing.T) {
+	l := lineLimit{limit: 3}
+	at := time.Unix(1000, 0)
+	var got []bool
+	for i := range 5 {
+		got = append(got, l.allow(at.Add(time.Duration(i)*time.Millisecond)))
+	}
+	got = append(got, l.allow(at.Add(time.Second)))
+	if want := []bool{true, true, true, false, false, true}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

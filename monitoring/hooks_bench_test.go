@@ -68,11 +68,34 @@ func BenchmarkRequestHooks(b *testing.B) {
 	}{{"metrics", false}, {"metrics+drift", true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			m := New(Options{})
-			obs, v, in, out := hookVersion(b, m, tc.drift)
+			obs, v, in, out := hookVersion(b, m, false)
 			defer obs.Close(false)
+			var t *tracker
+			if tc.drift {
+				// A tracker without its worker: the loop takes each
+				// sample off the queue itself, so that every request
+				// pays the copy (with the worker, a loop this tight
+				// fills the queue and measures the drop path).
+				var err error
+				t, err = newWatch(repository.VersionInfo{
+					Model: "mlp", Version: 1, Batched: true,
+					Inputs:  []runtime.TensorInfo{{Name: "input", DataType: runtime.FP32, Shape: []int64{-1, 256}}},
+					Outputs: []runtime.TensorInfo{{Name: "output", DataType: runtime.FP32, Shape: []int64{-1, 10}}},
+					Drift:   &repository.DriftConfig{Inputs: []string{"input"}},
+				}, 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t.dropped = m.driftDropped.WithLabelValues("mlp", "1")
+				obs.(*versionMetrics).drift = t
+				defer func() { obs.(*versionMetrics).drift = nil }()
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				oneRequest(m, obs, v, in, out)
+				if t != nil {
+					t.pool.Put(<-t.queue)
+				}
 			}
 		})
 	}

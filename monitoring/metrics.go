@@ -245,25 +245,39 @@ func (m *Monitor) deleteSeriesLocked(k versionKey) {
 }
 
 // Attach resolves the metric children of a version being loaded and
-// starts its drift tracker, when its config asks for one.
+// starts its drift tracker, when its config asks for one. A config that
+// the signature cannot serve fails before any series is touched.
 func (m *Monitor) Attach(info repository.VersionInfo) (repository.VersionObserver, error) {
-	vm, err := m.newVersionMetrics(info)
-	if err != nil {
-		return nil, err
+	var t *tracker
+	if info.Drift != nil {
+		var err error
+		if t, err = m.newTracker(info); err != nil {
+			return nil, err
+		}
 	}
 	k := versionKey{info.Model, info.Version}
+	// Under the lock: a closing instance of the same version must not
+	// delete the children resolved here.
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	vm := m.newVersionMetrics(info, t)
 	e := m.versions[k]
 	if e == nil {
 		e = &versionEntry{}
 		m.versions[k] = e
 	}
+	for _, old := range e.live {
+		if old.drift != nil {
+			old.drift.superseded.Store(true)
+		}
+	}
 	e.live = append(e.live, vm)
-	m.mu.Unlock()
 	return vm, nil
 }
 
-// detach is a version instance's Close.
+// detach is a version instance's Close. When a newer instance of the
+// version stays, only the drift series that it does not share go;
+// otherwise every series of the version goes, unless it was evicted.
 func (m *Monitor) detach(vm *versionMetrics, evicted bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -274,6 +288,13 @@ func (m *Monitor) detach(vm *versionMetrics, evicted bool) {
 	}
 	e.live = slices.DeleteFunc(e.live, func(x *versionMetrics) bool { return x == vm })
 	if len(e.live) > 0 {
+		newest := e.live[len(e.live)-1]
+		if newest.drift != nil {
+			newest.drift.superseded.Store(false)
+		}
+		if vm.drift != nil {
+			m.deleteDriftSeries(vm.drift, newest.drift)
+		}
 		return
 	}
 	delete(m.versions, k)

@@ -72,15 +72,22 @@ type tracker struct {
 	statePath  string // where a built reference is saved; "" not saved
 	builderSHA string // the model file's SHA-256, recorded in a saved reference
 	refInfo    ReferenceInfo
+	skipped    []string // default outputs that cannot be tracked
 
-	queue     chan *sample // bounded: Options.DriftQueue; full drops
-	pool      sync.Pool    // *sample
+	// queue is bounded (Options.DriftQueue) and never waited on: a full
+	// queue drops. A send takes the channel's own lock for an instant;
+	// the hooks take none of their own.
+	queue     chan *sample
+	pool      sync.Pool // *sample
 	snapshots chan chan []*drift.Window
 	stop      chan struct{}
 	done      chan struct{}
 	report    atomic.Pointer[Report]
-	droppedN  atomic.Int64
-	processed atomic.Int64
+	// superseded is set while a newer instance of the version is loaded:
+	// its gauges are the newer one's.
+	superseded atomic.Bool
+	droppedN   atomic.Int64
+	processed  atomic.Int64
 
 	// The worker's own.
 	builder  *drift.Builder
@@ -141,7 +148,8 @@ func decisionSummary() DecisionSummary {
 }
 
 // newTracker checks a version's drift config against its signature and
-// starts its worker.
+// finds its reference, touching no series: a failed check leaves no
+// trace.
 func (m *Monitor) newTracker(info repository.VersionInfo) (*tracker, error) {
 	t, err := newWatch(info, m.opts.DriftQueue)
 	if err != nil {
@@ -149,7 +157,19 @@ func (m *Monitor) newTracker(info repository.VersionInfo) (*tracker, error) {
 	}
 	t.log = m.log.With("model", info.Model, "version", info.Version)
 	t.evalMin = m.opts.EvaluateEvery
-	model, version := info.Model, strconv.FormatInt(info.Version, 10)
+	if err := t.initReference(m.opts.StateDir, info.Path); err != nil {
+		return nil, err
+	}
+	for _, name := range t.skipped {
+		t.log.Warn("drift: output not watched: it is not numbers with a fixed last dimension", "output", name)
+	}
+	return t, nil
+}
+
+// startTracker resolves a tracker's gauges, resets them (an older
+// instance of the version may have set them) and starts its worker.
+func (m *Monitor) startTracker(t *tracker) {
+	model, version := t.model, strconv.FormatInt(t.version, 10)
 	for _, s := range t.specs {
 		g := tensorGauges{
 			psi:      m.driftScore.WithLabelValues(model, version, s.Kind, s.Name, "psi"),
@@ -159,18 +179,36 @@ func (m *Monitor) newTracker(info repository.VersionInfo) (*tracker, error) {
 			detected: m.driftDetected.WithLabelValues(model, version, s.Kind, s.Name),
 			samples:  m.driftSamples.WithLabelValues(model, version, s.Kind, s.Name),
 		}
+		g.psi.Set(0)
+		g.ks.Set(0)
+		g.js.Set(0)
 		g.pValue.Set(1)
 		g.detected.Set(0)
 		g.samples.Set(0)
 		t.gauges = append(t.gauges, g)
 	}
 	t.dropped = m.driftDropped.WithLabelValues(model, version)
-	if err := t.initReference(m.opts.StateDir, info.Path); err != nil {
-		return nil, err
-	}
 	t.publish(time.Now())
 	go t.run()
-	return t, nil
+}
+
+// deleteDriftSeries deletes the drift series of old's tensors that keep
+// (the version's newest instance; nil: none) does not watch.
+func (m *Monitor) deleteDriftSeries(old, keep *tracker) {
+	model, version := old.model, strconv.FormatInt(old.version, 10)
+	for _, s := range old.specs {
+		if keep != nil && slices.ContainsFunc(keep.specs, func(k drift.Spec) bool { return k.Kind == s.Kind && k.Name == s.Name }) {
+			continue
+		}
+		for _, stat := range []string{"psi", "ks", "js", "p_value"} {
+			m.driftScore.DeleteLabelValues(model, version, s.Kind, s.Name, stat)
+		}
+		m.driftDetected.DeleteLabelValues(model, version, s.Kind, s.Name)
+		m.driftSamples.DeleteLabelValues(model, version, s.Kind, s.Name)
+	}
+	if keep == nil {
+		m.driftDropped.DeleteLabelValues(model, version)
+	}
 }
 
 // newWatch checks a version's drift config against its signature and
@@ -189,6 +227,7 @@ func newWatch(info repository.VersionInfo, queue int) (*tracker, error) {
 		done:      make(chan struct{}),
 	}
 	outputs := cfg.Outputs
+	defaultOutputs := outputs == nil
 	if outputs == nil {
 		all := make([]string, len(info.Outputs))
 		for i, o := range info.Outputs {
@@ -208,6 +247,12 @@ func newWatch(info repository.VersionInfo, queue int) (*tracker, error) {
 				return nil, fmt.Errorf("monitoring.drift.%s: %q is not one of the model's %s (%s)", w.field, name, w.field, tensorNames(w.infos))
 			}
 			if err := t.addSource(w.input, i, w.infos[i], cfg.MaxElements); err != nil {
+				if !w.input && defaultOutputs {
+					// Every output by default: those that cannot be
+					// tracked are skipped, not an error.
+					t.skipped = append(t.skipped, name)
+					continue
+				}
 				return nil, fmt.Errorf("monitoring.drift.%s: %w", w.field, err)
 			}
 		}
@@ -219,7 +264,11 @@ func newWatch(info repository.VersionInfo, queue int) (*tracker, error) {
 	t.pending = make([]int, len(t.specs))
 	t.due = make([]bool, len(t.specs))
 	t.results = make([]drift.Result, len(t.specs))
-	t.scratch = make([]float32, 0, cfg.MaxElements)
+	most := 0
+	for _, src := range t.sources {
+		most = max(most, src.elements)
+	}
+	t.scratch = make([]float32, 0, most)
 	return t, nil
 }
 
@@ -371,8 +420,10 @@ func (t *tracker) offer(inputs, outputs []runtime.Tensor) {
 		return
 	}
 	rate := *t.cfg.SampleRate
-	var picked []int // nil: every row
+	var picked []int  // nil: every row
+	var stack [64]int // picked rows without an allocation, up to 64
 	if rate < 1 {
+		picked = stack[:0]
 		for r := range rows {
 			if rand.Float64() < rate {
 				picked = append(picked, r)
@@ -582,6 +633,9 @@ func (t *tracker) evaluate(i int) {
 	t.pending[i], t.due[i] = 0, false
 	r := t.windows[i].Compare()
 	t.results[i] = r
+	if t.superseded.Load() {
+		return
+	}
 	g := t.gauges[i]
 	g.psi.Set(r.PSI)
 	g.ks.Set(r.KS)

@@ -66,7 +66,9 @@ type versionMetrics struct {
 
 type counterRef struct{ c prometheus.Counter }
 
-func (m *Monitor) newVersionMetrics(info repository.VersionInfo) (*versionMetrics, error) {
+// newVersionMetrics resolves a version's children; t, when not nil, is
+// its drift tracker, checked and with its reference, to start.
+func (m *Monitor) newVersionMetrics(info repository.VersionInfo, t *tracker) *versionMetrics {
 	model, version := info.Model, strconv.FormatInt(info.Version, 10)
 	vm := &versionMetrics{m: m, key: versionKey{info.Model, info.Version}, version: version}
 	for p, name := range protocolNames {
@@ -86,14 +88,11 @@ func (m *Monitor) newVersionMetrics(info repository.VersionInfo) (*versionMetric
 	vm.cacheMiss = m.cacheLookups.WithLabelValues(model, version, "miss")
 	vm.coalesced = m.coalesced.WithLabelValues(model, version)
 	m.queueCapacity.WithLabelValues(model, version).Set(float64(info.QueueCapacity))
-	if info.Drift != nil {
-		t, err := m.newTracker(info)
-		if err != nil {
-			return nil, err
-		}
+	if t != nil {
+		m.startTracker(t)
 		vm.drift = t
 	}
-	return vm, nil
+	return vm
 }
 
 // Close stops the version's drift tracker and, unless the version was

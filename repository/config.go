@@ -118,11 +118,15 @@ type DriftReference struct {
 	File string `yaml:"file"`
 }
 
-// The defaults of the monitoring.drift section.
+// The defaults and bounds of the monitoring.drift section. A reference
+// taken from the first rows holds them until it is built (4 bytes an
+// element): MaxDriftReferenceValues bounds first × max_elements, 64 MiB.
 const (
 	DefaultDriftReferenceRows = 1000
 	DefaultDriftMaxElements   = 256
 	DefaultDriftWindow        = 1000
+	MaxDriftMaxElements       = 4096
+	MaxDriftReferenceValues   = 16 << 20
 )
 
 // WithDefaults returns the section with its defaults filled in.
@@ -154,14 +158,17 @@ func (d *DriftConfig) validate() error {
 		return errors.New("reference: give one of first or file")
 	case d.Reference.File != "" && (filepath.Base(d.Reference.File) != d.Reference.File || strings.HasPrefix(d.Reference.File, ".")):
 		return fmt.Errorf("reference.file: %q must be a file name beside %s, without a directory", d.Reference.File, ModelFile)
-	case d.MaxElements < 0:
-		return fmt.Errorf("max_elements: must be positive, got %d", d.MaxElements)
+	case d.MaxElements < 0 || d.MaxElements > MaxDriftMaxElements:
+		return fmt.Errorf("max_elements: must be in 1..%d, got %d", MaxDriftMaxElements, d.MaxElements)
 	case d.Window < 0:
 		return fmt.Errorf("window: must be positive, got %d", d.Window)
 	case d.WindowSeconds < 0 || math.IsNaN(d.WindowSeconds) || math.IsInf(d.WindowSeconds, 0):
 		return fmt.Errorf("window_seconds: must be 0 or more, got %v", d.WindowSeconds)
 	case d.SampleRate != nil && !(*d.SampleRate > 0 && *d.SampleRate <= 1):
 		return fmt.Errorf("sample_rate: must be in (0, 1], got %v", *d.SampleRate)
+	}
+	if w := d.WithDefaults(); w.Reference.File == "" && int64(w.Reference.First)*int64(w.MaxElements) > MaxDriftReferenceValues {
+		return fmt.Errorf("reference.first: %d rows of %d elements is more than %d values to hold while the reference builds: take fewer rows, or build a reference file", w.Reference.First, w.MaxElements, MaxDriftReferenceValues)
 	}
 	for field, names := range map[string][]string{"inputs": d.Inputs, "outputs": derefStrings(d.Outputs)} {
 		seen := map[string]bool{}
@@ -556,6 +563,10 @@ var labelName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
 func ParseConfigJSON(b []byte) (*Config, error) {
 	return ParseConfig(b) // JSON is YAML
 }
+
+// SessionOptions maps the config (nil: none) onto ONNX Runtime's session
+// options.
+func (c *Config) SessionOptions() runtime.SessionOptions { return c.sessionOptions() }
 
 // sessionOptions maps the config onto ONNX Runtime's session options.
 func (c *Config) sessionOptions() runtime.SessionOptions {

@@ -36,6 +36,7 @@ func TestConfigFixtures(t *testing.T) {
 		{"drift-reference.bad.yaml", "monitoring.drift.reference: give one of first or file"},
 		{"drift-file.bad.yaml", `monitoring.drift.reference.file: "../other/reference.json" must be a file name beside model.onnx, without a directory`},
 		{"drift-unknown.bad.yaml", "line 3: field input not found in type repository.DriftConfig"},
+		{"drift-too-big.bad.yaml", "monitoring.drift.reference.first: 100000 rows of 256 elements is more than 16777216 values to hold while the reference builds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -268,9 +268,17 @@ func (r *Repository) retire(v *Version, why string) {
 	drained := v.retire()
 	if v.Session == nil {
 		// Failed or evicted: nothing loaded. An evicted version kept its
-		// series; now it is gone for good.
+		// series; now it is gone for good, once the loaded one it stands
+		// for has closed (reported after it, as for any unload).
 		if v.evicted && why != "evicted" {
-			r.obs.Unloaded(v.Model, v.Number, why)
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				if v.unloadedAfter != nil {
+					<-v.unloadedAfter
+				}
+				r.obs.Unloaded(v.Model, v.Number, why)
+			}()
 		}
 		return
 	}
@@ -284,6 +292,7 @@ func (r *Repository) retire(v *Version, why string) {
 		if err := v.close(why == "evicted"); err != nil {
 			r.log.Error("closing version", "model", v.Model, "version", v.Number, "err", err)
 		}
+		close(v.closed)
 		r.obs.Unloaded(v.Model, v.Number, why)
 		r.addResident(-1)
 		r.log.Info("unloaded", "model", v.Model, "version", v.Number, "why", why)
@@ -639,6 +648,7 @@ func (r *Repository) evictLocked(keep ...*Version) {
 				// READY: it serves, loading first (Acquire); the reason
 				// tells the index it is not resident.
 				p.State, p.evicted, p.stamp, p.Reason = StateReady, true, v.stamp, errEvicted.Error()
+				p.unloadedAfter = v.closed
 				p.Inputs, p.Outputs, p.Batched, p.MaxBatchSize = v.Inputs, v.Outputs, v.Batched, v.MaxBatchSize
 				next.versions[i] = p
 			}

@@ -47,12 +47,16 @@ type Version struct {
 	transient bool          // failed for its context (timeout, cancel): retried on any reload
 	refs      atomic.Int64  // requests in flight, plus retiredBit once retired
 	drained   chan struct{} // closed when retired and no request holds it
+	closed    chan struct{} // closed once retired, drained and closed
+	// unloadedAfter is, for an evicted version, the closed channel of the
+	// loaded one it stands for: its unload is reported after that one's.
+	unloadedAfter <-chan struct{}
 }
 
 const retiredBit = 1 << 62
 
 func newVersion(model string, n int64) *Version {
-	return &Version{Model: model, Number: n, State: StateUnavailable, drained: make(chan struct{})}
+	return &Version{Model: model, Number: n, State: StateUnavailable, drained: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // acquire takes a reference for a request; false once the version is
@@ -102,6 +106,18 @@ func (v *Version) close(evicted bool) error {
 		v.Observer.Close(evicted)
 	}
 	return err
+}
+
+// ServedSignature returns the signature a session is served with under
+// config c (nil: none): the model's own, with the batch dimension first
+// when batched and the dims the config pins. For tools that run a model
+// outside the repository, as "infergate reference build".
+func ServedSignature(c *Config, s *runtime.Session) (inputs, outputs []runtime.TensorInfo, batched bool, err error) {
+	var v Version
+	if err := v.resolve(c, s); err != nil {
+		return nil, nil, false, err
+	}
+	return v.Inputs, v.Outputs, v.Batched, nil
 }
 
 // resolve sets the version's served signature from the model's own and

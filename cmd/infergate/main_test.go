@@ -148,6 +148,16 @@ func TestConfigFileAndFlags(t *testing.T) {
 	if c.ModelRepository != "/models" || c.HTTP.Port != 9100 || c.Log.Level != "debug" || c.HTTP.MaxRequestBodyBytes != 128<<20 {
 		t.Errorf("got %+v", c)
 	}
+	c, err = parseServe([]string{"--model-repository", "/m", "--allow-metrics=false", "--metrics-port", "8002", "--metrics-address", "127.0.0.1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics.Allow || c.Metrics.Port != 8002 || c.Metrics.Address != "127.0.0.1" {
+		t.Errorf("metrics flags: got %+v", c.Metrics)
+	}
+	if d := defaultConfig(); !d.Metrics.Allow || d.Metrics.Port != 0 {
+		t.Errorf("metrics defaults: got %+v, want allowed on the HTTP port only", d.Metrics)
+	}
 	// The committed example configuration is valid.
 	if _, err := parseServe([]string{"--config", filepath.Join(runtimetest.Root(t), "configs", "infergate.yaml")}, io.Discard); err != nil {
 		t.Errorf("configs/infergate.yaml: %v", err)

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	promModel "github.com/prometheus/common/model"
 
 	"github.com/infergate/infergate/gateway/client"
 	"github.com/infergate/infergate/runtime/runtimetest"
@@ -42,7 +42,7 @@ func scrape(t *testing.T, cl *client.Client, accept string) (string, http.Header
 // families parses a text exposition into its families.
 func families(t *testing.T, text string) map[string]int {
 	t.Helper()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
+	parser := expfmt.NewTextParser(promModel.LegacyValidation)
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		t.Fatalf("parse scrape: %v", err)
@@ -165,6 +165,30 @@ func TestMetricsScrape(t *testing.T) {
 	}
 }
 
+// versionSeries counts the scraped series labelled with a model version.
+func versionSeries(t *testing.T, cl *client.Client, model, version string) int {
+	t.Helper()
+	text, _ := scrape(t, cl, "")
+	parser := expfmt.NewTextParser(promModel.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["model"] == model && labels["version"] == version {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -184,21 +208,16 @@ func TestUnloadedSeriesDisappear(t *testing.T) {
 	if _, err := cl.Infer(ctx, "drift_mlp", "", mlpRequest(2, rng, nil)); err != nil {
 		t.Fatal(err)
 	}
-	series := `model="drift_mlp",version="1"`
-	if text, _ := scrape(t, cl, ""); !strings.Contains(text, series) {
+	if n := versionSeries(t, cl, "drift_mlp", "1"); n == 0 {
 		t.Fatalf("no series of drift_mlp v1 before the unload")
 	}
 	if status, body, _, err := cl.Do(ctx, "POST", "/v2/repository/models/drift_mlp/unload", nil, nil); err != nil || status != 200 {
 		t.Fatalf("unload: %d %v %s", status, err, body)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		text, _ := scrape(t, cl, "")
-		if !strings.Contains(text, series) {
-			break
-		}
+	for versionSeries(t, cl, "drift_mlp", "1") > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("series of drift_mlp v1 still scraped after the unload")
+			t.Fatalf("%d series of drift_mlp v1 still scraped after the unload", versionSeries(t, cl, "drift_mlp", "1"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -461,5 +480,51 @@ func TestPrometheusScrapesGateway(t *testing.T) {
 		if _, ok := fams[n]; !ok {
 			t.Errorf("the dashboard queries %s, which the scrape does not export (it has %v)", n, slices.Sorted(maps.Keys(fams)))
 		}
+	}
+}
+
+// TestEvictedSeries: an evicted version keeps its series (it stays
+// READY and loads again on demand); unloading it then deletes them.
+func TestEvictedSeries(t *testing.T) {
+	root := driftRepo(t, "    inputs: [input]\n")
+	cl := startServer(t, root, func(c *Config) {
+		c.ModelControl = "explicit"
+		c.LoadModels = []string{"*"}
+		c.MaxResidentVersions = 1
+	})
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 8))
+	if _, err := cl.Infer(ctx, "drift_mlp", "", mlpRequest(2, rng, nil)); err != nil {
+		t.Fatal(err)
+	}
+	mlp := &client.Request{Inputs: []client.Tensor{{Name: "input", Datatype: "FP32", Shape: []int64{1, 16}, Data: make([]float32, 16)}}}
+	if _, err := cl.Infer(ctx, "mlp", "2", mlp); err != nil { // evicts drift_mlp
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body, _, err := cl.Do(ctx, "POST", "/v2/repository/index", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(body), `"name":"drift_mlp","version":"1","state":"READY","reason":"evicted`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drift_mlp was not evicted: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := versionSeries(t, cl, "drift_mlp", "1"); n == 0 {
+		t.Fatal("the evicted version lost its series")
+	}
+	if status, body, _, err := cl.Do(ctx, "POST", "/v2/repository/models/drift_mlp/unload", nil, nil); err != nil || status != 200 {
+		t.Fatalf("unload: %d %v %s", status, err, body)
+	}
+	for versionSeries(t, cl, "drift_mlp", "1") > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("series of the unloaded evicted version still scraped")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

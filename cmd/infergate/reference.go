@@ -72,16 +72,16 @@ func referenceBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer env.Close()
-	s, err := env.NewSession(path, runtime.SessionOptions{})
+	s, err := env.NewSession(path, cfg.SessionOptions())
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	batched := cfg.MaxBatchSize == nil || *cfg.MaxBatchSize > 0
-	for _, t := range append(append([]runtime.TensorInfo{}, s.Inputs()...), s.Outputs()...) {
-		batched = batched && len(t.Shape) > 0 && t.Shape[0] == -1
+	inputs, outputs, batched, err := repository.ServedSignature(cfg, s)
+	if err != nil {
+		return fmt.Errorf("%s: %w", repository.ConfigFile, err)
 	}
-	info := repository.VersionInfo{Model: *model, Version: n, Path: path, Inputs: s.Inputs(), Outputs: s.Outputs(), Batched: batched, Drift: cfg.Monitoring.Drift}
+	info := repository.VersionInfo{Model: *model, Version: n, Path: path, Inputs: inputs, Outputs: outputs, Batched: batched, Drift: cfg.Monitoring.Drift}
 
 	// Decode every request first: the builder takes the whole file.
 	f, err := os.Open(*samples)
