@@ -103,3 +103,10 @@ ROUNDS ?= 5
 .PHONY: bench-monitoring
 bench-monitoring: deps bench-models build bin/infergate-bench
 	scripts/bench-monitoring.sh $(BENCH_OUT)/monitoring $(ROUNDS)
+
+# The README's drift screenshot (docs/drift-alarm.png): a gateway, a real
+# Prometheus and headless Chromium (Debian's, installed when missing).
+.PHONY: drift-demo
+drift-demo: deps build
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	scripts/drift-demo.sh docs/drift-alarm.png
