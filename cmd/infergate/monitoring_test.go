@@ -22,6 +22,7 @@ import (
 	promModel "github.com/prometheus/common/model"
 
 	"github.com/infergate/infergate/gateway/client"
+	"github.com/infergate/infergate/monitoring/monitoringtest"
 	"github.com/infergate/infergate/runtime/runtimetest"
 )
 
@@ -469,7 +470,7 @@ func TestPrometheusScrapesGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := dashboardMetricNames(dash)
+	names, err := monitoringtest.DashboardMetricNames(dash)
 	if err != nil {
 		t.Fatal(err)
 	}

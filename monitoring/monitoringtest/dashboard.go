@@ -1,4 +1,7 @@
-package main
+// Package monitoringtest holds what the tests of the monitoring
+// configuration share: reading the metric names out of the shipped
+// Grafana dashboard's queries. It is for tests only.
+package monitoringtest
 
 import (
 	"encoding/json"
@@ -8,7 +11,7 @@ import (
 	"strings"
 )
 
-// dashboardMetricNames returns, sorted and once each, the metric families
+// DashboardMetricNames returns, sorted and once each, the metric families
 // read by the PromQL queries (targets[].expr) of a Grafana dashboard's
 // panels, those nested in collapsed rows included. The _bucket, _sum and
 // _count series of a classic histogram map back to the histogram's family,
@@ -21,7 +24,7 @@ import (
 // called (followed by "("), is an aggregation operator or a keyword, or is
 // the tail of a number or duration (1e3, 5m). A name given only as
 // {__name__="..."} goes unseen.
-func dashboardMetricNames(dashboardJSON []byte) ([]string, error) {
+func DashboardMetricNames(dashboardJSON []byte) ([]string, error) {
 	type panel struct {
 		Targets []struct {
 			Expr string `json:"expr"`
