@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/infergate/infergate/repository"
+	"github.com/infergate/infergate/router"
 )
 
 // adminTimeout bounds a repository API call (a load waits for the model
@@ -169,4 +170,43 @@ func (s *Server) drift(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.writeJSON(ctx, report)
+}
+
+// getRouting answers GET /v2/repository/models/{m}/routing.
+func (s *Server) getRouting(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("model").(string)
+	out, err := s.router.Get(name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, out)
+}
+
+// putRouting answers PUT /v2/repository/models/{m}/routing: the body is
+// the document, in JSON.
+func (s *Server) putRouting(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("model").(string)
+	doc, err := router.ParseJSON(ctx.PostBody())
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	out, err := s.router.Set(name, doc)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, out)
+}
+
+// deleteRouting answers DELETE /v2/repository/models/{m}/routing.
+func (s *Server) deleteRouting(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("model").(string)
+	out, err := s.router.Delete(name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, out)
 }

@@ -19,12 +19,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fasthttp/router"
+	fastrouter "github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/repository"
+	"github.com/infergate/infergate/router"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -78,6 +79,10 @@ type Options struct {
 	// Drift, when not nil, serves
 	// GET /v2/repository/models/{m}/versions/{v}/drift. Default: none.
 	Drift DriftReporter
+	// Router decides which version serves each request and answers the
+	// routing API. Default: a router over the repository that keeps
+	// documents in memory.
+	Router *router.Router
 }
 
 // Server serves the KServe v2 HTTP protocol for a repository.
@@ -87,6 +92,7 @@ type Server struct {
 	log      *slog.Logger
 	errLog   *errorLog
 	observer RequestObserver
+	router   *router.Router
 	srv      *fasthttp.Server
 
 	parsers  fastjson.ParserPool
@@ -116,7 +122,10 @@ func New(repo *repository.Repository, opts Options) *Server {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
 	}
-	s := &Server{repo: repo, opts: opts, log: opts.Logger, errLog: newErrorLog(opts.Logger), observer: opts.Requests}
+	if opts.Router == nil {
+		opts.Router = router.New(repo, router.Options{Logger: opts.Logger})
+	}
+	s := &Server{repo: repo, opts: opts, log: opts.Logger, errLog: newErrorLog(opts.Logger), observer: opts.Requests, router: opts.Router}
 	if s.observer == nil {
 		s.observer = nopRequests{}
 	}
@@ -146,7 +155,7 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 
 // Handler returns the HTTP handler, with routing and panic recovery.
 func (s *Server) Handler() fasthttp.RequestHandler {
-	r := router.New()
+	r := fastrouter.New()
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
@@ -159,6 +168,9 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	r.GET("/v2/repository/models/{model}/labels", s.labels)
 	r.PUT("/v2/repository/models/{model}/labels/{label}", s.setLabel)
 	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.deleteLabel)
+	r.GET("/v2/repository/models/{model}/routing", s.getRouting)
+	r.PUT("/v2/repository/models/{model}/routing", s.putRouting)
+	r.DELETE("/v2/repository/models/{model}/routing", s.deleteRouting)
 	if s.opts.Drift != nil {
 		r.GET("/v2/repository/models/{model}/versions/{version}/drift", s.drift)
 	}
@@ -228,6 +240,10 @@ func statusOf(err error) (int, string) {
 		return be.Status, err.Error()
 	}
 	switch {
+	case errors.Is(err, router.ErrInvalid), errors.Is(err, router.ErrInvalidRequest):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, router.ErrUnsupported):
+		return http.StatusNotImplemented, err.Error()
 	case errors.Is(err, runtime.ErrInvalidInput):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
@@ -419,35 +435,46 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
 func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	var (
-		model  string
-		v      *repository.Version // the version the request resolved to
-		served *repository.Version // held while it serves
+		model string
+		v     *repository.Version // the version the request resolved to
+		d     router.Decision
+		ran   error // the execution's outcome, for the breaker
 	)
 	defer func() {
-		// Reported before the version is released: its series are live.
 		took := time.Since(start)
+		// Reported before the version is released: its series are live.
 		s.observer.ObserveRequest(model, v, "http", ctx.Response.StatusCode(), took, len(ctx.Request.Body()), len(ctx.Response.Body()))
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
 			s.accessLog(ctx, model, v, took)
 		}
-		if served != nil {
-			served.Release()
-		}
+		d.Done(ran) // releases the version, and always tells its breaker
 	}()
-	m, n, label, err := s.route(ctx)
+	name, _ := ctx.UserValue("model").(string)
+	var n int64
+	if vs, ok := ctx.UserValue("version").(string); ok {
+		var err error
+		n, err = strconv.ParseInt(vs, 10, 64)
+		if err != nil || n < 1 {
+			s.fail(ctx, badRequest("invalid model version %q: want a positive integer", vs))
+			return
+		}
+	}
+	label, _ := ctx.UserValue("label").(string)
+	// Decide first, on the URL and headers, so that the body is decoded
+	// once, against the chosen version's signature; the version is held
+	// after, once the request's timeout is known (an evicted version
+	// loads within it).
+	rreq := router.Request{Model: name, Version: n, Label: label, Header: ctx.Request.Header.Peek, Cookie: ctx.Request.Header.Cookie}
+	d, err := s.router.Route(&rreq)
 	if err != nil {
+		if m, merr := s.repo.Model(name); merr == nil {
+			model = m.Name
+		}
 		s.fail(ctx, err)
 		return
 	}
-	model = m.Name
-	// Decode against the version's signature as it stands; the version
-	// that serves is acquired after, once the request's timeout is known
-	// (an evicted version loads within it).
-	v, err = m.Lookup(n, label)
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
+	v = d.Version
+	model = v.Model
 	body, err := s.requestBody(ctx)
 	if err != nil {
 		s.fail(ctx, err)
@@ -491,12 +518,16 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		acquireCtx, cancel = context.WithTimeout(acquireCtx, time.Duration(min(req.Timeout, math.MaxInt64/1000))*time.Microsecond)
 		defer cancel()
 	}
-	served, err = s.repo.Acquire(acquireCtx, m.Name, n, label)
+	looked := v
+	served, err := d.Acquire(acquireCtx)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	if served != v && !sameSignature(served, v) {
+	if d.Fallback != "" {
+		ctx.Response.Header.Set(router.HeaderFallback, d.Fallback)
+	}
+	if served != looked && !sameSignature(served, looked) {
 		// Swapped for a version with another signature meanwhile.
 		req.reset()
 		if err := s.decode(body, headerLen, served, req); err != nil {
@@ -531,13 +562,14 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		Priority: int(min(req.Priority, math.MaxInt32)),
 		Timeout:  time.Duration(min(req.Timeout, math.MaxInt64/1000)) * time.Microsecond,
 	}, indexes)
+	ran = err
 	if err != nil {
-		s.fail(ctx, fmt.Errorf("model %q version %d: %w", m.Name, v.Number, err))
+		s.fail(ctx, fmt.Errorf("model %q version %d: %w", v.Model, v.Number, err))
 		return
 	}
 	// Encode straight into fasthttp's own (pooled) response buffer.
 	buf := ctx.Response.SwapBody(nil)
-	out, jsonLen := encodeResponse(buf[:0], m.Name, v.Number, req.ID, selected, binary)
+	out, jsonLen := encodeResponse(buf[:0], v.Model, v.Number, req.ID, selected, binary)
 	ctx.Response.SwapBody(out)
 	if jsonLen >= 0 {
 		ctx.Response.Header.Set(HeaderInferenceHeaderLength, strconv.Itoa(jsonLen))

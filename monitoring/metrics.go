@@ -77,6 +77,9 @@ type Monitor struct {
 	loadDuration   *prometheus.HistogramVec // model
 	unloads        *prometheus.CounterVec   // model, reason
 	resident       prometheus.Gauge
+	decisions      *prometheus.CounterVec // model, version, reason
+	fallbacks      *prometheus.CounterVec // model, version (the one whose breaker was open)
+	breakerState   *prometheus.GaugeVec   // model, version
 
 	// perVersion are the families whose series a version's unload
 	// deletes.
@@ -170,6 +173,9 @@ func New(opts Options) *Monitor {
 		loadDuration:  prometheus.NewHistogramVec(histogram("model_load_duration_seconds", "Time to load and warm a version.", loadTimeBuckets), []string{"model"}),
 		unloads:       prometheus.NewCounterVec(counter("model_unloads_total", "Versions released, by reason (unload, replaced, evicted)."), []string{"model", "reason"}),
 		resident:      prometheus.NewGauge(gauge("resident_versions", "Versions loaded in memory.")),
+		decisions:     prometheus.NewCounterVec(counter("route_decisions_total", "Requests routed to a version, by reason: url, header, split, sticky, rollout, fallback, default."), []string{"model", "version", "reason"}),
+		fallbacks:     prometheus.NewCounterVec(counter("fallbacks_total", "Requests sent to the fallback because the breaker of this version was open."), versionLabels),
+		breakerState:  prometheus.NewGaugeVec(gauge("breaker_state", "State of a version's circuit breaker: 0 closed, 1 half-open, 2 open."), versionLabels),
 	}
 	m.perVersion = []*prometheus.MetricVec{
 		m.requests.MetricVec, m.duration.MetricVec, m.received.MetricVec, m.sent.MetricVec,
@@ -177,6 +183,7 @@ func New(opts Options) *Monitor {
 		m.queueDepth.MetricVec, m.queueCapacity.MetricVec, m.inflight.MetricVec,
 		m.rejected.MetricVec, m.cacheLookups.MetricVec, m.coalesced.MetricVec,
 		m.driftScore.MetricVec, m.driftDetected.MetricVec, m.driftSamples.MetricVec, m.driftDropped.MetricVec,
+		m.decisions.MetricVec, m.fallbacks.MetricVec, m.breakerState.MetricVec,
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -185,6 +192,7 @@ func New(opts Options) *Monitor {
 		m.queueDepth, m.queueCapacity, m.inflight, m.rejected, m.cacheLookups, m.coalesced,
 		m.driftScore, m.driftDetected, m.driftSamples, m.driftDropped,
 		m.loads, m.loadDuration, m.unloads, m.resident,
+		m.decisions, m.fallbacks, m.breakerState,
 	)
 	return m
 }

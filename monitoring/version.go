@@ -61,7 +61,23 @@ type versionMetrics struct {
 	cacheMiss      prometheus.Counter
 	coalesced      prometheus.Counter
 
+	decisions [numReasons]prometheus.Counter
+
 	drift *tracker // nil without drift monitoring
+}
+
+// The reasons of the router's decisions, as indexes of their children.
+var reasonNames = [...]string{"url", "header", "split", "sticky", "rollout", "fallback", "default"}
+
+const numReasons = len(reasonNames)
+
+func reasonIndex(reason string) int {
+	for i, r := range reasonNames {
+		if r == reason {
+			return i
+		}
+	}
+	return -1
 }
 
 type counterRef struct{ c prometheus.Counter }
@@ -87,6 +103,9 @@ func (m *Monitor) newVersionMetrics(info repository.VersionInfo, t *tracker) *ve
 	vm.cacheHit = m.cacheLookups.WithLabelValues(model, version, "hit")
 	vm.cacheMiss = m.cacheLookups.WithLabelValues(model, version, "miss")
 	vm.coalesced = m.coalesced.WithLabelValues(model, version)
+	for i, reason := range reasonNames {
+		vm.decisions[i] = m.decisions.WithLabelValues(model, version, reason)
+	}
 	m.queueCapacity.WithLabelValues(model, version).Set(float64(info.QueueCapacity))
 	if t != nil {
 		m.startTracker(t)
@@ -220,4 +239,33 @@ func (vm *versionMetrics) Served(inputs, outputs []runtime.Tensor) {
 	if vm.drift != nil {
 		vm.drift.offer(inputs, outputs)
 	}
+}
+
+// ObserveRoute counts a routing decision; it implements the router's
+// Observer, on the request path.
+func (m *Monitor) ObserveRoute(v *repository.Version, reason string) {
+	if vm, ok := v.Observer.(*versionMetrics); ok {
+		if i := reasonIndex(reason); i >= 0 {
+			vm.decisions[i].Inc()
+			return
+		}
+	}
+	m.decisions.WithLabelValues(v.Model, strconv.FormatInt(v.Number, 10), reason).Inc()
+}
+
+// ObserveFallback counts a request that fell back from version from.
+func (m *Monitor) ObserveFallback(model string, from int64) {
+	m.fallbacks.WithLabelValues(model, strconv.FormatInt(from, 10)).Inc()
+}
+
+// ObserveBreaker sets a version's breaker state.
+func (m *Monitor) ObserveBreaker(model string, version int64, state string) {
+	v := 0.0
+	switch state {
+	case "half-open":
+		v = 1
+	case "open":
+		v = 2
+	}
+	m.breakerState.WithLabelValues(model, strconv.FormatInt(version, 10)).Set(v)
 }

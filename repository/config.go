@@ -72,6 +72,9 @@ type Config struct {
 	ModelWarmup []WarmupSample `yaml:"model_warmup"`
 	// Monitoring configures the version's drift monitoring.
 	Monitoring Monitoring `yaml:"monitoring"`
+	// Routing is the model's routing document (package router decodes
+	// and validates it); <model>/routing.yaml takes precedence.
+	Routing yaml.Node `yaml:"routing"`
 	// Input and Output pin the shapes of tensors whose model shape has
 	// variable dimensions. Dims exclude the batch dimension when
 	// MaxBatchSize > 0, as in Triton.

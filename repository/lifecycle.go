@@ -134,7 +134,7 @@ func (r *Repository) readDisk(name string, override *Config, overrideStamp strin
 	for _, e := range entries {
 		n, err := strconv.ParseInt(e.Name(), 10, 64)
 		if err != nil || n < 1 || strconv.FormatInt(n, 10) != e.Name() {
-			if !quiet && e.Name() != ConfigFile && !strings.HasPrefix(e.Name(), ".") {
+			if !quiet && e.Name() != ConfigFile && e.Name() != RoutingFile && !strings.HasPrefix(e.Name(), ".") {
 				r.log.Warn("skipping entry: not a positive version number", "model", name, "entry", e.Name())
 			}
 			continue

@@ -27,6 +27,10 @@ const ModelFile = "model.onnx"
 // ConfigFile is the file name of a model's optional configuration.
 const ConfigFile = "config.yaml"
 
+// RoutingFile is the file name of a model's routing document (package
+// router reads and writes it); the repository only leaves it alone.
+const RoutingFile = "routing.yaml"
+
 // Error is an error with the HTTP status the protocol layer answers: 404
 // for an unknown model, version or label, 503 for one that is not ready,
 // 400 for a bad lifecycle request.
@@ -302,6 +306,9 @@ func (r *Repository) Close() error {
 	r.wg.Wait()
 	return nil
 }
+
+// Root returns the repository's root directory, symbolic links resolved.
+func (r *Repository) Root() string { return r.root }
 
 // Model returns the named model, or a 404 *Error.
 func (r *Repository) Model(name string) (*Model, error) {

@@ -143,6 +143,21 @@ output:
     dims: [4]
 """)
 
+    # Two versions of one signature for the breaker tests: version 1 is an
+    # identity on x [n]; version 2 reshapes x to [3], so that it runs only
+    # when given exactly 3 elements and fails (500) otherwise.
+    save(make([helper.make_node("Identity", ["x"], ["y"])],
+              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])]), repo, "breaker", 1)
+    save(make([helper.make_node("Reshape", ["x", "three"], ["y"])],
+              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+              [numpy_helper.from_array(np.array([3], dtype=np.int64), "three")]), repo, "breaker", 2,
+         config="""# Both versions serve; the routing document of each test picks.
+version_policy:
+  all: {}
+""")
+
     # A 256-feature, 10-class softmax classifier for the drift tests.
     save(mlp([256, 10], seed=7), repo, "drift_mlp")
 

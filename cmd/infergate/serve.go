@@ -18,6 +18,7 @@ import (
 	"github.com/infergate/infergate/gateway"
 	"github.com/infergate/infergate/monitoring"
 	"github.com/infergate/infergate/repository"
+	"github.com/infergate/infergate/router"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -101,6 +102,13 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	}
 	log.Info("model repository loaded", "root", c.ModelRepository, "models", len(repo.Models()), "ready", ready)
 
+	rto := router.Options{Persist: c.ModelControl != "none", PollInterval: ro.PollInterval, Logger: log}
+	if mon != nil {
+		rto.Observer = mon
+	}
+	rt := router.New(repo, rto)
+	defer rt.Close()
+	gopts.Router = rt
 	srv := gateway.New(repo, gopts)
 	ln, err := net.Listen("tcp", net.JoinHostPort(c.HTTP.Address, strconv.Itoa(c.HTTP.Port)))
 	if err != nil {

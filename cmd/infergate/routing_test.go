@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infergate/infergate/gateway/client"
+	"github.com/infergate/infergate/runtime/runtimetest"
+)
+
+// inferRaw posts a JSON request for x with n elements and returns the
+// status, the version that answered and the fallback header.
+func inferRaw(t *testing.T, cl *client.Client, model string, n int, datatype string) (int, string, string) {
+	t.Helper()
+	data := make([]string, n)
+	for i := range data {
+		data[i] = fmt.Sprint(i + 1)
+	}
+	body := fmt.Sprintf(`{"inputs":[{"name":"x","shape":[%d],"datatype":%q,"data":[%s]}]}`, n, datatype, strings.Join(data, ","))
+	status, resp, header, err := cl.Do(context.Background(), "POST", "/v2/models/"+model+"/infer", []byte(body), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		ModelVersion string `json:"model_version"`
+	}
+	json.Unmarshal(resp, &r)
+	return status, r.ModelVersion, header.Get("x-infergate-fallback")
+}
+
+// TestBreakerOverHTTP: version 2 of the breaker model fails every run
+// that is not given exactly 3 elements. Client errors never trip its
+// breaker; 3 execution failures do, and traffic falls back to version 1
+// with the x-infergate-fallback header; after open_seconds a probe that
+// succeeds closes it again.
+func TestBreakerOverHTTP(t *testing.T) {
+	root := t.TempDir()
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "breaker"), filepath.Join(root, "breaker"))
+	cl := startServer(t, root, nil)
+	ctx := context.Background()
+	doc := `{"split": [{"version": 2, "weight": 1}], "fallback": {"version": 1},
+		"breaker": {"consecutive_failures": 3, "min_requests": 100, "open_seconds": 1}}`
+	status, body, _, err := cl.Do(ctx, "PUT", "/v2/repository/models/breaker/routing", []byte(doc), nil)
+	if err != nil || status != 200 {
+		t.Fatalf("PUT routing: %d %v %s", status, err, body)
+	}
+	if !strings.Contains(string(body), `"persisted":false`) || !strings.Contains(string(body), "stays in memory") {
+		t.Errorf("PUT in none mode: got %s, want it to say the document stays in memory", body)
+	}
+	for range 10 { // the client's errors: never the breaker's
+		if status, _, _ := inferRaw(t, cl, "breaker", 4, "INT32"); status != 400 {
+			t.Fatalf("wrong datatype: got %d, want 400", status)
+		}
+	}
+	if status, v, fb := inferRaw(t, cl, "breaker", 3, "FP32"); status != 200 || v != "2" || fb != "" {
+		t.Fatalf("healthy request: got %d from version %q (fallback %q), want 200 from 2", status, v, fb)
+	}
+	for i := range 3 {
+		if status, v, _ := inferRaw(t, cl, "breaker", 4, "FP32"); status != 500 || v != "" {
+			t.Fatalf("failure %d: got %d from version %q, want 500", i, status, v)
+		}
+	}
+	status, v, fb := inferRaw(t, cl, "breaker", 4, "FP32")
+	if status != 200 || v != "1" || !strings.Contains(fb, "breaker of version 2 is open") {
+		t.Fatalf("breaker open: got %d from version %q, fallback %q; want 200 from 1 with the header", status, v, fb)
+	}
+	text := scrapeMetrics(t, cl)
+	for _, want := range []string{
+		`infergate_breaker_state{model="breaker",version="2"} 2`,
+		`infergate_fallbacks_total{model="breaker",version="2"} 1`,
+		`infergate_route_decisions_total{model="breaker",reason="fallback",version="1"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	// A version pinned by the URL gets no fallback: the client asked for it.
+	status, _, _, _ = cl.Do(ctx, "POST", "/v2/models/breaker/versions/2/infer", []byte(`{"inputs":[{"name":"x","shape":[4],"datatype":"FP32","data":[1,2,3,4]}]}`), nil)
+	if status != 500 {
+		t.Errorf("pinned to the open version: got %d, want its own 500", status)
+	}
+	time.Sleep(1100 * time.Millisecond) // open_seconds: half-open
+	if status, v, fb := inferRaw(t, cl, "breaker", 3, "FP32"); status != 200 || v != "2" || fb != "" {
+		t.Fatalf("half-open probe: got %d from version %q (fallback %q), want 200 from 2", status, v, fb)
+	}
+	if status, v, fb := inferRaw(t, cl, "breaker", 3, "FP32"); status != 200 || v != "2" || fb != "" {
+		t.Fatalf("after recovery: got %d from version %q (fallback %q), want 200 from 2", status, v, fb)
+	}
+	if text := scrapeMetrics(t, cl); !strings.Contains(text, `infergate_breaker_state{model="breaker",version="2"} 0`) {
+		t.Errorf("breaker not closed after the probe")
+	}
+	// The effective document reads back with its defaults.
+	status, body, _, _ = cl.Do(ctx, "GET", "/v2/repository/models/breaker/routing", nil, nil)
+	if status != 200 || !strings.Contains(string(body), `"failure_ratio":0.5`) || !strings.Contains(string(body), `"source":"api"`) {
+		t.Errorf("GET routing: %d %s", status, body)
+	}
+	// Invalid documents name the field, and change nothing.
+	status, body, _, _ = cl.Do(ctx, "PUT", "/v2/repository/models/breaker/routing", []byte(`{"split": [{"version": 2, "weight": -1}]}`), nil)
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "split[0].weight: must be positive, got -1") {
+		t.Errorf("invalid document: got %d %s", status, body)
+	}
+	status, body, _, _ = cl.Do(ctx, "PUT", "/v2/repository/models/breaker/routing", []byte(`{"shadow": {"version": 1, "percent": 10}}`), nil)
+	if status != http.StatusNotImplemented {
+		t.Errorf("shadow: got %d %s, want 501 until it is built", status, body)
+	}
+}
+
+func scrapeMetrics(t *testing.T, cl *client.Client) string {
+	t.Helper()
+	text, _ := scrape(t, cl, "")
+	return text
+}

@@ -1,0 +1,51 @@
+// Package router decides which version of a model serves each request:
+// it sits between the protocols (gateway, and later grpc) and the
+// repository, and both protocol packages call its one decision API.
+//
+// # A request's path
+//
+// Route decides on the URL and the headers alone, so that the body is
+// decoded once, against the chosen version's signature; Decision.Acquire
+// then holds that version for the execution (loading it first when it is
+// evicted), and Decision.Done reports the outcome to the version's
+// breaker and releases it. The resolution order is: the version or label
+// in the URL, then a header override (x-model-version, x-model-label;
+// off with overrides: false), then the model's routing document, then
+// the default, the highest ready version.
+//
+// # The routing document
+//
+// YAML under config.yaml's routing:, or <model>/routing.yaml (which takes
+// precedence, and which PUT .../routing writes when the repository is
+// writable), or JSON over the API. It is validated whole; an invalid
+// document changes nothing and the error names the field path.
+//
+//   - split: any number of targets, by version or label, with positive
+//     weights, normalised. Without a sticky key a request picks at random
+//     (math/rand/v2, no global lock). With one (sticky: a header or a
+//     cookie), the request's bucket is hash(salt, key) mod 10000 and the
+//     targets own consecutive bucket ranges in list order (package split
+//     states the ramp property exactly: the last target ramps
+//     monotonically). The salt defaults to "<model>/default"; different
+//     salts assign independently.
+//   - breaker: one circuit breaker per version (sony/gobreaker). It opens
+//     after consecutive_failures execution failures in a row, or when at
+//     least min_requests requests of the current minute failed at
+//     failure_ratio or more, and lets one probe through after
+//     open_seconds; the probe's success closes it. Only failures of the
+//     model itself count (ONNX Runtime errors, HTTP 500): load (a full
+//     queue, a timeout) and the client's errors are neither successes nor
+//     failures. While the breaker of the version the document chose is
+//     open, the request goes to fallback (default: the default version)
+//     with the reason in x-infergate-fallback. A version pinned by the URL
+//     or a header gets no fallback: the client asked for that version.
+//   - shadow and rollout are parsed and validated, and refused as not
+//     implemented yet (501).
+//
+// Breakers belong to a compiled document: replacing the document, or a
+// reload of the model's config, starts them closed.
+//
+// The router only decides among live versions; the repository keeps
+// owning them and their labels. It never imports the protocol packages
+// or monitoring: events go to an Observer.
+package router

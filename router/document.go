@@ -1,0 +1,242 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Document is a model's routing document: config.yaml's routing section,
+// <model>/routing.yaml, or the body of PUT .../routing. Its schema is an
+// interface: users write it.
+type Document struct {
+	// Split is an A/B/n split over any number of targets, by version or
+	// label, with positive weights (normalised). Empty: the default
+	// version takes the traffic.
+	Split []Target `json:"split,omitempty" yaml:"split,omitempty"`
+	// Sticky assigns a request by a key (a header or a cookie) instead of
+	// at random, so that the same key always reaches the same target.
+	Sticky *Sticky `json:"sticky,omitempty" yaml:"sticky,omitempty"`
+	// Overrides honours the x-model-version and x-model-label headers.
+	// Default true.
+	Overrides *bool `json:"overrides,omitempty" yaml:"overrides,omitempty"`
+	// Shadow also sends a share of requests to another version, compares
+	// and discards. Not implemented yet: a document with it is refused.
+	Shadow *Shadow `json:"shadow,omitempty" yaml:"shadow,omitempty"`
+	// Fallback is where requests go while the breaker of the target the
+	// policy chose is open.
+	Fallback *Target `json:"fallback,omitempty" yaml:"fallback,omitempty"`
+	// Breaker sets the per-version circuit breakers. Absent: no breaker.
+	Breaker *Breaker `json:"breaker,omitempty" yaml:"breaker,omitempty"`
+	// Rollout is a progressive delivery. Not implemented yet: a document
+	// with it is refused.
+	Rollout *Rollout `json:"rollout,omitempty" yaml:"rollout,omitempty"`
+}
+
+// Target names a version by number or label, with a weight in a split.
+type Target struct {
+	Version int64   `json:"version,omitempty" yaml:"version,omitempty"`
+	Label   string  `json:"label,omitempty" yaml:"label,omitempty"`
+	Weight  float64 `json:"weight,omitempty" yaml:"weight,omitempty"`
+}
+
+func (t Target) String() string {
+	if t.Label != "" {
+		return "label " + t.Label
+	}
+	return fmt.Sprintf("version %d", t.Version)
+}
+
+// Sticky names the request's key: a header or a cookie.
+type Sticky struct {
+	Header string `json:"header,omitempty" yaml:"header,omitempty"`
+	Cookie string `json:"cookie,omitempty" yaml:"cookie,omitempty"`
+	// Salt makes assignments of different experiments independent.
+	// Default "<model>/default".
+	Salt string `json:"salt,omitempty" yaml:"salt,omitempty"`
+}
+
+// Shadow mirrors a share of requests to a version.
+type Shadow struct {
+	Version int64   `json:"version,omitempty" yaml:"version,omitempty"`
+	Label   string  `json:"label,omitempty" yaml:"label,omitempty"`
+	Percent float64 `json:"percent,omitempty" yaml:"percent,omitempty"`
+}
+
+// Breaker sets a version's circuit breaker: it opens after
+// ConsecutiveFailures execution failures in a row, or when at least
+// MinRequests requests of the current minute failed at FailureRatio or
+// more, and lets a probe through after OpenSeconds.
+type Breaker struct {
+	ConsecutiveFailures int     `json:"consecutive_failures,omitempty" yaml:"consecutive_failures,omitempty"`
+	FailureRatio        float64 `json:"failure_ratio,omitempty" yaml:"failure_ratio,omitempty"`
+	MinRequests         int     `json:"min_requests,omitempty" yaml:"min_requests,omitempty"`
+	OpenSeconds         float64 `json:"open_seconds,omitempty" yaml:"open_seconds,omitempty"`
+}
+
+// Rollout is a progressive delivery from stable to canary.
+type Rollout struct {
+	Stable                  Target    `json:"stable" yaml:"stable"`
+	Canary                  Target    `json:"canary" yaml:"canary"`
+	Steps                   []float64 `json:"steps,omitempty" yaml:"steps,omitempty"`
+	IntervalSeconds         float64   `json:"interval_seconds,omitempty" yaml:"interval_seconds,omitempty"`
+	MinRequests             int       `json:"min_requests,omitempty" yaml:"min_requests,omitempty"`
+	Threshold               int       `json:"threshold,omitempty" yaml:"threshold,omitempty"`
+	MaxErrorRate            float64   `json:"max_error_rate,omitempty" yaml:"max_error_rate,omitempty"`
+	MaxP99Ratio             float64   `json:"max_p99_ratio,omitempty" yaml:"max_p99_ratio,omitempty"`
+	MaxDriftPSI             float64   `json:"max_drift_psi,omitempty" yaml:"max_drift_psi,omitempty"`
+	Confidence              float64   `json:"confidence,omitempty" yaml:"confidence,omitempty"`
+	ProgressDeadlineSeconds float64   `json:"progress_deadline_seconds,omitempty" yaml:"progress_deadline_seconds,omitempty"`
+}
+
+// The defaults of a document.
+const (
+	DefaultConsecutiveFailures = 5
+	DefaultFailureRatio        = 0.5
+	DefaultMinRequests         = 20
+	DefaultOpenSeconds         = 30
+)
+
+// Errors of documents.
+var (
+	// ErrInvalid is a document that does not validate; the message names
+	// the field.
+	ErrInvalid = errors.New("invalid routing document")
+	// ErrUnsupported is a valid document that asks for what this build
+	// does not do yet.
+	ErrUnsupported = errors.New("unsupported routing document")
+	// ErrInvalidRequest is a request whose routing headers are malformed.
+	ErrInvalidRequest = errors.New("invalid request")
+)
+
+func invalid(path, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, path, fmt.Sprintf(format, args...))
+}
+
+// labelName is what a label may be called (as the repository's labels).
+var labelName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+
+// headerName is what a sticky header or cookie may be called.
+var headerName = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]{1,128}$`)
+
+// ParseJSON decodes and validates a document given as JSON. Unknown
+// fields are errors.
+func ParseJSON(b []byte) (*Document, error) {
+	var d Document
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: data after the document", ErrInvalid)
+	}
+	return &d, d.Validate()
+}
+
+// ParseYAML decodes and validates a document given as YAML (routing.yaml,
+// or config.yaml's routing section). Unknown fields are errors.
+func ParseYAML(b []byte) (*Document, error) {
+	var d Document
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&d); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return &d, d.Validate()
+}
+
+// Validate checks the document whole; the error names the field path.
+func (d *Document) Validate() error {
+	if d.Rollout != nil && len(d.Split) > 0 {
+		return invalid("rollout", "a document has split or rollout, never both")
+	}
+	for i, t := range d.Split {
+		if err := t.validate(fmt.Sprintf("split[%d]", i), true); err != nil {
+			return err
+		}
+	}
+	if s := d.Sticky; s != nil {
+		switch {
+		case (s.Header == "") == (s.Cookie == ""):
+			return invalid("sticky", "give one of header or cookie")
+		case s.Header != "" && !headerName.MatchString(s.Header):
+			return invalid("sticky.header", "%q is not a header name", s.Header)
+		case s.Cookie != "" && !headerName.MatchString(s.Cookie):
+			return invalid("sticky.cookie", "%q is not a cookie name", s.Cookie)
+		case len(s.Salt) > 256 || strings.IndexByte(s.Salt, 0) >= 0:
+			return invalid("sticky.salt", "must be at most 256 bytes, without a 0 byte")
+		}
+	}
+	if f := d.Fallback; f != nil {
+		if err := f.validate("fallback", false); err != nil {
+			return err
+		}
+		if d.Breaker == nil {
+			return invalid("fallback", "needs a breaker: requests fall back while a target's breaker is open")
+		}
+	}
+	if b := d.Breaker; b != nil {
+		switch {
+		case b.ConsecutiveFailures < 0:
+			return invalid("breaker.consecutive_failures", "must not be negative, got %d", b.ConsecutiveFailures)
+		case b.FailureRatio < 0 || b.FailureRatio > 1 || math.IsNaN(b.FailureRatio):
+			return invalid("breaker.failure_ratio", "must be in [0, 1], got %v", b.FailureRatio)
+		case b.MinRequests < 0:
+			return invalid("breaker.min_requests", "must not be negative, got %d", b.MinRequests)
+		case b.OpenSeconds < 0 || math.IsNaN(b.OpenSeconds) || math.IsInf(b.OpenSeconds, 0):
+			return invalid("breaker.open_seconds", "must not be negative, got %v", b.OpenSeconds)
+		}
+	}
+	if s := d.Shadow; s != nil {
+		if err := (Target{Version: s.Version, Label: s.Label}).validate("shadow", false); err != nil {
+			return err
+		}
+		if !(s.Percent > 0 && s.Percent <= 100) {
+			return invalid("shadow.percent", "must be in (0, 100], got %v", s.Percent)
+		}
+	}
+	if r := d.Rollout; r != nil {
+		if err := r.Stable.validate("rollout.stable", false); err != nil {
+			return err
+		}
+		if err := r.Canary.validate("rollout.canary", false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t Target) validate(path string, weighted bool) error {
+	switch {
+	case (t.Version == 0) == (t.Label == ""):
+		return invalid(path, "give one of version or label")
+	case t.Version < 0:
+		return invalid(path+".version", "must be a positive version, got %d", t.Version)
+	case t.Label != "" && !labelName.MatchString(t.Label):
+		return invalid(path+".label", "%q is not a label", t.Label)
+	case weighted && !(t.Weight > 0 && !math.IsInf(t.Weight, 0)):
+		return invalid(path+".weight", "must be positive, got %v", t.Weight)
+	case !weighted && t.Weight != 0:
+		return invalid(path+".weight", "only split targets have a weight")
+	}
+	return nil
+}
+
+// supported refuses what this build does not do yet.
+func (d *Document) supported() error {
+	switch {
+	case d.Shadow != nil:
+		return fmt.Errorf("%w: shadow: not implemented yet", ErrUnsupported)
+	case d.Rollout != nil:
+		return fmt.Errorf("%w: rollout: not implemented yet", ErrUnsupported)
+	}
+	return nil
+}

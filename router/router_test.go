@@ -1,0 +1,311 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/infergate/infergate/repository"
+	"github.com/infergate/infergate/router"
+	"github.com/infergate/infergate/runtime"
+	"github.com/infergate/infergate/runtime/runtimetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// openRepo serves mlp (versions 1 and 2) with the given routing section
+// in its config.yaml ("" none).
+func openRepo(tb testing.TB, routing string) *repository.Repository {
+	tb.Helper()
+	root := tb.TempDir()
+	runtimetest.CopyDir(tb, filepath.Join(runtimetest.Models(tb), "mlp"), filepath.Join(root, "mlp"))
+	cfg := "version_policy: {all: {}}\nversion_labels: {stable: 1}\n" + routing
+	if err := os.WriteFile(filepath.Join(root, "mlp", "config.yaml"), []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(tb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { env.Close() })
+	r, err := repository.Open(context.Background(), repository.Options{Root: root, Runtime: env})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return r
+}
+
+func headers(kv ...string) func(string) []byte {
+	return func(name string) []byte {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if strings.EqualFold(kv[i], name) {
+				return []byte(kv[i+1])
+			}
+		}
+		return nil
+	}
+}
+
+// route decides and runs the hold-and-release cycle of one request.
+func route(tb testing.TB, rt *router.Router, req router.Request) (int64, string) {
+	tb.Helper()
+	d, err := rt.Route(&req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := d.Acquire(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer d.Done(nil)
+	return v.Number, d.Reason
+}
+
+// TestResolutionOrder: the URL's version or label, then a header
+// override, then the document, then the default.
+func TestResolutionOrder(t *testing.T) {
+	repo := openRepo(t, "routing:\n  split: [{version: 1, weight: 1}]\n")
+	rt := router.New(repo, router.Options{})
+	defer rt.Close()
+	tests := []struct {
+		name        string
+		req         router.Request
+		wantVersion int64
+		wantReason  string
+	}{
+		{"url version", router.Request{Version: 2, Header: headers("x-model-version", "1")}, 2, router.ReasonURL},
+		{"url label", router.Request{Label: "stable"}, 1, router.ReasonURL},
+		{"header version", router.Request{Header: headers("x-model-version", "2")}, 2, router.ReasonHeader},
+		{"header label", router.Request{Header: headers("x-model-label", "stable")}, 1, router.ReasonHeader},
+		{"split", router.Request{}, 1, router.ReasonSplit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Model = "mlp"
+			n, reason := route(t, rt, tt.req)
+			if n != tt.wantVersion || reason != tt.wantReason {
+				t.Errorf("got version %d (%s), want %d (%s)", n, reason, tt.wantVersion, tt.wantReason)
+			}
+		})
+	}
+	// Without a document: the default, the highest ready version.
+	plain := router.New(openRepo(t, ""), router.Options{})
+	defer plain.Close()
+	if n, reason := route(t, plain, router.Request{Model: "mlp"}); n != 2 || reason != router.ReasonDefault {
+		t.Errorf("no document: got version %d (%s), want 2 (default)", n, reason)
+	}
+	// overrides: false ignores the headers.
+	noOverride := router.New(openRepo(t, "routing:\n  split: [{version: 1, weight: 1}]\n  overrides: false\n"), router.Options{})
+	defer noOverride.Close()
+	if n, reason := route(t, noOverride, router.Request{Model: "mlp", Header: headers("x-model-version", "2")}); n != 1 || reason != router.ReasonSplit {
+		t.Errorf("overrides false: got version %d (%s), want 1 (split)", n, reason)
+	}
+	// A malformed override is the client's error.
+	if _, err := rt.Route(&router.Request{Model: "mlp", Header: headers("x-model-version", "two")}); !errors.Is(err, router.ErrInvalidRequest) {
+		t.Errorf("bad header: got %v, want ErrInvalidRequest", err)
+	}
+}
+
+// TestSplitAndSticky: 100k random decisions follow the weights within a
+// point; a key always lands on the same version; another salt assigns
+// independently.
+func TestSplitAndSticky(t *testing.T) {
+	repo := openRepo(t, "")
+	rt := router.New(repo, router.Options{})
+	defer rt.Close()
+	set := func(doc string) {
+		t.Helper()
+		d, err := router.ParseJSON([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.Set("mlp", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(`{"split": [{"label": "stable", "weight": 90}, {"version": 2, "weight": 10}]}`)
+	const n = 100_000
+	v2 := 0
+	for range n {
+		d, err := rt.Route(&router.Request{Model: "mlp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Version.Number == 2 {
+			v2++
+		}
+	}
+	if share := float64(v2) / n; share < 0.09 || share > 0.11 {
+		t.Errorf("got %.4f of requests on version 2, want 0.10 ± 0.01", share)
+	}
+
+	set(`{"split": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}], "sticky": {"header": "x-user-id", "salt": "a"}}`)
+	assign := func() map[string]int64 {
+		out := map[string]int64{}
+		for i := range 2000 {
+			key := fmt.Sprintf("user-%d", i)
+			d, err := rt.Route(&router.Request{Model: "mlp", Header: headers("x-user-id", key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Reason != router.ReasonSticky {
+				t.Fatalf("got reason %s, want sticky", d.Reason)
+			}
+			out[key] = d.Version.Number
+		}
+		return out
+	}
+	first, again := assign(), assign()
+	for k, v := range first {
+		if again[k] != v {
+			t.Fatalf("key %s moved from version %d to %d", k, v, again[k])
+		}
+	}
+	set(`{"split": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}], "sticky": {"header": "x-user-id", "salt": "b"}}`)
+	other := assign()
+	same := 0
+	for k, v := range first {
+		if other[k] == v {
+			same++
+		}
+	}
+	if share := float64(same) / float64(len(first)); share < 0.45 || share > 0.55 {
+		t.Errorf("another salt keeps %.3f of the keys on their version, want about 0.5 (independent)", share)
+	}
+}
+
+// TestDocumentErrors: an invalid document is refused with the field path,
+// and nothing changes.
+func TestDocumentErrors(t *testing.T) {
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"unknown field", `{"splt": []}`, `unknown field "splt"`},
+		{"no weight", `{"split": [{"version": 1}]}`, "split[0].weight: must be positive, got 0"},
+		{"both version and label", `{"split": [{"version": 1, "label": "a", "weight": 1}]}`, "split[0]: give one of version or label"},
+		{"bad label", `{"split": [{"label": "a b", "weight": 1}]}`, `split[0].label: "a b" is not a label`},
+		{"sticky both", `{"sticky": {"header": "h", "cookie": "c"}}`, "sticky: give one of header or cookie"},
+		{"fallback without breaker", `{"fallback": {"label": "stable"}}`, "fallback: needs a breaker"},
+		{"breaker ratio", `{"breaker": {"failure_ratio": 2}}`, "breaker.failure_ratio: must be in [0, 1], got 2"},
+		{"split and rollout", `{"split": [{"version": 1, "weight": 1}], "rollout": {"stable": {"version": 1}, "canary": {"version": 2}}}`, "rollout: a document has split or rollout, never both"},
+		{"shadow percent", `{"shadow": {"version": 2, "percent": 0}}`, "shadow.percent: must be in (0, 100], got 0"},
+		{"trailing data", `{} {}`, "data after the document"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := router.ParseJSON([]byte(tt.doc))
+			if err == nil || !errors.Is(err, router.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an ErrInvalid containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSetPersists: with Persist a document goes to routing.yaml, which
+// a second router over the same repository (another replica) reads; a
+// DELETE removes it.
+func TestSetPersists(t *testing.T) {
+	repo := openRepo(t, "")
+	rt := router.New(repo, router.Options{Persist: true})
+	defer rt.Close()
+	doc, err := router.ParseJSON([]byte(`{"split": [{"version": 1, "weight": 1}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := rt.Set("mlp", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Persisted || got.Source != router.File {
+		t.Fatalf("got %+v, want persisted to routing.yaml", got)
+	}
+	replica := router.New(repo, router.Options{})
+	defer replica.Close()
+	if n, reason := route(t, replica, router.Request{Model: "mlp"}); n != 1 || reason != router.ReasonSplit {
+		t.Errorf("replica: got version %d (%s), want 1 (split) from routing.yaml", n, reason)
+	}
+	if _, err := rt.Delete("mlp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(repo.Root(), "mlp", router.File)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("routing.yaml still there after DELETE: %v", err)
+	}
+	if n, reason := route(t, rt, router.Request{Model: "mlp"}); n != 2 || reason != router.ReasonDefault {
+		t.Errorf("after DELETE: got version %d (%s), want 2 (default)", n, reason)
+	}
+	// In memory only: the answer says why.
+	mem := router.New(repo, router.Options{})
+	defer mem.Close()
+	got, err = mem.Set("mlp", doc)
+	if err != nil || got.Persisted || got.Source != "api" || got.Reason == "" {
+		t.Errorf("in memory: got %+v %v, want not persisted with a reason", got, err)
+	}
+}
+
+// BenchmarkRoute is the router's cost of a request: decide, hold,
+// release; with no document, and with a split and a sticky key.
+func BenchmarkRoute(b *testing.B) {
+	b.Run("baseline-repository", func(b *testing.B) {
+		// What the gateway did before the router: look up, hold, release.
+		repo := openRepo(b, "")
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := repo.Model("mlp")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Lookup(0, ""); err != nil {
+				b.Fatal(err)
+			}
+			v, err := repo.Acquire(ctx, "mlp", 0, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			v.Release()
+		}
+	})
+	for _, tc := range []struct {
+		name, routing string
+		header        func(string) []byte
+	}{
+		{"no-policy", "", nil},
+		{"split+sticky", "routing:\n  split: [{version: 1, weight: 90}, {version: 2, weight: 10}]\n  sticky: {header: x-user-id, salt: exp}\n", fixedHeader("x-user-id", "user-12345678")},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			rt := router.New(openRepo(b, tc.routing), router.Options{})
+			defer rt.Close()
+			req := router.Request{Model: "mlp", Header: tc.header}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				d, err := rt.Route(&req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := d.Acquire(ctx); err != nil {
+					b.Fatal(err)
+				}
+				d.Done(nil)
+			}
+		})
+	}
+}
+
+// fixedHeader returns one header without allocating, as fasthttp's Peek.
+func fixedHeader(name, value string) func(string) []byte {
+	v := []byte(value)
+	return func(n string) []byte {
+		if strings.EqualFold(n, name) {
+			return v
+		}
+		return nil
+	}
+}
