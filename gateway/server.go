@@ -567,6 +567,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, fmt.Errorf("model %q version %d: %w", v.Model, v.Number, err))
 		return
 	}
+	d.Shadow(req.Inputs, selected) // copies what it mirrors; never waits
 	// Encode straight into fasthttp's own (pooled) response buffer.
 	buf := ctx.Response.SwapBody(nil)
 	out, jsonLen := encodeResponse(buf[:0], v.Model, v.Number, req.ID, selected, binary)

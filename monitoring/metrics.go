@@ -77,9 +77,12 @@ type Monitor struct {
 	loadDuration   *prometheus.HistogramVec // model
 	unloads        *prometheus.CounterVec   // model, reason
 	resident       prometheus.Gauge
-	decisions      *prometheus.CounterVec // model, version, reason
-	fallbacks      *prometheus.CounterVec // model, version (the one whose breaker was open)
-	breakerState   *prometheus.GaugeVec   // model, version
+	decisions      *prometheus.CounterVec   // model, version, reason
+	fallbacks      *prometheus.CounterVec   // model, version (the one whose breaker was open)
+	breakerState   *prometheus.GaugeVec     // model, version
+	shadowRequests *prometheus.CounterVec   // model, version, result
+	shadowDiverge  *prometheus.HistogramVec // model, version
+	shadowDisagree *prometheus.CounterVec   // model, version
 
 	// perVersion are the families whose series a version's unload
 	// deletes.
@@ -102,13 +105,14 @@ type versionEntry struct {
 
 // Buckets of the classic histograms; native histograms come with them.
 var (
-	durationBuckets  = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
-	batchBuckets     = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}
-	loadTimeBuckets  = []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300}
-	versionLabels    = []string{"model", "version"}
-	protocolLabels   = []string{"model", "version", "protocol"}
-	driftKindLabels  = []string{"model", "version", "kind", "tensor"}
-	driftScoreLabels = []string{"model", "version", "kind", "tensor", "statistic"}
+	durationBuckets   = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	batchBuckets      = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}
+	loadTimeBuckets   = []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300}
+	divergenceBuckets = []float64{0, 1e-6, 1e-5, 1e-4, 1e-3, .01, .1, 1, 10}
+	versionLabels     = []string{"model", "version"}
+	protocolLabels    = []string{"model", "version", "protocol"}
+	driftKindLabels   = []string{"model", "version", "kind", "tensor"}
+	driftScoreLabels  = []string{"model", "version", "kind", "tensor", "statistic"}
 )
 
 // histogram returns histogram options that are native (sparse, at most
@@ -152,30 +156,33 @@ func New(opts Options) *Monitor {
 		reg:      prometheus.NewRegistry(),
 		versions: map[versionKey]*versionEntry{},
 
-		requests:      prometheus.NewCounterVec(counter("requests_total", "Inference requests answered, by status code (HTTP status or gRPC code name)."), []string{"model", "version", "protocol", "code"}),
-		duration:      prometheus.NewHistogramVec(histogram("request_duration_seconds", "Time from an inference request's arrival to its answer, as the server sees it.", durationBuckets), protocolLabels),
-		received:      prometheus.NewCounterVec(counter("received_bytes_total", "Bytes of inference request bodies received."), protocolLabels),
-		sent:          prometheus.NewCounterVec(counter("sent_bytes_total", "Bytes of inference response bodies sent."), protocolLabels),
-		queueDuration: prometheus.NewHistogramVec(histogram("queue_duration_seconds", "Time requests waited in the dynamic batcher's queue.", durationBuckets), versionLabels),
-		computeTime:   prometheus.NewHistogramVec(histogram("compute_duration_seconds", "Time of each model execution (a batch) in ONNX Runtime.", durationBuckets), versionLabels),
-		batchSize:     prometheus.NewHistogramVec(histogram("batch_size", "Rows per model execution.", batchBuckets), versionLabels),
-		queueDepth:    prometheus.NewGaugeVec(gauge("queue_depth", "Requests waiting in the dynamic batcher's queue."), versionLabels),
-		queueCapacity: prometheus.NewGaugeVec(gauge("queue_capacity", "Bound of the dynamic batcher's queue; 0 without dynamic batching."), versionLabels),
-		inflight:      prometheus.NewGaugeVec(gauge("inflight_requests", "Requests in a version's executor: queued or running."), versionLabels),
-		rejected:      prometheus.NewCounterVec(counter("rejected_total", "Requests refused for load or size: queue_full, timeout (expired in the queue), body_too_large."), []string{"model", "version", "reason"}),
-		cacheLookups:  prometheus.NewCounterVec(counter("cache_lookups_total", "Response cache lookups, by result (hit, miss)."), []string{"model", "version", "result"}),
-		coalesced:     prometheus.NewCounterVec(counter("coalesced_total", "Requests that joined an identical request in flight."), versionLabels),
-		driftScore:    prometheus.NewGaugeVec(gauge("drift_score", "Drift of a watched tensor against its reference: the worst element per statistic (psi, ks, js; p_value corrected for the elements tested)."), driftScoreLabels),
-		driftDetected: prometheus.NewGaugeVec(gauge("drift_detected", "1 while the drift decision rule holds for a watched tensor, else 0."), driftKindLabels),
-		driftSamples:  prometheus.NewGaugeVec(gauge("drift_window_samples", "Samples in a watched tensor's live drift window."), driftKindLabels),
-		driftDropped:  prometheus.NewCounterVec(counter("drift_dropped_total", "Sampled requests dropped because the drift worker fell behind."), versionLabels),
-		loads:         prometheus.NewCounterVec(counter("model_loads_total", "Version loads, by result (success, failure)."), []string{"model", "result"}),
-		loadDuration:  prometheus.NewHistogramVec(histogram("model_load_duration_seconds", "Time to load and warm a version.", loadTimeBuckets), []string{"model"}),
-		unloads:       prometheus.NewCounterVec(counter("model_unloads_total", "Versions released, by reason (unload, replaced, evicted)."), []string{"model", "reason"}),
-		resident:      prometheus.NewGauge(gauge("resident_versions", "Versions loaded in memory.")),
-		decisions:     prometheus.NewCounterVec(counter("route_decisions_total", "Requests routed to a version, by reason: url, header, split, sticky, rollout, fallback, default."), []string{"model", "version", "reason"}),
-		fallbacks:     prometheus.NewCounterVec(counter("fallbacks_total", "Requests sent to the fallback because the breaker of this version was open."), versionLabels),
-		breakerState:  prometheus.NewGaugeVec(gauge("breaker_state", "State of a version's circuit breaker: 0 closed, 1 half-open, 2 open."), versionLabels),
+		requests:       prometheus.NewCounterVec(counter("requests_total", "Inference requests answered, by status code (HTTP status or gRPC code name)."), []string{"model", "version", "protocol", "code"}),
+		duration:       prometheus.NewHistogramVec(histogram("request_duration_seconds", "Time from an inference request's arrival to its answer, as the server sees it.", durationBuckets), protocolLabels),
+		received:       prometheus.NewCounterVec(counter("received_bytes_total", "Bytes of inference request bodies received."), protocolLabels),
+		sent:           prometheus.NewCounterVec(counter("sent_bytes_total", "Bytes of inference response bodies sent."), protocolLabels),
+		queueDuration:  prometheus.NewHistogramVec(histogram("queue_duration_seconds", "Time requests waited in the dynamic batcher's queue.", durationBuckets), versionLabels),
+		computeTime:    prometheus.NewHistogramVec(histogram("compute_duration_seconds", "Time of each model execution (a batch) in ONNX Runtime.", durationBuckets), versionLabels),
+		batchSize:      prometheus.NewHistogramVec(histogram("batch_size", "Rows per model execution.", batchBuckets), versionLabels),
+		queueDepth:     prometheus.NewGaugeVec(gauge("queue_depth", "Requests waiting in the dynamic batcher's queue."), versionLabels),
+		queueCapacity:  prometheus.NewGaugeVec(gauge("queue_capacity", "Bound of the dynamic batcher's queue; 0 without dynamic batching."), versionLabels),
+		inflight:       prometheus.NewGaugeVec(gauge("inflight_requests", "Requests in a version's executor: queued or running."), versionLabels),
+		rejected:       prometheus.NewCounterVec(counter("rejected_total", "Requests refused for load or size: queue_full, timeout (expired in the queue), body_too_large."), []string{"model", "version", "reason"}),
+		cacheLookups:   prometheus.NewCounterVec(counter("cache_lookups_total", "Response cache lookups, by result (hit, miss)."), []string{"model", "version", "result"}),
+		coalesced:      prometheus.NewCounterVec(counter("coalesced_total", "Requests that joined an identical request in flight."), versionLabels),
+		driftScore:     prometheus.NewGaugeVec(gauge("drift_score", "Drift of a watched tensor against its reference: the worst element per statistic (psi, ks, js; p_value corrected for the elements tested)."), driftScoreLabels),
+		driftDetected:  prometheus.NewGaugeVec(gauge("drift_detected", "1 while the drift decision rule holds for a watched tensor, else 0."), driftKindLabels),
+		driftSamples:   prometheus.NewGaugeVec(gauge("drift_window_samples", "Samples in a watched tensor's live drift window."), driftKindLabels),
+		driftDropped:   prometheus.NewCounterVec(counter("drift_dropped_total", "Sampled requests dropped because the drift worker fell behind."), versionLabels),
+		loads:          prometheus.NewCounterVec(counter("model_loads_total", "Version loads, by result (success, failure)."), []string{"model", "result"}),
+		loadDuration:   prometheus.NewHistogramVec(histogram("model_load_duration_seconds", "Time to load and warm a version.", loadTimeBuckets), []string{"model"}),
+		unloads:        prometheus.NewCounterVec(counter("model_unloads_total", "Versions released, by reason (unload, replaced, evicted)."), []string{"model", "reason"}),
+		resident:       prometheus.NewGauge(gauge("resident_versions", "Versions loaded in memory.")),
+		decisions:      prometheus.NewCounterVec(counter("route_decisions_total", "Requests routed to a version, by reason: url, header, split, sticky, rollout, fallback, default."), []string{"model", "version", "reason"}),
+		fallbacks:      prometheus.NewCounterVec(counter("fallbacks_total", "Requests sent to the fallback because the breaker of this version was open."), versionLabels),
+		breakerState:   prometheus.NewGaugeVec(gauge("breaker_state", "State of a version's circuit breaker: 0 closed, 1 half-open, 2 open."), versionLabels),
+		shadowRequests: prometheus.NewCounterVec(counter("shadow_requests_total", "Requests mirrored to a shadow version, by result: compared, dropped (the shadow pool was full), failed."), []string{"model", "version", "result"}),
+		shadowDiverge:  prometheus.NewHistogramVec(histogram("shadow_divergence", "Largest absolute difference between the primary's and the shadow's outputs of a request.", divergenceBuckets), versionLabels),
+		shadowDisagree: prometheus.NewCounterVec(counter("shadow_disagreements_total", "Rows of [N, C] outputs whose argmax differs between the primary and the shadow."), versionLabels),
 	}
 	m.perVersion = []*prometheus.MetricVec{
 		m.requests.MetricVec, m.duration.MetricVec, m.received.MetricVec, m.sent.MetricVec,
@@ -184,6 +191,7 @@ func New(opts Options) *Monitor {
 		m.rejected.MetricVec, m.cacheLookups.MetricVec, m.coalesced.MetricVec,
 		m.driftScore.MetricVec, m.driftDetected.MetricVec, m.driftSamples.MetricVec, m.driftDropped.MetricVec,
 		m.decisions.MetricVec, m.fallbacks.MetricVec, m.breakerState.MetricVec,
+		m.shadowRequests.MetricVec, m.shadowDiverge.MetricVec, m.shadowDisagree.MetricVec,
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -193,6 +201,7 @@ func New(opts Options) *Monitor {
 		m.driftScore, m.driftDetected, m.driftSamples, m.driftDropped,
 		m.loads, m.loadDuration, m.unloads, m.resident,
 		m.decisions, m.fallbacks, m.breakerState,
+		m.shadowRequests, m.shadowDiverge, m.shadowDisagree,
 	)
 	return m
 }

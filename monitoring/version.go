@@ -269,3 +269,23 @@ func (m *Monitor) ObserveBreaker(model string, version int64, state string) {
 	}
 	m.breakerState.WithLabelValues(model, strconv.FormatInt(version, 10)).Set(v)
 }
+
+// ObserveShadow counts a shadow request and its comparison; it runs on
+// the router's shadow workers.
+func (m *Monitor) ObserveShadow(model string, version int64, result string, maxDiff float64, disagreements int) {
+	v := ""
+	if version > 0 {
+		v = strconv.FormatInt(version, 10)
+	}
+	m.shadowRequests.WithLabelValues(model, v, result).Inc()
+	if result != "compared" {
+		return
+	}
+	m.shadowDiverge.WithLabelValues(model, v).Observe(maxDiff)
+	m.shadowDisagree.WithLabelValues(model, v).Add(float64(disagreements))
+}
+
+// ObserveShadowDropped counts shadow requests dropped by a full pool.
+func (m *Monitor) ObserveShadowDropped(model string, n int64) {
+	m.shadowRequests.WithLabelValues(model, "", "dropped").Add(float64(n))
+}

@@ -39,8 +39,15 @@
 //     open, the request goes to fallback (default: the default version)
 //     with the reason in x-infergate-fallback. A version pinned by the URL
 //     or a header gets no fallback: the client asked for that version.
-//   - shadow and rollout are parsed and validated, and refused as not
-//     implemented yet (501).
+//   - shadow: a share (percent) of the requests the primary answered is
+//     mirrored to another version: the inputs and the primary's outputs
+//     are copied, the request returns, and one of ShadowWorkers runs it
+//     and compares the outputs (the largest absolute difference, and the
+//     rows of [N, C] outputs whose argmax differs). At most ShadowQueue
+//     wait; past that a shadow is dropped and counted. The client sees
+//     only the primary's answer.
+//   - rollout is parsed and validated, and refused as not implemented
+//     yet (501).
 //
 // Breakers belong to a compiled document: replacing the document, or a
 // reload of the model's config, starts them closed.

@@ -28,7 +28,7 @@ type Document struct {
 	// Default true.
 	Overrides *bool `json:"overrides,omitempty" yaml:"overrides,omitempty"`
 	// Shadow also sends a share of requests to another version, compares
-	// and discards. Not implemented yet: a document with it is refused.
+	// the outputs and discards them.
 	Shadow *Shadow `json:"shadow,omitempty" yaml:"shadow,omitempty"`
 	// Fallback is where requests go while the breaker of the target the
 	// policy chose is open.
@@ -233,8 +233,6 @@ func (t Target) validate(path string, weighted bool) error {
 // supported refuses what this build does not do yet.
 func (d *Document) supported() error {
 	switch {
-	case d.Shadow != nil:
-		return fmt.Errorf("%w: shadow: not implemented yet", ErrUnsupported)
 	case d.Rollout != nil:
 		return fmt.Errorf("%w: rollout: not implemented yet", ErrUnsupported)
 	}

@@ -59,13 +59,23 @@ type Observer interface {
 	// ObserveBreaker reports a breaker's state: "closed", "half-open" or
 	// "open".
 	ObserveBreaker(model string, version int64, state string)
+	// ObserveShadow reports a shadow request (ShadowCompared,
+	// ShadowDropped, ShadowFailed) of a shadow version (0 when dropped),
+	// with, when compared, the largest absolute output difference and
+	// the rows whose argmax disagrees. It runs on the shadow workers.
+	ObserveShadow(model string, version int64, result string, maxDiff float64, disagreements int)
+	// ObserveShadowDropped counts n shadow requests dropped because the
+	// pool was full.
+	ObserveShadowDropped(model string, n int64)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) ObserveRoute(*repository.Version, string) {}
-func (nopObserver) ObserveFallback(string, int64)            {}
-func (nopObserver) ObserveBreaker(string, int64, string)     {}
+func (nopObserver) ObserveRoute(*repository.Version, string)          {}
+func (nopObserver) ObserveFallback(string, int64)                     {}
+func (nopObserver) ObserveBreaker(string, int64, string)              {}
+func (nopObserver) ObserveShadow(string, int64, string, float64, int) {}
+func (nopObserver) ObserveShadowDropped(string, int64)                {}
 
 // Options configure a Router.
 type Options struct {
@@ -92,6 +102,7 @@ type Router struct {
 	obs  Observer
 
 	models sync.Map // model name → *modelState
+	shadow *shadows
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -137,6 +148,7 @@ func New(repo *repository.Repository, opts Options) *Router {
 		opts.Observer = nopObserver{}
 	}
 	r := &Router{repo: repo, opts: opts, log: opts.Logger, obs: opts.Observer, stop: make(chan struct{})}
+	r.startShadows()
 	if opts.PollInterval > 0 {
 		r.wg.Add(1)
 		go r.poll(opts.PollInterval)
@@ -182,6 +194,7 @@ type Decision struct {
 	Fallback string
 
 	r     *Router
+	pol   *policy
 	model string
 	n     int64  // what Acquire asks the repository for
 	label string //
@@ -197,8 +210,8 @@ func (r *Router) Route(req *Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	d := Decision{r: r, model: m.Name}
 	pol := r.policy(m)
+	d := Decision{r: r, model: m.Name, pol: pol}
 	if req.Version != 0 || req.Label != "" {
 		return d, d.pin(m, pol, req.Version, req.Label, ReasonURL)
 	}

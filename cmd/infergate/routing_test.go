@@ -116,3 +116,84 @@ func scrapeMetrics(t *testing.T, cl *client.Client) string {
 	text, _ := scrape(t, cl, "")
 	return text
 }
+
+func putRouting(tb testing.TB, cl *client.Client, model, doc string) {
+	tb.Helper()
+	status, body, _, err := cl.Do(context.Background(), "PUT", "/v2/repository/models/"+model+"/routing", []byte(doc), nil)
+	if err != nil || status != 200 {
+		tb.Fatalf("PUT routing: %d %v %s", status, err, body)
+	}
+}
+
+var mlpBody = []byte(`{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}]}`)
+
+// TestShadowOverHTTP: every request answered by version 1 is mirrored to
+// version 2 (other weights, so other outputs); the client sees only
+// version 1, and the comparisons are counted.
+func TestShadowOverHTTP(t *testing.T) {
+	cl := startServer(t, filepath.Join(runtimetest.Models(t)), nil)
+	putRouting(t, cl, "mlp", `{"split": [{"version": 1, "weight": 1}], "shadow": {"version": 2, "percent": 100}}`)
+	ctx := context.Background()
+	const n = 20
+	for range n {
+		status, body, header, err := cl.Do(ctx, "POST", "/v2/models/mlp/infer", mlpBody, nil)
+		if err != nil || status != 200 || !strings.Contains(string(body), `"model_version":"1"`) || header.Get("x-infergate-fallback") != "" {
+			t.Fatalf("got %d %v %s, want version 1's answer", status, err, body)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		text := scrapeMetrics(t, cl)
+		compared := metricValue(text, `infergate_shadow_requests_total{model="mlp",result="compared",version="2"}`)
+		dropped := metricValue(text, `infergate_shadow_requests_total{model="mlp",result="dropped",version=""}`)
+		if compared+dropped == n {
+			if compared == 0 {
+				t.Fatal("no shadow request was compared")
+			}
+			if got := metricValue(text, `infergate_shadow_divergence_count{model="mlp",version="2"}`); got != compared {
+				t.Errorf("divergence observed %v times, want %v", got, compared)
+			}
+			if got := metricValue(text, `infergate_shadow_divergence_sum{model="mlp",version="2"}`); !(got > 0) {
+				t.Errorf("versions with other weights diverge by %v, want more than 0", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shadow: %v compared and %v dropped of %d", compared, dropped, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// metricValue returns the value of an exposition line, or 0.
+func metricValue(text, series string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			fmt.Sscan(rest, &v)
+			return v
+		}
+	}
+	return 0
+}
+
+// BenchmarkShadowLatency is the client's latency of one request at a
+// time on the small MLP, with every request mirrored to a shadow version
+// and without: the shadow runs off the request's path.
+func BenchmarkShadowLatency(b *testing.B) {
+	for _, tc := range []struct{ name, doc string }{
+		{"no-shadow", `{"split": [{"version": 1, "weight": 1}]}`},
+		{"shadow-100%", `{"split": [{"version": 1, "weight": 1}], "shadow": {"version": 2, "percent": 100}}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cl := startServer(b, filepath.Join(runtimetest.Models(b)), nil)
+			putRouting(b, cl, "mlp", tc.doc)
+			ctx := context.Background()
+			for b.Loop() {
+				if status, _, _, err := cl.Do(ctx, "POST", "/v2/models/mlp/infer", mlpBody, nil); err != nil || status != 200 {
+					b.Fatal(status, err)
+				}
+			}
+		})
+	}
+}

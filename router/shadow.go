@@ -1,0 +1,226 @@
+package router
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/x448/float16"
+
+	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/runtime"
+)
+
+// The shadow pool's bounds: ShadowWorkers run shadow requests, and at
+// most ShadowQueue wait; past that a shadow is dropped and counted.
+const (
+	ShadowWorkers = 2
+	ShadowQueue   = 16
+	// ShadowTimeout bounds a shadow execution, its load on demand
+	// included.
+	ShadowTimeout = 10 * time.Second
+)
+
+// The results of a shadow request, as infergate_shadow_requests_total
+// counts them.
+const (
+	ShadowCompared = "compared"
+	ShadowDropped  = "dropped"
+	ShadowFailed   = "failed"
+)
+
+// shadowJob is a request mirrored to a shadow version, with copies of its
+// inputs and of the primary's outputs: the originals alias the request's
+// body and the batch's buffers, which are gone once the handler returns.
+type shadowJob struct {
+	model   string
+	target  Target
+	primary int64 // the version that answered the client
+	inputs  []runtime.Tensor
+	outputs []runtime.Tensor
+}
+
+// shadows is the router's bounded shadow pool.
+type shadows struct {
+	r       *Router
+	queue   chan *shadowJob // bounded: ShadowQueue; full drops
+	dropped sync.Map        // model → *atomic.Int64, reported by the workers
+}
+
+func (r *Router) startShadows() {
+	r.shadow = &shadows{r: r, queue: make(chan *shadowJob, ShadowQueue)}
+	for range ShadowWorkers {
+		r.wg.Add(1)
+		go r.shadow.work()
+	}
+}
+
+// Shadow mirrors a request that the primary answered to the document's
+// shadow version, with the share the document asks for. It copies the
+// inputs and the primary's outputs and never waits: when the pool is
+// full the shadow is dropped and counted. Call it after a successful
+// execution, before the request's buffers are released.
+func (d *Decision) Shadow(inputs, outputs []runtime.Tensor) {
+	p := d.pol
+	if p == nil || p.doc == nil || p.doc.Shadow == nil || d.r.shadow == nil {
+		return
+	}
+	s := p.doc.Shadow
+	if rand.Float64()*100 >= s.Percent {
+		return
+	}
+	if d.Version != nil && s.Version == d.Version.Number {
+		return // the shadow answered the client itself
+	}
+	pool := d.r.shadow
+	if len(pool.queue) == cap(pool.queue) {
+		pool.drop(d.model)
+		return
+	}
+	job := &shadowJob{model: d.model, target: Target{Version: s.Version, Label: s.Label}, inputs: cloneTensors(inputs), outputs: cloneTensors(outputs)}
+	if d.Version != nil {
+		job.primary = d.Version.Number
+	}
+	select {
+	case pool.queue <- job:
+	default:
+		pool.drop(d.model)
+	}
+}
+
+func (s *shadows) drop(model string) {
+	c, ok := s.dropped.Load(model)
+	if !ok {
+		c, _ = s.dropped.LoadOrStore(model, new(atomic.Int64))
+	}
+	c.(*atomic.Int64).Add(1)
+}
+
+// work runs shadow jobs until the router closes.
+func (s *shadows) work() {
+	defer s.r.wg.Done()
+	for {
+		select {
+		case <-s.r.stop:
+			s.flushDrops()
+			return
+		case job := <-s.queue:
+			s.flushDrops()
+			s.run(job)
+		}
+	}
+}
+
+// flushDrops reports the drops counted on the request path.
+func (s *shadows) flushDrops() {
+	s.dropped.Range(func(k, v any) bool {
+		if n := v.(*atomic.Int64).Swap(0); n > 0 {
+			s.r.obs.ObserveShadowDropped(k.(string), n)
+		}
+		return true
+	})
+}
+
+func (s *shadows) run(job *shadowJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), ShadowTimeout)
+	defer cancel()
+	v, err := s.r.repo.Acquire(ctx, job.model, job.target.Version, job.target.Label)
+	if err != nil {
+		s.r.obs.ObserveShadow(job.model, job.target.Version, ShadowFailed, 0, 0)
+		return
+	}
+	defer v.Release()
+	outs, err := v.Executor.Infer(ctx, batching.Request{Inputs: job.inputs}, nil)
+	if err != nil {
+		s.r.log.Debug("shadow request failed", "model", job.model, "version", v.Number, "err", err)
+		s.r.obs.ObserveShadow(job.model, v.Number, ShadowFailed, 0, 0)
+		return
+	}
+	diff, disagree := compareOutputs(job.outputs, outs)
+	s.r.obs.ObserveShadow(job.model, v.Number, ShadowCompared, diff, disagree)
+}
+
+// compareOutputs returns the largest absolute difference between the
+// primary's numeric outputs and the shadow's outputs of the same name and
+// shape, and for [N, C] outputs the rows whose argmax differs.
+func compareOutputs(primary, shadow []runtime.Tensor) (maxDiff float64, disagreements int) {
+	for _, p := range primary {
+		i := slices.IndexFunc(shadow, func(t runtime.Tensor) bool { return t.Name == p.Name })
+		if i < 0 {
+			continue
+		}
+		q := shadow[i]
+		size := p.DataType.Size()
+		if p.DataType != q.DataType || size == 0 || !slices.Equal(p.Shape, q.Shape) || len(p.Data) != len(q.Data) {
+			continue
+		}
+		n := len(p.Data) / size
+		for e := range n {
+			if d := math.Abs(number(p.DataType, p.Data[e*size:]) - number(q.DataType, q.Data[e*size:])); d > maxDiff || math.IsNaN(d) {
+				maxDiff = d
+			}
+		}
+		if len(p.Shape) == 2 && p.Shape[1] >= 2 {
+			rows, cols := int(p.Shape[0]), int(p.Shape[1])
+			for r := range rows {
+				if argmax(p, r*cols, cols) != argmax(q, r*cols, cols) {
+					disagreements++
+				}
+			}
+		}
+	}
+	return maxDiff, disagreements
+}
+
+func argmax(t runtime.Tensor, off, n int) int {
+	size := t.DataType.Size()
+	best, at := math.Inf(-1), -1
+	for i := range n {
+		if v := number(t.DataType, t.Data[(off+i)*size:]); v > best || at < 0 {
+			best, at = v, i
+		}
+	}
+	return at
+}
+
+// number decodes element 0 of b as a float64.
+func number(dt runtime.DataType, b []byte) float64 {
+	switch dt {
+	case runtime.FP32:
+		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+	case runtime.FP64:
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	case runtime.FP16:
+		return float64(float16.Frombits(binary.LittleEndian.Uint16(b)).Float32())
+	case runtime.Bool, runtime.Uint8:
+		return float64(b[0])
+	case runtime.Int8:
+		return float64(int8(b[0]))
+	case runtime.Uint16:
+		return float64(binary.LittleEndian.Uint16(b))
+	case runtime.Int16:
+		return float64(int16(binary.LittleEndian.Uint16(b)))
+	case runtime.Uint32:
+		return float64(binary.LittleEndian.Uint32(b))
+	case runtime.Int32:
+		return float64(int32(binary.LittleEndian.Uint32(b)))
+	case runtime.Uint64:
+		return float64(binary.LittleEndian.Uint64(b))
+	case runtime.Int64:
+		return float64(int64(binary.LittleEndian.Uint64(b)))
+	}
+	return math.NaN()
+}
+
+func cloneTensors(in []runtime.Tensor) []runtime.Tensor {
+	out := make([]runtime.Tensor, len(in))
+	for i, t := range in {
+		out[i] = runtime.Tensor{Name: t.Name, DataType: t.DataType, Shape: slices.Clone(t.Shape), Data: slices.Clone(t.Data), Strings: slices.Clone(t.Strings)}
+	}
+	return out
+}
