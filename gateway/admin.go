@@ -210,3 +210,27 @@ func (s *Server) deleteRouting(ctx *fasthttp.RequestCtx) {
 	}
 	s.writeJSON(ctx, out)
 }
+
+// getRollout answers GET /v2/repository/models/{m}/rollout.
+func (s *Server) getRollout(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("model").(string)
+	out, err := s.router.RolloutStatus(name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, out)
+}
+
+// controlRollout answers POST /v2/repository/models/{m}/rollout/{abort,
+// promote,pause,resume}.
+func (s *Server) controlRollout(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("model").(string)
+	action, _ := ctx.UserValue("action").(string)
+	out, err := s.router.Control(name, action)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, out)
+}

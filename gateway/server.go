@@ -171,6 +171,8 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	r.GET("/v2/repository/models/{model}/routing", s.getRouting)
 	r.PUT("/v2/repository/models/{model}/routing", s.putRouting)
 	r.DELETE("/v2/repository/models/{model}/routing", s.deleteRouting)
+	r.GET("/v2/repository/models/{model}/rollout", s.getRollout)
+	r.POST("/v2/repository/models/{model}/rollout/{action}", s.controlRollout)
 	if s.opts.Drift != nil {
 		r.GET("/v2/repository/models/{model}/versions/{version}/drift", s.drift)
 	}
@@ -242,8 +244,8 @@ func statusOf(err error) (int, string) {
 	switch {
 	case errors.Is(err, router.ErrInvalid), errors.Is(err, router.ErrInvalidRequest):
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, router.ErrUnsupported):
-		return http.StatusNotImplemented, err.Error()
+	case errors.Is(err, router.ErrNoRollout):
+		return http.StatusNotFound, err.Error()
 	case errors.Is(err, runtime.ErrInvalidInput):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):

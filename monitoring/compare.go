@@ -85,3 +85,29 @@ func (m *Monitor) Compare(ctx context.Context, model string, candidate, baseline
 	}
 	return c, nil
 }
+
+// CompareDrift is Compare reduced to the figures a rollout's drift check
+// reads: the worst PSI and the smallest corrected p-value over the
+// outputs and predicted classes both versions watch, and the fewest
+// samples behind them. It implements the router's DriftComparer.
+func (m *Monitor) CompareDrift(ctx context.Context, model string, candidate, baseline int64) (psi, pValue float64, samples int64, err error) {
+	c, err := m.Compare(ctx, model, candidate, baseline)
+	if err != nil {
+		return 0, 1, 0, err
+	}
+	pValue, samples = 1, -1
+	for _, t := range c.Tensors {
+		if t.Kind == drift.KindInput {
+			continue
+		}
+		psi = max(psi, t.PSI)
+		pValue = min(pValue, t.PValue)
+		if samples < 0 || t.Samples < samples {
+			samples = t.Samples
+		}
+	}
+	if samples < 0 {
+		return 0, 1, 0, fmt.Errorf("model %q: %w of an output in both versions", model, ErrNoDrift)
+	}
+	return psi, pValue, samples, nil
+}

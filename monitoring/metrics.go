@@ -83,6 +83,8 @@ type Monitor struct {
 	shadowRequests *prometheus.CounterVec   // model, version, result
 	shadowDiverge  *prometheus.HistogramVec // model, version
 	shadowDisagree *prometheus.CounterVec   // model, version
+	rolloutWeight  *prometheus.GaugeVec     // model
+	rolloutPhase   *prometheus.GaugeVec     // model, phase
 
 	// perVersion are the families whose series a version's unload
 	// deletes.
@@ -183,6 +185,8 @@ func New(opts Options) *Monitor {
 		shadowRequests: prometheus.NewCounterVec(counter("shadow_requests_total", "Requests mirrored to a shadow version, by result: compared, dropped (the shadow pool was full), failed."), []string{"model", "version", "result"}),
 		shadowDiverge:  prometheus.NewHistogramVec(histogram("shadow_divergence", "Largest absolute difference between the primary's and the shadow's outputs of a request.", divergenceBuckets), versionLabels),
 		shadowDisagree: prometheus.NewCounterVec(counter("shadow_disagreements_total", "Rows of [N, C] outputs whose argmax differs between the primary and the shadow."), versionLabels),
+		rolloutWeight:  prometheus.NewGaugeVec(gauge("rollout_weight", "The canary's share of a model's traffic in its rollout, in percent."), []string{"model"}),
+		rolloutPhase:   prometheus.NewGaugeVec(gauge("rollout_phase", "1 for the phase a model's rollout is in (progressing, holding, paused, promoted, rolled_back), else 0."), []string{"model", "phase"}),
 	}
 	m.perVersion = []*prometheus.MetricVec{
 		m.requests.MetricVec, m.duration.MetricVec, m.received.MetricVec, m.sent.MetricVec,
@@ -202,6 +206,7 @@ func New(opts Options) *Monitor {
 		m.loads, m.loadDuration, m.unloads, m.resident,
 		m.decisions, m.fallbacks, m.breakerState,
 		m.shadowRequests, m.shadowDiverge, m.shadowDisagree,
+		m.rolloutWeight, m.rolloutPhase,
 	)
 	return m
 }

@@ -289,3 +289,15 @@ func (m *Monitor) ObserveShadow(model string, version int64, result string, maxD
 func (m *Monitor) ObserveShadowDropped(model string, n int64) {
 	m.shadowRequests.WithLabelValues(model, "", "dropped").Add(float64(n))
 }
+
+// ObserveRollout sets a model's rollout weight and phase.
+func (m *Monitor) ObserveRollout(model string, weight float64, phase string) {
+	m.rolloutWeight.WithLabelValues(model).Set(weight)
+	for _, p := range []string{"progressing", "holding", "paused", "promoted", "rolled_back"} {
+		v := 0.0
+		if p == phase {
+			v = 1
+		}
+		m.rolloutPhase.WithLabelValues(model, p).Set(v)
+	}
+}

@@ -51,9 +51,6 @@ func (r *Router) Set(model string, doc *Document) (*Routing, error) {
 	if err := doc.Validate(); err != nil {
 		return nil, err
 	}
-	if err := doc.supported(); err != nil {
-		return nil, err
-	}
 	st := r.state(m.Name)
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -157,4 +154,43 @@ func (r *Router) poll(interval time.Duration) {
 			st.mu.Unlock()
 		}
 	}
+}
+
+// replace applies a document that a rollout's controller wrote when it
+// ended, as Set does, without waiting for that controller (it is the
+// caller).
+func (r *Router) replace(model string, doc *Document, from *rollout) error {
+	m, err := r.repo.Model(model)
+	if err != nil {
+		return err
+	}
+	st := r.state(m.Name)
+	// Whoever holds the lock to replace this rollout stops it first: give
+	// way then, instead of deadlocking on each other.
+	for !st.mu.TryLock() {
+		select {
+		case <-from.stop:
+			return nil
+		case <-time.After(time.Millisecond):
+		}
+	}
+	defer st.mu.Unlock()
+	if st.rollout != from {
+		return nil // replaced meanwhile by an operator
+	}
+	st.rollout = nil // ends with its goroutine
+	persisted := false
+	if r.opts.Persist {
+		if err := writeFile(filepath.Join(r.repo.Root(), m.Name, File), doc); err == nil {
+			persisted = true
+		} else {
+			r.log.Warn("rollout's final document not written: it stays in memory", "model", m.Name, "err", err)
+		}
+	}
+	st.api = nil
+	if !persisted {
+		st.api = doc
+	}
+	r.compileLocked(m, st)
+	return nil
 }

@@ -46,8 +46,37 @@
 //     rows of [N, C] outputs whose argmax differs). At most ShadowQueue
 //     wait; past that a shadow is dropped and counted. The client sees
 //     only the primary's answer.
-//   - rollout is parsed and validated, and refused as not implemented
-//     yet (501).
+//   - rollout: progressive delivery from stable to canary. The canary
+//     takes steps[0] percent (with a sticky key, the top buckets, so a
+//     key never moves back while the weight grows); every
+//     interval_seconds the controller asks three checks of
+//     package rollout/check about the canary's figures of that interval,
+//     against stable's:
+//   - error rate: the canary's execution failures (HTTP 500) per
+//     request against max_error_rate, with one-sided Clopper–Pearson
+//     bounds at confidence;
+//   - p99 ratio: the canary's p99 over stable's against max_p99_ratio,
+//     with distribution-free order-statistic bounds of each p99
+//     (Bonferroni over the two); it needs 368 samples a side at 0.95
+//     (check.MinP99Samples), and at weight 100, where stable takes no
+//     traffic, stable's last large enough sample stands;
+//   - drift: monitoring's comparison of the canary's live window with
+//     stable's (DriftComparer; the model needs monitoring.drift), the
+//     worst PSI of the outputs and predicted classes against
+//     max_drift_psi, failed only when also significant. Without drift
+//     monitoring the check is skipped.
+//
+// Each check passes only when the canary is within its limit with
+// confidence, fails only when it is beyond it with confidence, and is
+// inconclusive otherwise: a low-traffic canary holds (phase holding)
+// instead of passing or failing by luck. A step advances when every
+// check passes and min_requests canary requests came; after threshold
+// failed intervals the rollout rolls back (weight 0); after the last step
+// passes it promotes (weight 100); progress_deadline_seconds without an
+// advance rolls back too. POST .../rollout/{abort,promote,pause,resume}
+// are the manual controls. At the end the document is rewritten to its
+// final split with the outcome and history under status (persisted as
+// routing.yaml where documents are); labels are not moved.
 //
 // Breakers belong to a compiled document: replacing the document, or a
 // reload of the model's config, starts them closed.

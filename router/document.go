@@ -35,9 +35,11 @@ type Document struct {
 	Fallback *Target `json:"fallback,omitempty" yaml:"fallback,omitempty"`
 	// Breaker sets the per-version circuit breakers. Absent: no breaker.
 	Breaker *Breaker `json:"breaker,omitempty" yaml:"breaker,omitempty"`
-	// Rollout is a progressive delivery. Not implemented yet: a document
-	// with it is refused.
+	// Rollout is a progressive delivery from stable to canary.
 	Rollout *Rollout `json:"rollout,omitempty" yaml:"rollout,omitempty"`
+	// Status keeps the outcome and history of the last rollout: the
+	// controller writes it with the final split.
+	Status *RolloutStatus `json:"status,omitempty" yaml:"status,omitempty"`
 }
 
 // Target names a version by number or label, with a weight in a split.
@@ -109,11 +111,10 @@ var (
 	// ErrInvalid is a document that does not validate; the message names
 	// the field.
 	ErrInvalid = errors.New("invalid routing document")
-	// ErrUnsupported is a valid document that asks for what this build
-	// does not do yet.
-	ErrUnsupported = errors.New("unsupported routing document")
 	// ErrInvalidRequest is a request whose routing headers are malformed.
 	ErrInvalidRequest = errors.New("invalid request")
+	// ErrNoRollout: the model has no rollout to report or control.
+	ErrNoRollout = errors.New("no rollout")
 )
 
 func invalid(path, format string, args ...any) error {
@@ -210,6 +211,32 @@ func (d *Document) Validate() error {
 		if err := r.Canary.validate("rollout.canary", false); err != nil {
 			return err
 		}
+		if r.Stable == r.Canary {
+			return invalid("rollout.canary", "is the stable target")
+		}
+		for i, w := range r.Steps {
+			if !(w > 0 && w <= 100) || (i > 0 && w <= r.Steps[i-1]) {
+				return invalid(fmt.Sprintf("rollout.steps[%d]", i), "steps are increasing weights in (0, 100], got %v", r.Steps)
+			}
+		}
+		switch {
+		case r.IntervalSeconds < 0 || math.IsNaN(r.IntervalSeconds) || math.IsInf(r.IntervalSeconds, 0):
+			return invalid("rollout.interval_seconds", "must be positive, got %v", r.IntervalSeconds)
+		case r.MinRequests < 0:
+			return invalid("rollout.min_requests", "must not be negative, got %d", r.MinRequests)
+		case r.Threshold < 0:
+			return invalid("rollout.threshold", "must not be negative, got %d", r.Threshold)
+		case r.MaxErrorRate < 0 || r.MaxErrorRate > 1:
+			return invalid("rollout.max_error_rate", "must be in [0, 1], got %v", r.MaxErrorRate)
+		case r.MaxP99Ratio < 0 || math.IsNaN(r.MaxP99Ratio):
+			return invalid("rollout.max_p99_ratio", "must be positive, got %v", r.MaxP99Ratio)
+		case r.MaxDriftPSI < 0 || math.IsNaN(r.MaxDriftPSI):
+			return invalid("rollout.max_drift_psi", "must be positive, got %v", r.MaxDriftPSI)
+		case r.Confidence != 0 && !(r.Confidence >= 0.5 && r.Confidence < 1):
+			return invalid("rollout.confidence", "must be in [0.5, 1), got %v", r.Confidence)
+		case r.ProgressDeadlineSeconds < 0:
+			return invalid("rollout.progress_deadline_seconds", "must not be negative, got %v", r.ProgressDeadlineSeconds)
+		}
 	}
 	return nil
 }
@@ -226,15 +253,6 @@ func (t Target) validate(path string, weighted bool) error {
 		return invalid(path+".weight", "must be positive, got %v", t.Weight)
 	case !weighted && t.Weight != 0:
 		return invalid(path+".weight", "only split targets have a weight")
-	}
-	return nil
-}
-
-// supported refuses what this build does not do yet.
-func (d *Document) supported() error {
-	switch {
-	case d.Rollout != nil:
-		return fmt.Errorf("%w: rollout: not implemented yet", ErrUnsupported)
 	}
 	return nil
 }

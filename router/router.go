@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,8 @@ type Observer interface {
 	// ObserveShadowDropped counts n shadow requests dropped because the
 	// pool was full.
 	ObserveShadowDropped(model string, n int64)
+	// ObserveRollout reports a rollout's canary weight and phase.
+	ObserveRollout(model string, weight float64, phase string)
 }
 
 type nopObserver struct{}
@@ -76,6 +79,7 @@ func (nopObserver) ObserveFallback(string, int64)                     {}
 func (nopObserver) ObserveBreaker(string, int64, string)              {}
 func (nopObserver) ObserveShadow(string, int64, string, float64, int) {}
 func (nopObserver) ObserveShadowDropped(string, int64)                {}
+func (nopObserver) ObserveRollout(string, float64, string)            {}
 
 // Options configure a Router.
 type Options struct {
@@ -92,6 +96,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer receives decisions and breaker states. Default: none.
 	Observer Observer
+	// Drift compares a rollout's canary with stable (the monitoring
+	// package). Default: none, and rollouts run no drift check.
+	Drift DriftComparer
 }
 
 // Router decides which version of a model serves each request.
@@ -116,6 +123,9 @@ type modelState struct {
 	config atomic.Pointer[repository.Config] // the config the policy was compiled from
 	api    *Document                         // set through the API and not persisted; nil: none
 	stamp  fileStamp                         // routing.yaml as last read
+	// rollout is the running rollout, kept across recompiles of the same
+	// rollout section; nil: none.
+	rollout *rollout
 }
 
 type fileStamp struct {
@@ -136,6 +146,7 @@ type policy struct {
 	salt      string
 	fallback  *Target
 	settings  *gobreaker.Settings // template; nil: no breakers
+	rollout   *rollout            // nil: none
 	breakers  sync.Map            // version number → *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
@@ -193,13 +204,16 @@ type Decision struct {
 	// x-infergate-fallback header).
 	Fallback string
 
-	r     *Router
-	pol   *policy
-	model string
-	n     int64  // what Acquire asks the repository for
-	label string //
-	done  func(error)
-	held  bool
+	r      *Router
+	pol    *policy
+	ro     *rollout // a rollout decision: its figures
+	canary bool
+	start  time.Time
+	model  string
+	n      int64  // what Acquire asks the repository for
+	label  string //
+	done   func(error)
+	held   bool
 }
 
 // Route decides the version of a request: the URL's version or label,
@@ -228,7 +242,10 @@ func (r *Router) Route(req *Request) (Decision, error) {
 		}
 	}
 	reason, target := ReasonDefault, Target{}
-	if pol.split != nil {
+	if ro := pol.rollout; ro != nil {
+		target, d.canary = ro.pick(pol, req)
+		reason, d.ro, d.start = ReasonRollout, ro, time.Now()
+	} else if pol.split != nil {
 		i, sticky := -1, false
 		if key := pol.key(req); len(key) > 0 {
 			// The key is read only during the call: no copy.
@@ -326,6 +343,13 @@ func (d *Decision) Done(err error) {
 		d.done = nil
 	}
 	if d.held {
+		if d.ro != nil && d.Reason == ReasonRollout {
+			stats := d.ro.stable.Load()
+			if d.canary {
+				stats = d.ro.canary.Load()
+			}
+			stats.record(time.Since(d.start), IsExecutionFailure(err))
+		}
 		d.r.obs.ObserveRoute(d.Version, d.Reason)
 		d.Version.Release()
 		d.held = false
@@ -429,9 +453,6 @@ func (r *Router) compileLocked(m *repository.Model, st *modelState) {
 		}
 		source = repository.ConfigFile
 	}
-	if err == nil && doc != nil {
-		err = doc.supported()
-	}
 	if err != nil {
 		r.log.Error("routing document refused: the previous routing stays", "model", m.Name, "source", source, "err", err)
 		if st.pol.Load() == nil {
@@ -442,7 +463,23 @@ func (r *Router) compileLocked(m *repository.Model, st *modelState) {
 	if doc == nil {
 		source = "none"
 	}
-	st.pol.Store(compile(m.Name, doc, source))
+	p := compile(m.Name, doc, source)
+	switch {
+	case doc == nil || doc.Rollout == nil:
+		if st.rollout != nil {
+			st.rollout.stopWait(true)
+			st.rollout = nil
+		}
+	case st.rollout != nil && reflect.DeepEqual(st.rollout.doc.Rollout, doc.Rollout):
+		// The same rollout: it goes on.
+	default:
+		if st.rollout != nil {
+			st.rollout.stopWait(true)
+		}
+		st.rollout = r.startRollout(m.Name, doc)
+	}
+	p.rollout = st.rollout
+	st.pol.Store(p)
 }
 
 // readFile reads <repo>/<model>/routing.yaml; nil when absent.

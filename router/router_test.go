@@ -197,6 +197,9 @@ func TestDocumentErrors(t *testing.T) {
 		{"split and rollout", `{"split": [{"version": 1, "weight": 1}], "rollout": {"stable": {"version": 1}, "canary": {"version": 2}}}`, "rollout: a document has split or rollout, never both"},
 		{"shadow percent", `{"shadow": {"version": 2, "percent": 0}}`, "shadow.percent: must be in (0, 100], got 0"},
 		{"trailing data", `{} {}`, "data after the document"},
+		{"rollout steps", `{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "steps": [10, 5]}}`, "rollout.steps[1]: steps are increasing weights in (0, 100]"},
+		{"rollout confidence", `{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "confidence": 0.3}}`, "rollout.confidence: must be in [0.5, 1), got 0.3"},
+		{"rollout same target", `{"rollout": {"stable": {"label": "stable"}, "canary": {"label": "stable"}}}`, "rollout.canary: is the stable target"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -105,9 +105,16 @@ func TestBreakerOverHTTP(t *testing.T) {
 	if status != http.StatusBadRequest || !strings.Contains(string(body), "split[0].weight: must be positive, got -1") {
 		t.Errorf("invalid document: got %d %s", status, body)
 	}
-	status, body, _, _ = cl.Do(ctx, "PUT", "/v2/repository/models/breaker/routing", []byte(`{"shadow": {"version": 1, "percent": 10}}`), nil)
-	if status != http.StatusNotImplemented {
-		t.Errorf("shadow: got %d %s, want 501 until it is built", status, body)
+	status, body, _, _ = cl.Do(ctx, "PUT", "/v2/repository/models/breaker/routing", []byte(`{"rollout": {"stable": {"version": 1}, "canary": {"version": 1}}}`), nil)
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "rollout.canary: is the stable target") {
+		t.Errorf("invalid rollout: got %d %s", status, body)
+	}
+	// The document before the bad ones is still in effect.
+	if _, v, fb := inferRaw(t, cl, "breaker", 3, "FP32"); v != "2" || fb != "" {
+		t.Errorf("after refused documents: version %q (fallback %q), want 2 as before", v, fb)
+	}
+	if status, body, _, _ = cl.Do(ctx, "GET", "/v2/repository/models/breaker/rollout", nil, nil); status != http.StatusNotFound {
+		t.Errorf("rollout of a model without one: got %d %s, want 404", status, body)
 	}
 }
 

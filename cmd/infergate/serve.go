@@ -104,7 +104,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 
 	rto := router.Options{Persist: c.ModelControl != "none", PollInterval: ro.PollInterval, Logger: log}
 	if mon != nil {
-		rto.Observer = mon
+		rto.Observer, rto.Drift = mon, mon
 	}
 	rt := router.New(repo, rto)
 	defer rt.Close()

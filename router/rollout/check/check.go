@@ -41,6 +41,18 @@ func (v Verdict) MarshalText() ([]byte, error) {
 	return []byte(v.String()), nil
 }
 
+// UnmarshalText reads a verdict written by MarshalText, so that a
+// rollout's history round-trips through its document.
+func (v *Verdict) UnmarshalText(b []byte) error {
+	for _, c := range []Verdict{Inconclusive, Pass, Fail} {
+		if string(b) == c.String() {
+			*v = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown verdict %q (want inconclusive, pass or fail)", b)
+}
+
 // Result is one check's outcome with the figures behind it.
 type Result struct {
 	// Name is the check's name: "error_rate", "p99_ratio" or "drift".

@@ -1,0 +1,500 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/infergate/infergate/router/rollout/check"
+	"github.com/infergate/infergate/router/split"
+)
+
+// The phases of a rollout, as GET .../rollout and infergate_rollout_phase
+// report them.
+const (
+	PhaseProgressing = "progressing"
+	PhaseHolding     = "holding"
+	PhasePaused      = "paused"
+	PhasePromoted    = "promoted"
+	PhaseRolledBack  = "rolled_back"
+)
+
+// Phases lists every phase, for one-hot gauges.
+var Phases = []string{PhaseProgressing, PhaseHolding, PhasePaused, PhasePromoted, PhaseRolledBack}
+
+// The defaults of a rollout.
+const (
+	DefaultRolloutInterval    = 60 * time.Second
+	DefaultRolloutMinRequests = 100
+	DefaultRolloutThreshold   = 2
+	DefaultMaxErrorRate       = 0.01
+	DefaultMaxP99Ratio        = 1.5
+	DefaultMaxDriftPSI        = 0.2
+	DefaultConfidence         = 0.95
+)
+
+// DefaultSteps are the canary weights of a rollout that gives none.
+var DefaultSteps = []float64{5, 10, 25, 50, 100}
+
+// latencySamples bounds the latencies an interval keeps per version: the
+// last ones, enough for a p99's confidence bounds (at least
+// check.MinP99Samples).
+const latencySamples = 8192
+
+// DriftComparer compares the live drift windows of two versions of a
+// model; the monitoring package implements it (Monitor.CompareDrift).
+type DriftComparer interface {
+	// CompareDrift returns the worst PSI and the smallest corrected
+	// p-value over the outputs and predicted classes both versions watch,
+	// and the fewest samples behind them. It fails when either version
+	// has no drift monitoring or no window yet.
+	CompareDrift(ctx context.Context, model string, candidate, baseline int64) (psi, pValue float64, samples int64, err error)
+}
+
+// intervalStats are one version's figures in an interval, written on the
+// request path with atomics only.
+type intervalStats struct {
+	requests atomic.Int64
+	errors   atomic.Int64
+	next     atomic.Uint64
+	lat      [latencySamples]atomic.Int64 // nanoseconds, a ring
+}
+
+func (s *intervalStats) record(took time.Duration, failed bool) {
+	s.requests.Add(1)
+	if failed {
+		s.errors.Add(1)
+	}
+	i := s.next.Add(1) - 1
+	s.lat[i%latencySamples].Store(int64(took))
+}
+
+func (s *intervalStats) latencies() []float64 {
+	n := min(s.next.Load(), latencySamples)
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = time.Duration(s.lat[i].Load()).Seconds()
+	}
+	return out
+}
+
+// RolloutStatus is GET .../rollout's answer.
+type RolloutStatus struct {
+	Model   string    `json:"model"`
+	Phase   string    `json:"phase"`
+	Step    int       `json:"step"`
+	Weight  float64   `json:"weight"`
+	Stable  Target    `json:"stable"`
+	Canary  Target    `json:"canary"`
+	Failed  int       `json:"failed_checks"`
+	Reason  string    `json:"reason,omitempty"`
+	Started time.Time `json:"started"`
+	// Last is the last interval's figures, per check.
+	Last    *Interval  `json:"last_interval,omitempty"`
+	History []Interval `json:"history"`
+}
+
+// Interval is one evaluation of a rollout.
+type Interval struct {
+	At             time.Time      `json:"at"`
+	Step           int            `json:"step"`
+	Weight         float64        `json:"weight"`
+	CanaryRequests int64          `json:"canary_requests"`
+	StableRequests int64          `json:"stable_requests"`
+	Checks         []check.Result `json:"checks"`
+	// Decision is what the controller did: "advance", "hold", "fail",
+	// "promote", "roll back", or a manual "pause", "resume", "abort",
+	// "promote".
+	Decision string `json:"decision"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// rollout is a model's progressive delivery: its controller goroutine
+// evaluates each interval and moves the canary's weight. Route reads the
+// weight's split through an atomic pointer.
+type rollout struct {
+	r     *Router
+	model string
+	spec  Rollout // with defaults
+	doc   Document
+
+	split  atomic.Pointer[split.Split] // [stable, canary]
+	stable atomic.Pointer[intervalStats]
+	canary atomic.Pointer[intervalStats]
+
+	controls chan string // latest-wins manual controls (size 1)
+	stop     chan struct{}
+	done     chan struct{}
+
+	mu       sync.Mutex // the status, for GET
+	status   RolloutStatus
+	progress time.Time // the last advance
+
+	// stableLatencies is the last interval's sample of stable's
+	// latencies that was large enough for a p99: at weight 100 stable
+	// takes no traffic, and the canary is compared with it.
+	stableLatencies []float64
+}
+
+func withRolloutDefaults(r Rollout) Rollout {
+	if len(r.Steps) == 0 {
+		r.Steps = DefaultSteps
+	}
+	if r.IntervalSeconds == 0 {
+		r.IntervalSeconds = DefaultRolloutInterval.Seconds()
+	}
+	if r.MinRequests == 0 {
+		r.MinRequests = DefaultRolloutMinRequests
+	}
+	if r.Threshold == 0 {
+		r.Threshold = DefaultRolloutThreshold
+	}
+	if r.MaxErrorRate == 0 {
+		r.MaxErrorRate = DefaultMaxErrorRate
+	}
+	if r.MaxP99Ratio == 0 {
+		r.MaxP99Ratio = DefaultMaxP99Ratio
+	}
+	if r.MaxDriftPSI == 0 {
+		r.MaxDriftPSI = DefaultMaxDriftPSI
+	}
+	if r.Confidence == 0 {
+		r.Confidence = DefaultConfidence
+	}
+	return r
+}
+
+// startRollout starts a rollout's controller at its first step.
+func (r *Router) startRollout(model string, doc *Document) *rollout {
+	spec := withRolloutDefaults(*doc.Rollout)
+	ro := &rollout{r: r, model: model, spec: spec, doc: *doc,
+		controls: make(chan string, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	now := time.Now()
+	ro.status = RolloutStatus{Model: model, Phase: PhaseProgressing, Stable: spec.Stable, Canary: spec.Canary, Started: now.UTC(), History: []Interval{}}
+	ro.progress = now
+	ro.setWeight(0, spec.Steps[0])
+	ro.stable.Store(new(intervalStats))
+	ro.canary.Store(new(intervalStats))
+	r.log.Info("rollout started", "model", model, "stable", spec.Stable.String(), "canary", spec.Canary.String(), "weight", spec.Steps[0])
+	r.wg.Add(1)
+	go ro.run()
+	return ro
+}
+
+// setWeight moves the canary to weight percent, at step.
+func (ro *rollout) setWeight(step int, weight float64) {
+	weight = math.Max(0, math.Min(100, weight))
+	var s *split.Split
+	switch weight {
+	case 0:
+		s, _ = split.New([]float64{1, math.SmallestNonzeroFloat64})
+	case 100:
+		s, _ = split.New([]float64{math.SmallestNonzeroFloat64, 1})
+	default:
+		s, _ = split.New([]float64{100 - weight, weight})
+	}
+	ro.split.Store(s)
+	ro.status.Step, ro.status.Weight = step, weight
+	ro.r.obs.ObserveRollout(ro.model, weight, ro.status.Phase)
+}
+
+// pick returns the target of a request: the canary with its weight.
+func (ro *rollout) pick(p *policy, req *Request) (Target, bool) {
+	s := ro.split.Load()
+	var i int
+	if key := p.key(req); len(key) > 0 {
+		// Sticky keys own the top buckets as the canary's weight grows:
+		// a key on the canary stays there (package split).
+		i = s.Sticky(split.Bucket(p.salt, unsafe.String(unsafe.SliceData(key), len(key))))
+	} else {
+		i = s.Random(rand.Uint64())
+	}
+	if i == 1 {
+		return ro.spec.Canary, true
+	}
+	return ro.spec.Stable, false
+}
+
+// stopWait stops the controller; wait says to wait for it (not from the
+// controller's own goroutine).
+func (ro *rollout) stopWait(wait bool) {
+	select {
+	case <-ro.stop:
+	default:
+		close(ro.stop)
+	}
+	if wait {
+		<-ro.done
+	}
+}
+
+// Status returns the rollout's status.
+func (ro *rollout) Status() RolloutStatus {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	s := ro.status
+	s.History = slices.Clone(s.History)
+	return s
+}
+
+// run evaluates every interval until the rollout ends or is stopped.
+func (ro *rollout) run() {
+	defer ro.r.wg.Done()
+	defer close(ro.done)
+	t := time.NewTicker(time.Duration(ro.spec.IntervalSeconds * float64(time.Second)))
+	defer t.Stop()
+	for {
+		select {
+		case <-ro.stop:
+			return
+		case <-ro.r.stop:
+			return
+		case c := <-ro.controls:
+			if ro.control(c) {
+				return
+			}
+		case now := <-t.C:
+			if ro.evaluate(now) {
+				return
+			}
+		}
+	}
+}
+
+// control applies a manual control; true when the rollout ended.
+func (ro *rollout) control(c string) bool {
+	ro.mu.Lock()
+	phase := ro.status.Phase
+	ro.mu.Unlock()
+	now := time.Now()
+	switch c {
+	case "pause":
+		ro.record(Interval{At: now, Decision: "pause"}, PhasePaused)
+	case "resume":
+		if phase == PhasePaused {
+			ro.record(Interval{At: now, Decision: "resume"}, PhaseProgressing)
+		}
+	case "abort":
+		ro.finish(now, PhaseRolledBack, "aborted by an operator", "abort")
+		return true
+	case "promote":
+		ro.finish(now, PhasePromoted, "promoted by an operator", "promote")
+		return true
+	}
+	return false
+}
+
+// record appends an interval to the history and sets the phase.
+func (ro *rollout) record(iv Interval, phase string) {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	iv.At = iv.At.UTC()
+	iv.Step, iv.Weight = ro.status.Step, ro.status.Weight
+	ro.status.Phase = phase
+	ro.status.History = append(ro.status.History, iv)
+	if len(ro.status.History) > 100 {
+		ro.status.History = ro.status.History[len(ro.status.History)-100:]
+	}
+	ro.status.Last = &ro.status.History[len(ro.status.History)-1]
+	ro.r.obs.ObserveRollout(ro.model, ro.status.Weight, phase)
+	ro.r.log.Info("rollout", "model", ro.model, "decision", iv.Decision, "phase", phase, "step", iv.Step, "weight", iv.Weight, "reason", iv.Reason)
+}
+
+// evaluate runs an interval's checks and moves the rollout; true when it
+// ended.
+func (ro *rollout) evaluate(now time.Time) bool {
+	ro.mu.Lock()
+	phase, step := ro.status.Phase, ro.status.Step
+	ro.mu.Unlock()
+	canary := ro.canary.Swap(new(intervalStats))
+	stable := ro.stable.Swap(new(intervalStats))
+	if phase == PhasePaused {
+		return false
+	}
+	iv := Interval{At: now, CanaryRequests: canary.requests.Load(), StableRequests: stable.requests.Load()}
+	sp := ro.spec
+	stableLat := stable.latencies()
+	if len(stableLat) >= check.MinP99Samples(sp.Confidence) {
+		ro.stableLatencies = stableLat
+	} else if ro.stableLatencies != nil {
+		stableLat = ro.stableLatencies
+	}
+	iv.Checks = append(iv.Checks,
+		check.ErrorRate(canary.errors.Load(), canary.requests.Load(), sp.MaxErrorRate, sp.Confidence),
+		check.P99Ratio(canary.latencies(), stableLat, sp.MaxP99Ratio, sp.Confidence))
+	if ro.r.opts.Drift != nil {
+		cv, sv := ro.versions()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		psi, p, n, err := ro.r.opts.Drift.CompareDrift(ctx, ro.model, cv, sv)
+		cancel()
+		if err != nil {
+			iv.Checks = append(iv.Checks, check.Result{Name: "drift", Verdict: check.Inconclusive, Reason: err.Error(), Value: math.NaN(), Limit: sp.MaxDriftPSI, Lower: math.NaN(), Upper: math.NaN()})
+		} else {
+			iv.Checks = append(iv.Checks, check.Drift(psi, p, n, sp.MaxDriftPSI, sp.Confidence))
+		}
+	}
+	failed, inconclusive := 0, 0
+	for _, c := range iv.Checks {
+		switch c.Verdict {
+		case check.Fail:
+			failed++
+		case check.Inconclusive:
+			// A drift check without drift monitoring on the model is
+			// not part of the decision.
+			if !(c.Name == "drift" && isNoDrift(c.Reason)) {
+				inconclusive++
+			}
+		}
+	}
+	switch {
+	case failed > 0:
+		ro.mu.Lock()
+		ro.status.Failed++
+		n := ro.status.Failed
+		ro.mu.Unlock()
+		iv.Decision, iv.Reason = "fail", fmt.Sprintf("%d of %d checks failed (%d failed intervals, threshold %d)", failed, len(iv.Checks), n, sp.Threshold)
+		ro.record(iv, PhaseHolding)
+		if n >= sp.Threshold {
+			ro.finish(now, PhaseRolledBack, "failed checks: "+failedNames(iv.Checks), "roll back")
+			return true
+		}
+	case iv.CanaryRequests < int64(sp.MinRequests):
+		iv.Decision, iv.Reason = "hold", fmt.Sprintf("%d canary requests, fewer than min_requests %d", iv.CanaryRequests, sp.MinRequests)
+		ro.record(iv, PhaseHolding)
+	case inconclusive > 0:
+		iv.Decision, iv.Reason = "hold", "a check is inconclusive"
+		ro.record(iv, PhaseHolding)
+	default:
+		if step+1 >= len(sp.Steps) {
+			iv.Decision = "promote"
+			ro.record(iv, PhaseProgressing)
+			ro.finish(now, PhasePromoted, "every step passed", "promote")
+			return true
+		}
+		iv.Decision = "advance"
+		ro.mu.Lock()
+		ro.setWeight(step+1, sp.Steps[step+1])
+		ro.progress = now
+		ro.mu.Unlock()
+		ro.record(iv, PhaseProgressing)
+	}
+	if d := sp.ProgressDeadlineSeconds; d > 0 && now.Sub(ro.progressAt()) > time.Duration(d*float64(time.Second)) {
+		ro.finish(now, PhaseRolledBack, fmt.Sprintf("no progress in progress_deadline_seconds (%gs)", d), "roll back")
+		return true
+	}
+	return false
+}
+
+func (ro *rollout) progressAt() time.Time {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	return ro.progress
+}
+
+func failedNames(cs []check.Result) string {
+	var out []string
+	for _, c := range cs {
+		if c.Verdict == check.Fail {
+			out = append(out, c.Name)
+		}
+	}
+	return fmt.Sprint(out)
+}
+
+// isNoDrift reports a drift comparison that failed because the model has
+// no drift monitoring.
+func isNoDrift(reason string) bool { return strings.Contains(reason, "no drift monitoring") }
+
+// versions resolves the canary's and stable's version numbers now.
+func (ro *rollout) versions() (canary, stable int64) {
+	m, err := ro.r.repo.Model(ro.model)
+	if err != nil {
+		return 0, 0
+	}
+	if v, err := m.Lookup(ro.spec.Canary.Version, ro.spec.Canary.Label); err == nil {
+		canary = v.Number
+	}
+	if v, err := m.Lookup(ro.spec.Stable.Version, ro.spec.Stable.Label); err == nil {
+		stable = v.Number
+	}
+	return canary, stable
+}
+
+// finish ends the rollout: all traffic to the canary (promoted) or to
+// stable (rolled back), and the document rewritten to that final split,
+// with the outcome and history in its status.
+func (ro *rollout) finish(now time.Time, phase, reason, decision string) {
+	ro.mu.Lock()
+	ro.status.Reason = reason
+	if phase == PhasePromoted {
+		ro.setWeight(ro.status.Step, 100)
+	} else {
+		ro.setWeight(ro.status.Step, 0)
+	}
+	ro.mu.Unlock()
+	ro.record(Interval{At: now, Decision: decision, Reason: reason}, phase)
+	final := ro.spec.Stable
+	if phase == PhasePromoted {
+		final = ro.spec.Canary
+	}
+	final.Weight = 100
+	status := ro.Status()
+	doc := ro.doc
+	doc.Rollout = nil
+	doc.Split = []Target{final}
+	doc.Status = &status
+	if err := ro.r.replace(ro.model, &doc, ro); err != nil {
+		ro.r.log.Error("rollout ended, but its final document was not applied", "model", ro.model, "err", err)
+	}
+}
+
+// Control applies a manual control to a model's running rollout:
+// "abort", "promote", "pause" or "resume".
+func (r *Router) Control(model, action string) (*RolloutStatus, error) {
+	switch action {
+	case "abort", "promote", "pause", "resume":
+	default:
+		return nil, fmt.Errorf("%w: unknown rollout action %q (want abort, promote, pause or resume)", ErrInvalidRequest, action)
+	}
+	m, err := r.repo.Model(model)
+	if err != nil {
+		return nil, err
+	}
+	ro := r.policy(m).rollout
+	if ro == nil {
+		return nil, fmt.Errorf("%w: model %q has no rollout running", ErrNoRollout, m.Name)
+	}
+	select {
+	case <-ro.done:
+		return nil, fmt.Errorf("%w: model %q has no rollout running", ErrNoRollout, m.Name)
+	case ro.controls <- action:
+	}
+	st := ro.Status()
+	return &st, nil
+}
+
+// RolloutStatus returns a model's rollout: the running one, or the
+// outcome of the last one kept in the document's status.
+func (r *Router) RolloutStatus(model string) (*RolloutStatus, error) {
+	m, err := r.repo.Model(model)
+	if err != nil {
+		return nil, err
+	}
+	p := r.policy(m)
+	if p.rollout != nil {
+		st := p.rollout.Status()
+		return &st, nil
+	}
+	if p.doc != nil && p.doc.Status != nil {
+		st := *p.doc.Status
+		return &st, nil
+	}
+	return nil, fmt.Errorf("%w: model %q has no rollout", ErrNoRollout, m.Name)
+}
