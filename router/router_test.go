@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 	"github.com/infergate/infergate/runtime"
@@ -310,5 +312,131 @@ func fixedHeader(name, value string) func(string) []byte {
 			return v
 		}
 		return nil
+	}
+}
+
+// waitPhase polls a model's rollout until it is in phase.
+func waitPhase(t *testing.T, rt *router.Router, phase string) *router.RolloutStatus {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := rt.RolloutStatus("mlp")
+		if err == nil && st.Phase == phase {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollout not %s: %+v %v", phase, st, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRolloutControls: pause, resume and abort a running rollout; an
+// abort rolls back, rewrites the document to stable's split and keeps the
+// outcome in its status. Without traffic, a progress deadline rolls back.
+func TestRolloutControls(t *testing.T) {
+	repo := openRepo(t, "")
+	rt := router.New(repo, router.Options{})
+	defer rt.Close()
+	set := func(doc string) {
+		t.Helper()
+		d, err := router.ParseJSON([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.Set("mlp", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(`{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "steps": [20, 100], "interval_seconds": 3600}}`)
+	if st := waitPhase(t, rt, router.PhaseProgressing); st.Weight != 20 {
+		t.Errorf("got weight %v at the first step, want 20", st.Weight)
+	}
+	for _, step := range []struct{ action, phase string }{{"pause", router.PhasePaused}, {"resume", router.PhaseProgressing}} {
+		if _, err := rt.Control("mlp", step.action); err != nil {
+			t.Fatal(err)
+		}
+		waitPhase(t, rt, step.phase)
+	}
+	if _, err := rt.Control("mlp", "abort"); err != nil {
+		t.Fatal(err)
+	}
+	st := waitPhase(t, rt, router.PhaseRolledBack)
+	if st.Weight != 0 || st.Reason != "aborted by an operator" {
+		t.Errorf("after abort: %+v", st)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := rt.Get("mlp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := got.Routing; d != nil && d.Rollout == nil && len(d.Split) == 1 && d.Split[0].Version == 1 && d.Status != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("document after abort: %+v", got.Routing)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := rt.Control("mlp", "abort"); !errors.Is(err, router.ErrNoRollout) {
+		t.Errorf("control after the end: got %v, want ErrNoRollout", err)
+	}
+
+	set(`{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "interval_seconds": 0.05, "progress_deadline_seconds": 0.2}}`)
+	if st := waitPhase(t, rt, router.PhaseRolledBack); !strings.Contains(st.Reason, "progress_deadline_seconds") {
+		t.Errorf("got reason %q, want the progress deadline", st.Reason)
+	}
+}
+
+// TestReplicasPoll: a second router over the same repository (another
+// replica) picks up a document the first one persisted.
+func TestReplicasPoll(t *testing.T) {
+	repo := openRepo(t, "")
+	primary := router.New(repo, router.Options{Persist: true})
+	defer primary.Close()
+	replica := router.New(repo, router.Options{PollInterval: 10 * time.Millisecond})
+	defer replica.Close()
+	if n, _ := route(t, replica, router.Request{Model: "mlp"}); n != 2 {
+		t.Fatalf("before: got version %d, want the default 2", n)
+	}
+	doc, _ := router.ParseJSON([]byte(`{"split": [{"version": 1, "weight": 1}]}`))
+	if _, err := primary.Set("mlp", doc); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if n, reason := route(t, replica, router.Request{Model: "mlp"}); n == 1 && reason == router.ReasonSplit {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica never picked up routing.yaml")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestExecutionFailures: only the model's own failures count against a
+// breaker; load and the client's errors do not.
+func TestExecutionFailures(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"success", nil, false},
+		{"queue full", &batching.RejectError{Status: 503, Msg: "queue is full"}, false},
+		{"queue timeout", fmt.Errorf("model m: %w", &batching.RejectError{Status: 504, Msg: "timed out"}), false},
+		{"deadline", context.DeadlineExceeded, false},
+		{"invalid input", fmt.Errorf("input x: %w", runtime.ErrInvalidInput), false},
+		{"unloading", runtime.ErrClosed, false},
+		{"onnx runtime error", errors.New("Error running network: Non-zero status code"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := router.IsExecutionFailure(tt.err); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
