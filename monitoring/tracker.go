@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/x448/float16"
 
 	"github.com/infergate/infergate/monitoring/drift"
 	"github.com/infergate/infergate/repository"
@@ -690,33 +689,7 @@ func (t *tracker) snapshot(ctx context.Context) ([]*drift.Window, error) {
 }
 
 // value decodes element 0 of b as a float32.
-func value(dt runtime.DataType, b []byte) float32 {
-	switch dt {
-	case runtime.FP32:
-		return math.Float32frombits(binary.LittleEndian.Uint32(b))
-	case runtime.FP64:
-		return float32(math.Float64frombits(binary.LittleEndian.Uint64(b)))
-	case runtime.FP16:
-		return float16.Frombits(binary.LittleEndian.Uint16(b)).Float32()
-	case runtime.Bool, runtime.Uint8:
-		return float32(b[0])
-	case runtime.Int8:
-		return float32(int8(b[0]))
-	case runtime.Uint16:
-		return float32(binary.LittleEndian.Uint16(b))
-	case runtime.Int16:
-		return float32(int16(binary.LittleEndian.Uint16(b)))
-	case runtime.Uint32:
-		return float32(binary.LittleEndian.Uint32(b))
-	case runtime.Int32:
-		return float32(int32(binary.LittleEndian.Uint32(b)))
-	case runtime.Uint64:
-		return float32(binary.LittleEndian.Uint64(b))
-	case runtime.Int64:
-		return float32(int64(binary.LittleEndian.Uint64(b)))
-	}
-	return float32(math.NaN())
-}
+func value(dt runtime.DataType, b []byte) float32 { return float32(dt.Float64(b)) }
 
 // argmax returns the index of the largest of n values in vec (the first
 // of equal ones), or -1 when all are NaN.

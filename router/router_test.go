@@ -122,16 +122,7 @@ func TestSplitAndSticky(t *testing.T) {
 	repo := openRepo(t, "")
 	rt := router.New(repo, router.Options{})
 	defer rt.Close()
-	set := func(doc string) {
-		t.Helper()
-		d, err := router.ParseJSON([]byte(doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rt.Set("mlp", d); err != nil {
-			t.Fatal(err)
-		}
-	}
+	set := func(doc string) { setDoc(t, rt, doc) }
 	set(`{"split": [{"label": "stable", "weight": 90}, {"version": 2, "weight": 10}]}`)
 	const n = 100_000
 	v2 := 0
@@ -338,16 +329,7 @@ func TestRolloutControls(t *testing.T) {
 	repo := openRepo(t, "")
 	rt := router.New(repo, router.Options{})
 	defer rt.Close()
-	set := func(doc string) {
-		t.Helper()
-		d, err := router.ParseJSON([]byte(doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rt.Set("mlp", d); err != nil {
-			t.Fatal(err)
-		}
-	}
+	set := func(doc string) { setDoc(t, rt, doc) }
 	set(`{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "steps": [20, 100], "interval_seconds": 3600}}`)
 	if st := waitPhase(t, rt, router.PhaseProgressing); st.Weight != 20 {
 		t.Errorf("got weight %v at the first step, want 20", st.Weight)
@@ -438,5 +420,17 @@ func TestExecutionFailures(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// setDoc sets mlp's routing document.
+func setDoc(t *testing.T, rt *router.Router, doc string) {
+	t.Helper()
+	d, err := router.ParseJSON([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Set("mlp", d); err != nil {
+		t.Fatal(err)
 	}
 }

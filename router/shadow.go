@@ -2,15 +2,12 @@ package router
 
 import (
 	"context"
-	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/x448/float16"
 
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/runtime"
@@ -161,7 +158,7 @@ func compareOutputs(primary, shadow []runtime.Tensor) (maxDiff float64, disagree
 		}
 		n := len(p.Data) / size
 		for e := range n {
-			if d := math.Abs(number(p.DataType, p.Data[e*size:]) - number(q.DataType, q.Data[e*size:])); d > maxDiff || math.IsNaN(d) {
+			if d := math.Abs(p.DataType.Float64(p.Data[e*size:]) - q.DataType.Float64(q.Data[e*size:])); d > maxDiff || math.IsNaN(d) {
 				maxDiff = d
 			}
 		}
@@ -181,40 +178,11 @@ func argmax(t runtime.Tensor, off, n int) int {
 	size := t.DataType.Size()
 	best, at := math.Inf(-1), -1
 	for i := range n {
-		if v := number(t.DataType, t.Data[(off+i)*size:]); v > best || at < 0 {
+		if v := t.DataType.Float64(t.Data[(off+i)*size:]); v > best || at < 0 {
 			best, at = v, i
 		}
 	}
 	return at
-}
-
-// number decodes element 0 of b as a float64.
-func number(dt runtime.DataType, b []byte) float64 {
-	switch dt {
-	case runtime.FP32:
-		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
-	case runtime.FP64:
-		return math.Float64frombits(binary.LittleEndian.Uint64(b))
-	case runtime.FP16:
-		return float64(float16.Frombits(binary.LittleEndian.Uint16(b)).Float32())
-	case runtime.Bool, runtime.Uint8:
-		return float64(b[0])
-	case runtime.Int8:
-		return float64(int8(b[0]))
-	case runtime.Uint16:
-		return float64(binary.LittleEndian.Uint16(b))
-	case runtime.Int16:
-		return float64(int16(binary.LittleEndian.Uint16(b)))
-	case runtime.Uint32:
-		return float64(binary.LittleEndian.Uint32(b))
-	case runtime.Int32:
-		return float64(int32(binary.LittleEndian.Uint32(b)))
-	case runtime.Uint64:
-		return float64(binary.LittleEndian.Uint64(b))
-	case runtime.Int64:
-		return float64(int64(binary.LittleEndian.Uint64(b)))
-	}
-	return math.NaN()
 }
 
 func cloneTensors(in []runtime.Tensor) []runtime.Tensor {

@@ -1,6 +1,10 @@
 package runtime
 
 import (
+	"encoding/binary"
+	"math"
+
+	"github.com/x448/float16"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -105,4 +109,35 @@ func fromONNX(t ort.TensorElementDataType) DataType {
 		}
 	}
 	return Invalid
+}
+
+// Float64 decodes the element at the start of b, in this type's binary
+// form, as a float64 (BOOL as 0 or 1). It returns NaN for BYTES and
+// Invalid. b must hold a whole element.
+func (d DataType) Float64(b []byte) float64 {
+	switch d {
+	case FP32:
+		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+	case FP64:
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	case FP16:
+		return float64(float16.Frombits(binary.LittleEndian.Uint16(b)).Float32())
+	case Bool, Uint8:
+		return float64(b[0])
+	case Int8:
+		return float64(int8(b[0]))
+	case Uint16:
+		return float64(binary.LittleEndian.Uint16(b))
+	case Int16:
+		return float64(int16(binary.LittleEndian.Uint16(b)))
+	case Uint32:
+		return float64(binary.LittleEndian.Uint32(b))
+	case Int32:
+		return float64(int32(binary.LittleEndian.Uint32(b)))
+	case Uint64:
+		return float64(binary.LittleEndian.Uint64(b))
+	case Int64:
+		return float64(int64(binary.LittleEndian.Uint64(b)))
+	}
+	return math.NaN()
 }
