@@ -63,6 +63,8 @@ FUZZTIME ?= 60s
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseReference$$' -fuzztime $(FUZZTIME) ./monitoring/drift/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDocument$$' -fuzztime $(FUZZTIME) ./router/
 
 # The benchmark MLPs (256-512-512-10 and 512-2048-2048-10; 22 MB, generated, never committed).
 $(BENCH_MODELS):

@@ -87,13 +87,14 @@ type Options struct {
 
 // Server serves the KServe v2 HTTP protocol for a repository.
 type Server struct {
-	repo     *repository.Repository
-	opts     Options
-	log      *slog.Logger
-	errLog   *errorLog
-	observer RequestObserver
-	router   *router.Router
-	srv      *fasthttp.Server
+	repo      *repository.Repository
+	opts      Options
+	log       *slog.Logger
+	errLog    *errorLog
+	observer  RequestObserver
+	router    *router.Router
+	ownRouter bool // made by New: Shutdown closes it
+	srv       *fasthttp.Server
 
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
@@ -122,10 +123,11 @@ func New(repo *repository.Repository, opts Options) *Server {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
 	}
-	if opts.Router == nil {
+	ownRouter := opts.Router == nil
+	if ownRouter {
 		opts.Router = router.New(repo, router.Options{Logger: opts.Logger})
 	}
-	s := &Server{repo: repo, opts: opts, log: opts.Logger, errLog: newErrorLog(opts.Logger), observer: opts.Requests, router: opts.Router}
+	s := &Server{ownRouter: ownRouter, repo: repo, opts: opts, log: opts.Logger, errLog: newErrorLog(opts.Logger), observer: opts.Requests, router: opts.Router}
 	if s.observer == nil {
 		s.observer = nopRequests{}
 	}
@@ -212,7 +214,11 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections and waits for the requests in
 // flight, or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.srv.ShutdownWithContext(ctx)
+	err := s.srv.ShutdownWithContext(ctx)
+	if s.ownRouter {
+		s.router.Close()
+	}
+	return err
 }
 
 // transportError answers errors fasthttp meets before a handler runs.
@@ -466,7 +472,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	// once, against the chosen version's signature; the version is held
 	// after, once the request's timeout is known (an evicted version
 	// loads within it).
-	rreq := router.Request{Model: name, Version: n, Label: label, Header: ctx.Request.Header.Peek, Cookie: ctx.Request.Header.Cookie}
+	rreq := router.Request{Model: name, Version: n, Label: label, Headers: &ctx.Request.Header}
 	d, err := s.router.Route(&rreq)
 	if err != nil {
 		if m, merr := s.repo.Model(name); merr == nil {

@@ -89,11 +89,18 @@ func (m *Monitor) Compare(ctx context.Context, model string, candidate, baseline
 // CompareDrift is Compare reduced to the figures a rollout's drift check
 // reads: the worst PSI and the smallest corrected p-value over the
 // outputs and predicted classes both versions watch, and the fewest
-// samples behind them. It implements the router's DriftComparer.
-func (m *Monitor) CompareDrift(ctx context.Context, model string, candidate, baseline int64) (psi, pValue float64, samples int64, err error) {
+// samples behind them. configured is false when either version's config
+// has no monitoring.drift section. It implements the router's
+// DriftComparer.
+func (m *Monitor) CompareDrift(ctx context.Context, model string, candidate, baseline int64) (psi, pValue float64, samples int64, configured bool, err error) {
+	for _, n := range []int64{candidate, baseline} {
+		if vm := m.current(model, n); vm != nil && vm.drift == nil {
+			return 0, 1, 0, false, nil
+		}
+	}
 	c, err := m.Compare(ctx, model, candidate, baseline)
 	if err != nil {
-		return 0, 1, 0, err
+		return 0, 1, 0, true, err
 	}
 	pValue, samples = 1, -1
 	for _, t := range c.Tensors {
@@ -107,7 +114,7 @@ func (m *Monitor) CompareDrift(ctx context.Context, model string, candidate, bas
 		}
 	}
 	if samples < 0 {
-		return 0, 1, 0, fmt.Errorf("model %q: %w of an output in both versions", model, ErrNoDrift)
+		return 0, 1, 0, true, fmt.Errorf("model %q: %w of an output in both versions", model, ErrNoDrift)
 	}
-	return psi, pValue, samples, nil
+	return psi, pValue, samples, true, nil
 }

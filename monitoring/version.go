@@ -1,6 +1,7 @@
 package monitoring
 
 import (
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -281,7 +282,9 @@ func (m *Monitor) ObserveShadow(model string, version int64, result string, maxD
 	if result != "compared" {
 		return
 	}
-	m.shadowDiverge.WithLabelValues(model, v).Observe(maxDiff)
+	if !math.IsInf(maxDiff, 0) && !math.IsNaN(maxDiff) { // one NaN against a number would poison _sum
+		m.shadowDiverge.WithLabelValues(model, v).Observe(maxDiff)
+	}
 	m.shadowDisagree.WithLabelValues(model, v).Add(float64(disagreements))
 }
 

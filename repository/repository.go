@@ -41,6 +41,10 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
+// Unavailable returns the error of a request that no version can serve
+// now (503).
+func Unavailable(msg string) *Error { return &Error{Status: http.StatusServiceUnavailable, Msg: msg} }
+
 func errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
 }

@@ -30,14 +30,16 @@
 //     salts assign independently.
 //   - breaker: one circuit breaker per version (sony/gobreaker). It opens
 //     after consecutive_failures execution failures in a row, or when at
-//     least min_requests requests of the current minute failed at
-//     failure_ratio or more, and lets one probe through after
+//     least min_requests counted requests of the current minute failed at
+//     failure_ratio or more (load and client errors are not counted), and lets one probe through after
 //     open_seconds; the probe's success closes it. Only failures of the
 //     model itself count (ONNX Runtime errors, HTTP 500): load (a full
 //     queue, a timeout) and the client's errors are neither successes nor
 //     failures. While the breaker of the version the document chose is
-//     open, the request goes to fallback (default: the default version)
-//     with the reason in x-infergate-fallback. A version pinned by the URL
+//     open, the request goes to fallback, or else to the first split
+//     target, the rollout's stable or the default version that is
+//     another version with a breaker that is not open, with the reason in
+//     x-infergate-fallback; when none can serve, 503. A version pinned by the URL
 //     or a header gets no fallback: the client asked for that version.
 //   - shadow: a share (percent) of the requests the primary answered is
 //     mirrored to another version: the inputs and the primary's outputs
@@ -64,7 +66,13 @@
 //     stable's (DriftComparer; the model needs monitoring.drift), the
 //     worst PSI of the outputs and predicted classes against
 //     max_drift_psi, failed only when also significant. Without drift
-//     monitoring the check is skipped.
+//     monitoring in the model's config the check is skipped; any other
+//     failure of the comparison (a version not loaded, no window yet) is
+//     inconclusive.
+//
+// Besides the phases (progressing, holding, promoted,
+// rolled_back), a rollout paused by an operator is "paused"; its time
+// does not count toward progress_deadline_seconds.
 //
 // Each check passes only when the canary is within its limit with
 // confidence, fails only when it is beyond it with confidence, and is

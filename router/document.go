@@ -192,8 +192,8 @@ func (d *Document) Validate() error {
 			return invalid("breaker.failure_ratio", "must be in [0, 1], got %v", b.FailureRatio)
 		case b.MinRequests < 0:
 			return invalid("breaker.min_requests", "must not be negative, got %d", b.MinRequests)
-		case b.OpenSeconds < 0 || math.IsNaN(b.OpenSeconds) || math.IsInf(b.OpenSeconds, 0):
-			return invalid("breaker.open_seconds", "must not be negative, got %v", b.OpenSeconds)
+		case !(b.OpenSeconds >= 0 && b.OpenSeconds <= 86400):
+			return invalid("breaker.open_seconds", "must be in [0, 86400], got %v", b.OpenSeconds)
 		}
 	}
 	if s := d.Shadow; s != nil {
@@ -220,22 +220,22 @@ func (d *Document) Validate() error {
 			}
 		}
 		switch {
-		case r.IntervalSeconds < 0 || math.IsNaN(r.IntervalSeconds) || math.IsInf(r.IntervalSeconds, 0):
-			return invalid("rollout.interval_seconds", "must be positive, got %v", r.IntervalSeconds)
+		case r.IntervalSeconds != 0 && !(r.IntervalSeconds >= 0.01 && r.IntervalSeconds <= 86400):
+			return invalid("rollout.interval_seconds", "must be in [0.01, 86400], got %v", r.IntervalSeconds)
 		case r.MinRequests < 0:
 			return invalid("rollout.min_requests", "must not be negative, got %d", r.MinRequests)
 		case r.Threshold < 0:
 			return invalid("rollout.threshold", "must not be negative, got %d", r.Threshold)
-		case r.MaxErrorRate < 0 || r.MaxErrorRate > 1:
+		case !(r.MaxErrorRate >= 0 && r.MaxErrorRate <= 1):
 			return invalid("rollout.max_error_rate", "must be in [0, 1], got %v", r.MaxErrorRate)
-		case r.MaxP99Ratio < 0 || math.IsNaN(r.MaxP99Ratio):
+		case !(r.MaxP99Ratio >= 0) || math.IsInf(r.MaxP99Ratio, 0):
 			return invalid("rollout.max_p99_ratio", "must be positive, got %v", r.MaxP99Ratio)
-		case r.MaxDriftPSI < 0 || math.IsNaN(r.MaxDriftPSI):
+		case !(r.MaxDriftPSI >= 0) || math.IsInf(r.MaxDriftPSI, 0):
 			return invalid("rollout.max_drift_psi", "must be positive, got %v", r.MaxDriftPSI)
 		case r.Confidence != 0 && !(r.Confidence >= 0.5 && r.Confidence < 1):
 			return invalid("rollout.confidence", "must be in [0.5, 1), got %v", r.Confidence)
-		case r.ProgressDeadlineSeconds < 0:
-			return invalid("rollout.progress_deadline_seconds", "must not be negative, got %v", r.ProgressDeadlineSeconds)
+		case !(r.ProgressDeadlineSeconds >= 0 && r.ProgressDeadlineSeconds <= 30*86400):
+			return invalid("rollout.progress_deadline_seconds", "must be in [0, 2592000], got %v", r.ProgressDeadlineSeconds)
 		}
 	}
 	return nil
@@ -249,7 +249,7 @@ func (t Target) validate(path string, weighted bool) error {
 		return invalid(path+".version", "must be a positive version, got %d", t.Version)
 	case t.Label != "" && !labelName.MatchString(t.Label):
 		return invalid(path+".label", "%q is not a label", t.Label)
-	case weighted && !(t.Weight > 0 && !math.IsInf(t.Weight, 0)):
+	case weighted && !(t.Weight > 0 && t.Weight <= 1e9):
 		return invalid(path+".weight", "must be positive, got %v", t.Weight)
 	case !weighted && t.Weight != 0:
 		return invalid(path+".weight", "only split targets have a weight")

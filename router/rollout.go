@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,9 +52,10 @@ const latencySamples = 8192
 type DriftComparer interface {
 	// CompareDrift returns the worst PSI and the smallest corrected
 	// p-value over the outputs and predicted classes both versions watch,
-	// and the fewest samples behind them. It fails when either version
-	// has no drift monitoring or no window yet.
-	CompareDrift(ctx context.Context, model string, candidate, baseline int64) (psi, pValue float64, samples int64, err error)
+	// and the fewest samples behind them. configured is false when either
+	// version's config has no drift monitoring (the check is then
+	// skipped); err is any other failure (not loaded, no window yet).
+	CompareDrift(ctx context.Context, model string, candidate, baseline int64) (psi, pValue float64, samples int64, configured bool, err error)
 }
 
 // intervalStats are one version's figures in an interval, written on the
@@ -87,33 +87,33 @@ func (s *intervalStats) latencies() []float64 {
 
 // RolloutStatus is GET .../rollout's answer.
 type RolloutStatus struct {
-	Model   string    `json:"model"`
-	Phase   string    `json:"phase"`
-	Step    int       `json:"step"`
-	Weight  float64   `json:"weight"`
-	Stable  Target    `json:"stable"`
-	Canary  Target    `json:"canary"`
-	Failed  int       `json:"failed_checks"`
-	Reason  string    `json:"reason,omitempty"`
-	Started time.Time `json:"started"`
+	Model   string    `json:"model" yaml:"model"`
+	Phase   string    `json:"phase" yaml:"phase"`
+	Step    int       `json:"step" yaml:"step"`
+	Weight  float64   `json:"weight" yaml:"weight"`
+	Stable  Target    `json:"stable" yaml:"stable"`
+	Canary  Target    `json:"canary" yaml:"canary"`
+	Failed  int       `json:"failed_checks" yaml:"failed_checks"`
+	Reason  string    `json:"reason,omitempty" yaml:"reason,omitempty"`
+	Started time.Time `json:"started" yaml:"started"`
 	// Last is the last interval's figures, per check.
-	Last    *Interval  `json:"last_interval,omitempty"`
-	History []Interval `json:"history"`
+	Last    *Interval  `json:"last_interval,omitempty" yaml:"last_interval,omitempty"`
+	History []Interval `json:"history" yaml:"history"`
 }
 
 // Interval is one evaluation of a rollout.
 type Interval struct {
-	At             time.Time      `json:"at"`
-	Step           int            `json:"step"`
-	Weight         float64        `json:"weight"`
-	CanaryRequests int64          `json:"canary_requests"`
-	StableRequests int64          `json:"stable_requests"`
-	Checks         []check.Result `json:"checks"`
+	At             time.Time      `json:"at" yaml:"at"`
+	Step           int            `json:"step" yaml:"step"`
+	Weight         float64        `json:"weight" yaml:"weight"`
+	CanaryRequests int64          `json:"canary_requests" yaml:"canary_requests"`
+	StableRequests int64          `json:"stable_requests" yaml:"stable_requests"`
+	Checks         []check.Result `json:"checks" yaml:"checks"`
 	// Decision is what the controller did: "advance", "hold", "fail",
 	// "promote", "roll back", or a manual "pause", "resume", "abort",
 	// "promote".
-	Decision string `json:"decision"`
-	Reason   string `json:"reason,omitempty"`
+	Decision string `json:"decision" yaml:"decision"`
+	Reason   string `json:"reason,omitempty" yaml:"reason,omitempty"`
 }
 
 // rollout is a model's progressive delivery: its controller goroutine
@@ -123,7 +123,7 @@ type rollout struct {
 	r     *Router
 	model string
 	spec  Rollout // with defaults
-	doc   Document
+	spec0 Rollout // as given, to recognise it in a new document
 
 	split  atomic.Pointer[split.Split] // [stable, canary]
 	stable atomic.Pointer[intervalStats]
@@ -133,7 +133,8 @@ type rollout struct {
 	stop     chan struct{}
 	done     chan struct{}
 
-	mu       sync.Mutex // the status, for GET
+	mu       sync.Mutex // the status, for GET, and doc
+	doc      Document   // the document it runs in; its final one is this with the final split
 	status   RolloutStatus
 	progress time.Time // the last advance
 
@@ -174,7 +175,7 @@ func withRolloutDefaults(r Rollout) Rollout {
 // startRollout starts a rollout's controller at its first step.
 func (r *Router) startRollout(model string, doc *Document) *rollout {
 	spec := withRolloutDefaults(*doc.Rollout)
-	ro := &rollout{r: r, model: model, spec: spec, doc: *doc,
+	ro := &rollout{r: r, model: model, spec: spec, spec0: *doc.Rollout, doc: *doc,
 		controls: make(chan string, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	now := time.Now()
 	ro.status = RolloutStatus{Model: model, Phase: PhaseProgressing, Stable: spec.Stable, Canary: spec.Canary, Started: now.UTC(), History: []Interval{}}
@@ -208,6 +209,12 @@ func (ro *rollout) setWeight(step int, weight float64) {
 // pick returns the target of a request: the canary with its weight.
 func (ro *rollout) pick(p *policy, req *Request) (Target, bool) {
 	s := ro.split.Load()
+	switch w := s.Share(1); {
+	case w < 1e-9:
+		return ro.spec.Stable, false // weight 0: every key, sticky or not
+	case w > 1-1e-9:
+		return ro.spec.Canary, true // weight 100
+	}
 	var i int
 	if key := p.key(req); len(key) > 0 {
 		// Sticky keys own the top buckets as the canary's weight grows:
@@ -220,6 +227,23 @@ func (ro *rollout) pick(p *policy, req *Request) (Target, bool) {
 		return ro.spec.Canary, true
 	}
 	return ro.spec.Stable, false
+}
+
+// ended reports whether the controller has stopped.
+func (ro *rollout) ended() bool {
+	select {
+	case <-ro.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// setDoc keeps the rest of a new document that carries the same rollout.
+func (ro *rollout) setDoc(doc *Document) {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	ro.doc = *doc
 }
 
 // stopWait stops the controller; wait says to wait for it (not from the
@@ -279,6 +303,9 @@ func (ro *rollout) control(c string) bool {
 		ro.record(Interval{At: now, Decision: "pause"}, PhasePaused)
 	case "resume":
 		if phase == PhasePaused {
+			ro.mu.Lock()
+			ro.progress = now // a pause is not a lack of progress
+			ro.mu.Unlock()
 			ro.record(Interval{At: now, Decision: "resume"}, PhaseProgressing)
 		}
 	case "abort":
@@ -332,11 +359,14 @@ func (ro *rollout) evaluate(now time.Time) bool {
 	if ro.r.opts.Drift != nil {
 		cv, sv := ro.versions()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		psi, p, n, err := ro.r.opts.Drift.CompareDrift(ctx, ro.model, cv, sv)
+		psi, p, n, configured, err := ro.r.opts.Drift.CompareDrift(ctx, ro.model, cv, sv)
 		cancel()
-		if err != nil {
+		switch {
+		case !configured:
+			// No drift monitoring on the model: no drift check.
+		case err != nil:
 			iv.Checks = append(iv.Checks, check.Result{Name: "drift", Verdict: check.Inconclusive, Reason: err.Error(), Value: math.NaN(), Limit: sp.MaxDriftPSI, Lower: math.NaN(), Upper: math.NaN()})
-		} else {
+		default:
 			iv.Checks = append(iv.Checks, check.Drift(psi, p, n, sp.MaxDriftPSI, sp.Confidence))
 		}
 	}
@@ -346,11 +376,7 @@ func (ro *rollout) evaluate(now time.Time) bool {
 		case check.Fail:
 			failed++
 		case check.Inconclusive:
-			// A drift check without drift monitoring on the model is
-			// not part of the decision.
-			if !(c.Name == "drift" && isNoDrift(c.Reason)) {
-				inconclusive++
-			}
+			inconclusive++
 		}
 	}
 	switch {
@@ -408,10 +434,6 @@ func failedNames(cs []check.Result) string {
 	return fmt.Sprint(out)
 }
 
-// isNoDrift reports a drift comparison that failed because the model has
-// no drift monitoring.
-func isNoDrift(reason string) bool { return strings.Contains(reason, "no drift monitoring") }
-
 // versions resolves the canary's and stable's version numbers now.
 func (ro *rollout) versions() (canary, stable int64) {
 	m, err := ro.r.repo.Model(ro.model)
@@ -446,7 +468,9 @@ func (ro *rollout) finish(now time.Time, phase, reason, decision string) {
 	}
 	final.Weight = 100
 	status := ro.Status()
+	ro.mu.Lock()
 	doc := ro.doc
+	ro.mu.Unlock()
 	doc.Rollout = nil
 	doc.Split = []Target{final}
 	doc.Status = &status
@@ -471,10 +495,21 @@ func (r *Router) Control(model, action string) (*RolloutStatus, error) {
 	if ro == nil {
 		return nil, fmt.Errorf("%w: model %q has no rollout running", ErrNoRollout, m.Name)
 	}
-	select {
-	case <-ro.done:
+	if ro.ended() {
 		return nil, fmt.Errorf("%w: model %q has no rollout running", ErrNoRollout, m.Name)
-	case ro.controls <- action:
+	}
+	// Latest wins: a control still waiting is replaced.
+	for {
+		select {
+		case ro.controls <- action:
+		default:
+			select {
+			case <-ro.controls:
+			default:
+			}
+			continue
+		}
+		break
 	}
 	st := ro.Status()
 	return &st, nil

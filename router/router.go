@@ -183,10 +183,16 @@ type Request struct {
 	// Version and Label are the URL's; zero when it names none.
 	Version int64
 	Label   string
-	// Header returns a request header (nil when absent); Cookie a
-	// cookie. Either may be nil.
-	Header func(name string) []byte
-	Cookie func(name string) []byte
+	// Headers gives the request's headers and cookies; nil: none.
+	// *fasthttp.RequestHeader is one.
+	Headers Headers
+}
+
+// Headers reads a request's headers and cookies; nil when absent. The
+// bytes are read during Route only.
+type Headers interface {
+	Peek(name string) []byte
+	Cookie(name string) []byte
 }
 
 // Decision is the version a request goes to. Route looks it up without
@@ -229,15 +235,15 @@ func (r *Router) Route(req *Request) (Decision, error) {
 	if req.Version != 0 || req.Label != "" {
 		return d, d.pin(m, pol, req.Version, req.Label, ReasonURL)
 	}
-	if pol.overrides && req.Header != nil {
-		if h := req.Header(HeaderVersion); len(h) > 0 {
+	if pol.overrides && req.Headers != nil {
+		if h := req.Headers.Peek(HeaderVersion); len(h) > 0 {
 			n, err := strconv.ParseInt(string(h), 10, 64)
 			if err != nil || n < 1 {
 				return d, fmt.Errorf("%w: %s header %q: want a positive version", ErrInvalidRequest, HeaderVersion, h)
 			}
 			return d, d.pin(m, pol, n, "", ReasonHeader)
 		}
-		if h := req.Header(HeaderLabel); len(h) > 0 {
+		if h := req.Headers.Peek(HeaderLabel); len(h) > 0 {
 			return d, d.pin(m, pol, 0, string(h), ReasonHeader)
 		}
 	}
@@ -260,7 +266,8 @@ func (r *Router) Route(req *Request) (Decision, error) {
 	}
 	v, err := m.Lookup(target.Version, target.Label)
 	if err != nil && reason != ReasonDefault {
-		return d, d.fallBack(m, pol, fmt.Sprintf("%s is not ready", target), target.Version)
+		err := d.fallBack(m, pol, fmt.Sprintf("%s is not ready", target), target.Version)
+		return d, err
 	}
 	if err != nil {
 		return d, err
@@ -271,7 +278,8 @@ func (r *Router) Route(req *Request) (Decision, error) {
 	}
 	done, err := pol.breaker(r, v.Number).Allow()
 	if err != nil {
-		return d, d.fallBack(m, pol, fmt.Sprintf("breaker of version %d is open", v.Number), v.Number)
+		err := d.fallBack(m, pol, fmt.Sprintf("breaker of version %d is open", v.Number), v.Number)
+		return d, err
 	}
 	d.done = done
 	return d, nil
@@ -294,28 +302,38 @@ func (d *Decision) pin(m *repository.Model, pol *policy, n int64, label, reason 
 	return nil
 }
 
-// fallBack routes to the document's fallback, or the default version,
-// away from version from (0: a label that does not resolve).
+// fallBack routes away from version from (0: a target that does not
+// resolve): to the document's fallback, else the first split target, the
+// rollout's stable or the default version that is another version and
+// whose breaker is not open.
 func (d *Decision) fallBack(m *repository.Model, pol *policy, why string, from int64) error {
-	var t Target
+	var candidates []Target
 	if pol.fallback != nil {
-		t = *pol.fallback
+		candidates = append(candidates, *pol.fallback)
 	}
-	v, err := m.Lookup(t.Version, t.Label)
-	if err != nil {
-		return err
+	candidates = append(candidates, pol.targets...)
+	if pol.rollout != nil {
+		candidates = append(candidates, pol.rollout.spec.Stable)
 	}
-	d.Version, d.Reason, d.Fallback, d.n, d.label = v, ReasonFallback, why, t.Version, t.Label
-	d.done = nil
-	if pol.settings != nil {
-		if done, err := pol.breaker(d.r, v.Number).Allow(); err == nil {
-			d.done = done
+	candidates = append(candidates, Target{})
+	for _, t := range candidates {
+		v, err := m.Lookup(t.Version, t.Label)
+		if err != nil || v.Number == from {
+			continue
 		}
+		var done func(error)
+		if pol.settings != nil {
+			if done, err = pol.breaker(d.r, v.Number).Allow(); err != nil {
+				continue // open too
+			}
+		}
+		d.Version, d.Reason, d.Fallback, d.n, d.label, d.done = v, ReasonFallback, why, t.Version, t.Label, done
+		if from > 0 {
+			d.r.obs.ObserveFallback(m.Name, from)
+		}
+		return nil
 	}
-	if from > 0 {
-		d.r.obs.ObserveFallback(m.Name, from)
-	}
-	return nil
+	return repository.Unavailable(fmt.Sprintf("model %q: %s, and no other version can serve", m.Name, why))
 }
 
 // Acquire holds the decided version for the execution, loading it first
@@ -383,10 +401,12 @@ func IsExecutionFailure(err error) bool {
 // key returns the request's sticky key, or nil.
 func (p *policy) key(req *Request) []byte {
 	switch {
-	case p.header != "" && req.Header != nil:
-		return req.Header(p.header)
-	case p.cookie != "" && req.Cookie != nil:
-		return req.Cookie(p.cookie)
+	case req.Headers == nil:
+		return nil
+	case p.header != "":
+		return req.Headers.Peek(p.header)
+	case p.cookie != "":
+		return req.Headers.Cookie(p.cookie)
 	}
 	return nil
 }
@@ -470,8 +490,10 @@ func (r *Router) compileLocked(m *repository.Model, st *modelState) {
 			st.rollout.stopWait(true)
 			st.rollout = nil
 		}
-	case st.rollout != nil && reflect.DeepEqual(st.rollout.doc.Rollout, doc.Rollout):
-		// The same rollout: it goes on.
+	case st.rollout != nil && !st.rollout.ended() && reflect.DeepEqual(st.rollout.spec0, *doc.Rollout):
+		// The same rollout: it goes on, with the rest of the new document
+		// for its final one.
+		st.rollout.setDoc(doc)
 	default:
 		if st.rollout != nil {
 			st.rollout.stopWait(true)
@@ -556,8 +578,9 @@ func compile(model string, doc *Document, source string) *policy {
 			Interval:    time.Minute, // the closed state's counts start over every minute
 			Timeout:     time.Duration(br.OpenSeconds * float64(time.Second)),
 			ReadyToTrip: func(c gobreaker.Counts) bool {
+				counted := c.Requests - c.TotalExclusions // load and client errors are not requests here
 				return c.ConsecutiveFailures >= uint32(br.ConsecutiveFailures) ||
-					(c.Requests >= uint32(br.MinRequests) && float64(c.TotalFailures) >= br.FailureRatio*float64(c.Requests))
+					(counted >= uint32(br.MinRequests) && float64(c.TotalFailures) >= br.FailureRatio*float64(counted))
 			},
 			// Load and client errors are neither successes nor failures.
 			IsExcluded: func(err error) bool { return err != nil && !IsExecutionFailure(err) },

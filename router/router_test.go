@@ -44,15 +44,18 @@ func openRepo(tb testing.TB, routing string) *repository.Repository {
 	return r
 }
 
-func headers(kv ...string) func(string) []byte {
-	return func(name string) []byte {
-		for i := 0; i+1 < len(kv); i += 2 {
-			if strings.EqualFold(kv[i], name) {
-				return []byte(kv[i+1])
-			}
-		}
-		return nil
+// headerMap is a request's headers (and cookies, under "cookie:NAME").
+type headerMap map[string][]byte
+
+func (h headerMap) Peek(name string) []byte   { return h[strings.ToLower(name)] }
+func (h headerMap) Cookie(name string) []byte { return h["cookie:"+name] }
+
+func headers(kv ...string) headerMap {
+	h := headerMap{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h[strings.ToLower(kv[i])] = []byte(kv[i+1])
 	}
+	return h
 }
 
 // route decides and runs the hold-and-release cycle of one request.
@@ -82,10 +85,10 @@ func TestResolutionOrder(t *testing.T) {
 		wantVersion int64
 		wantReason  string
 	}{
-		{"url version", router.Request{Version: 2, Header: headers("x-model-version", "1")}, 2, router.ReasonURL},
+		{"url version", router.Request{Version: 2, Headers: headers("x-model-version", "1")}, 2, router.ReasonURL},
 		{"url label", router.Request{Label: "stable"}, 1, router.ReasonURL},
-		{"header version", router.Request{Header: headers("x-model-version", "2")}, 2, router.ReasonHeader},
-		{"header label", router.Request{Header: headers("x-model-label", "stable")}, 1, router.ReasonHeader},
+		{"header version", router.Request{Headers: headers("x-model-version", "2")}, 2, router.ReasonHeader},
+		{"header label", router.Request{Headers: headers("x-model-label", "stable")}, 1, router.ReasonHeader},
 		{"split", router.Request{}, 1, router.ReasonSplit},
 	}
 	for _, tt := range tests {
@@ -106,11 +109,11 @@ func TestResolutionOrder(t *testing.T) {
 	// overrides: false ignores the headers.
 	noOverride := router.New(openRepo(t, "routing:\n  split: [{version: 1, weight: 1}]\n  overrides: false\n"), router.Options{})
 	defer noOverride.Close()
-	if n, reason := route(t, noOverride, router.Request{Model: "mlp", Header: headers("x-model-version", "2")}); n != 1 || reason != router.ReasonSplit {
+	if n, reason := route(t, noOverride, router.Request{Model: "mlp", Headers: headers("x-model-version", "2")}); n != 1 || reason != router.ReasonSplit {
 		t.Errorf("overrides false: got version %d (%s), want 1 (split)", n, reason)
 	}
 	// A malformed override is the client's error.
-	if _, err := rt.Route(&router.Request{Model: "mlp", Header: headers("x-model-version", "two")}); !errors.Is(err, router.ErrInvalidRequest) {
+	if _, err := rt.Route(&router.Request{Model: "mlp", Headers: headers("x-model-version", "two")}); !errors.Is(err, router.ErrInvalidRequest) {
 		t.Errorf("bad header: got %v, want ErrInvalidRequest", err)
 	}
 }
@@ -144,7 +147,7 @@ func TestSplitAndSticky(t *testing.T) {
 		out := map[string]int64{}
 		for i := range 2000 {
 			key := fmt.Sprintf("user-%d", i)
-			d, err := rt.Route(&router.Request{Model: "mlp", Header: headers("x-user-id", key)})
+			d, err := rt.Route(&router.Request{Model: "mlp", Headers: headers("x-user-id", key)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,15 +273,15 @@ func BenchmarkRoute(b *testing.B) {
 	})
 	for _, tc := range []struct {
 		name, routing string
-		header        func(string) []byte
+		header        router.Headers
 	}{
 		{"no-policy", "", nil},
-		{"split+sticky", "routing:\n  split: [{version: 1, weight: 90}, {version: 2, weight: 10}]\n  sticky: {header: x-user-id, salt: exp}\n", fixedHeader("x-user-id", "user-12345678")},
+		{"split+sticky", "routing:\n  split: [{version: 1, weight: 90}, {version: 2, weight: 10}]\n  sticky: {header: x-user-id, salt: exp}\n", headers("x-user-id", "user-12345678")},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			rt := router.New(openRepo(b, tc.routing), router.Options{})
 			defer rt.Close()
-			req := router.Request{Model: "mlp", Header: tc.header}
+			req := router.Request{Model: "mlp", Headers: tc.header}
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -292,17 +295,6 @@ func BenchmarkRoute(b *testing.B) {
 				d.Done(nil)
 			}
 		})
-	}
-}
-
-// fixedHeader returns one header without allocating, as fasthttp's Peek.
-func fixedHeader(name, value string) func(string) []byte {
-	v := []byte(value)
-	return func(n string) []byte {
-		if strings.EqualFold(n, name) {
-			return v
-		}
-		return nil
 	}
 }
 

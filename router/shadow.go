@@ -98,14 +98,19 @@ func (s *shadows) drop(model string) {
 	c.(*atomic.Int64).Add(1)
 }
 
-// work runs shadow jobs until the router closes.
+// work runs shadow jobs until the router closes, and reports the drops
+// counted on the request path at least every second.
 func (s *shadows) work() {
 	defer s.r.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
 	for {
 		select {
 		case <-s.r.stop:
 			s.flushDrops()
 			return
+		case <-t.C:
+			s.flushDrops()
 		case job := <-s.queue:
 			s.flushDrops()
 			s.run(job)
@@ -128,7 +133,13 @@ func (s *shadows) run(job *shadowJob) {
 	defer cancel()
 	v, err := s.r.repo.Acquire(ctx, job.model, job.target.Version, job.target.Label)
 	if err != nil {
-		s.r.obs.ObserveShadow(job.model, job.target.Version, ShadowFailed, 0, 0)
+		n := job.target.Version
+		if m, merr := s.r.repo.Model(job.model); merr == nil {
+			if lv, lerr := m.Lookup(job.target.Version, job.target.Label); lerr == nil {
+				n = lv.Number
+			}
+		}
+		s.r.obs.ObserveShadow(job.model, n, ShadowFailed, 0, 0)
 		return
 	}
 	defer v.Release()
@@ -138,29 +149,47 @@ func (s *shadows) run(job *shadowJob) {
 		s.r.obs.ObserveShadow(job.model, v.Number, ShadowFailed, 0, 0)
 		return
 	}
-	diff, disagree := compareOutputs(job.outputs, outs)
+	diff, disagree, ok := compareOutputs(job.outputs, outs)
+	if !ok {
+		// Other names, types or shapes: the versions are not comparable.
+		s.r.obs.ObserveShadow(job.model, v.Number, ShadowFailed, 0, 0)
+		return
+	}
 	s.r.obs.ObserveShadow(job.model, v.Number, ShadowCompared, diff, disagree)
 }
 
 // compareOutputs returns the largest absolute difference between the
 // primary's numeric outputs and the shadow's outputs of the same name and
-// shape, and for [N, C] outputs the rows whose argmax differs.
-func compareOutputs(primary, shadow []runtime.Tensor) (maxDiff float64, disagreements int) {
+// shape (NaN against NaN is equal; against a number, +Inf), and for
+// [N, C] outputs the rows whose argmax differs. ok is false when some
+// output has no counterpart of the same name, type and shape.
+func compareOutputs(primary, shadow []runtime.Tensor) (maxDiff float64, disagreements int, ok bool) {
+	compared := 0
 	for _, p := range primary {
 		i := slices.IndexFunc(shadow, func(t runtime.Tensor) bool { return t.Name == p.Name })
 		if i < 0 {
-			continue
+			return 0, 0, false
 		}
 		q := shadow[i]
 		size := p.DataType.Size()
-		if p.DataType != q.DataType || size == 0 || !slices.Equal(p.Shape, q.Shape) || len(p.Data) != len(q.Data) {
-			continue
+		if p.DataType != q.DataType || !slices.Equal(p.Shape, q.Shape) || len(p.Data) != len(q.Data) {
+			return 0, 0, false
 		}
+		if size == 0 {
+			continue // BYTES: no difference to measure
+		}
+		compared++
 		n := len(p.Data) / size
 		for e := range n {
-			if d := math.Abs(p.DataType.Float64(p.Data[e*size:]) - q.DataType.Float64(q.Data[e*size:])); d > maxDiff || math.IsNaN(d) {
-				maxDiff = d
+			a, b := p.DataType.Float64(p.Data[e*size:]), q.DataType.Float64(q.Data[e*size:])
+			d := math.Abs(a - b)
+			switch {
+			case math.IsNaN(a) && math.IsNaN(b):
+				d = 0
+			case math.IsNaN(d):
+				d = math.Inf(1)
 			}
+			maxDiff = max(maxDiff, d)
 		}
 		if len(p.Shape) == 2 && p.Shape[1] >= 2 {
 			rows, cols := int(p.Shape[0]), int(p.Shape[1])
@@ -171,7 +200,7 @@ func compareOutputs(primary, shadow []runtime.Tensor) (maxDiff float64, disagree
 			}
 		}
 	}
-	return maxDiff, disagreements
+	return maxDiff, disagreements, compared > 0 || len(primary) > 0
 }
 
 func argmax(t runtime.Tensor, off, n int) int {

@@ -204,3 +204,48 @@ func BenchmarkShadowLatency(b *testing.B) {
 		})
 	}
 }
+
+// TestRoutingHeadersOverHTTP: x-model-version and x-model-label pin a
+// version over the document; a sticky cookie keeps a client on its
+// version.
+func TestRoutingHeadersOverHTTP(t *testing.T) {
+	root := t.TempDir()
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "mlp"), filepath.Join(root, "mlp"))
+	writeFile(t, filepath.Join(root, "mlp", "config.yaml"), []byte("version_policy: {all: {}}\nversion_labels: {stable: 1}\n"))
+	cl := startServer(t, root, nil)
+	ctx := context.Background()
+	putRouting(t, cl, "mlp", `{"split": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}], "sticky": {"cookie": "uid"}}`)
+	versionOf := func(h http.Header) string {
+		t.Helper()
+		status, body, _, err := cl.Do(ctx, "POST", "/v2/models/mlp/infer", mlpBody, h)
+		if err != nil || status != 200 {
+			t.Fatalf("got %d %v %s", status, err, body)
+		}
+		var r struct {
+			ModelVersion string `json:"model_version"`
+		}
+		json.Unmarshal(body, &r)
+		return r.ModelVersion
+	}
+	for _, tc := range []struct{ header, value, want string }{{"x-model-version", "2", "2"}, {"x-model-label", "stable", "1"}} {
+		for range 5 {
+			if got := versionOf(http.Header{tc.header: {tc.value}}); got != tc.want {
+				t.Errorf("%s: %s: got version %s, want %s", tc.header, tc.value, got, tc.want)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for i := range 20 {
+		cookie := http.Header{"Cookie": {fmt.Sprintf("uid=user-%d", i)}}
+		first := versionOf(cookie)
+		seen[first] = true
+		for range 3 {
+			if got := versionOf(cookie); got != first {
+				t.Fatalf("user-%d moved from version %s to %s", i, first, got)
+			}
+		}
+	}
+	if !seen["1"] || !seen["2"] {
+		t.Errorf("20 cookies all landed on %v: the split is not applied", seen)
+	}
+}
