@@ -230,6 +230,14 @@ var dashboardFamilies = []string{
 	"infergate_drift_detected",
 	"infergate_drift_window_samples",
 	"infergate_drift_dropped_total",
+	"infergate_route_decisions_total",
+	"infergate_breaker_state",
+	"infergate_fallbacks_total",
+	"infergate_rollout_weight",
+	"infergate_rollout_phase",
+	"infergate_shadow_requests_total",
+	"infergate_shadow_divergence",
+	"infergate_shadow_disagreements_total",
 }
 
 func TestDashboardShipped(t *testing.T) {

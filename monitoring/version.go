@@ -107,6 +107,7 @@ func (m *Monitor) newVersionMetrics(info repository.VersionInfo, t *tracker) *ve
 	for i, reason := range reasonNames {
 		vm.decisions[i] = m.decisions.WithLabelValues(model, version, reason)
 	}
+	m.fallbacks.WithLabelValues(model, version) // from 0, so that a rate sees the first one
 	m.queueCapacity.WithLabelValues(model, version).Set(float64(info.QueueCapacity))
 	if t != nil {
 		m.startTracker(t)

@@ -392,6 +392,7 @@ func TestPrometheusScrapesGateway(t *testing.T) {
 		t.Fatal("prometheus not found: install Debian's prometheus package (make deps does)")
 	}
 	root := driftRepo(t, "    inputs: [input]\n    reference: {first: 100}\n")
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "breaker"), filepath.Join(root, "breaker"))
 	cl := startServer(t, root, nil)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -400,6 +401,16 @@ func TestPrometheusScrapesGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The router's families: a breaker and a shadow on mlp, a rollout on
+	// breaker (its hour-long interval never ends: the gauges are enough).
+	putRouting(t, cl, "mlp", `{"split": [{"version": 1, "weight": 1}], "shadow": {"version": 2, "percent": 100},
+		"fallback": {"version": 2}, "breaker": {}}`)
+	for range 5 {
+		if status, _, _, err := cl.Do(ctx, "POST", "/v2/models/mlp/infer", mlpBody, nil); err != nil || status != 200 {
+			t.Fatalf("mlp: %d %v", status, err)
+		}
+	}
+	putRouting(t, cl, "breaker", `{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "interval_seconds": 3600}}`)
 	target := strings.TrimPrefix(cl.BaseURL(), "http://")
 	dir := t.TempDir()
 	config := fmt.Sprintf("global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: infergate\n    static_configs: [{targets: [%q]}]\n", target)
