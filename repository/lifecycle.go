@@ -363,6 +363,7 @@ func (r *Repository) loadVersion(ctx context.Context, model string, c *Config, n
 			s.Close()
 			return err
 		}
+		s.SetBatchedOutputs(v.Batched)
 		if err := v.warmup(ctx, c, s); err != nil {
 			s.Close()
 			return err

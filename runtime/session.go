@@ -7,6 +7,7 @@ import (
 	"reflect"
 	goruntime "runtime"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -96,7 +97,20 @@ type Session struct {
 	// capacity is SessionOptions.Instances, the documented bound.
 	slots  chan struct{}
 	closed chan struct{}
+	// batched says the leading dimension of every output is the batch of
+	// the first input (SetBatchedOutputs).
+	batched atomic.Bool
 }
+
+// SetBatchedOutputs says that the leading dimension of every input and
+// output is the batch, so that Run allocates an output whose only
+// variable dimension is the leading one itself, sized to the first
+// input's batch, and ONNX Runtime writes straight into it: no allocation
+// by ONNX Runtime and no copy into Go memory. The repository sets it for
+// versions it serves as batched (the dynamic batcher relies on the same
+// rule to split outputs by rows). Default false: ONNX Runtime allocates
+// variable-shape outputs.
+func (s *Session) SetBatchedOutputs(on bool) { s.batched.Store(on) }
 
 // NewSession loads the ONNX model at path.
 func (e *Environment) NewSession(path string, opts SessionOptions) (*Session, error) {
@@ -358,8 +372,9 @@ func (s *Session) Close() error {
 
 // outputShape returns the shape of an output to allocate before the run, or
 // false to let ONNX Runtime allocate it. Static shapes are allocated here.
-// So are FP16 outputs whose only variable dimension is the leading one, taken
-// to be the batch size of the first input: onnxruntime_go v1.27.0 copies
+// So are outputs whose only variable dimension is the leading one, taken
+// to be the batch size of the first input, when the session is batched
+// (SetBatchedOutputs), and FP16 ones always: onnxruntime_go v1.27.0 copies
 // only half of an FP16 output that ONNX Runtime allocated, so there is no
 // other way to return one. An FP16 output of any other variable shape fails
 // the run with a clear error.
@@ -376,7 +391,7 @@ func (s *Session) outputShape(info TensorInfo, inputs []Tensor) ([]int64, bool) 
 	if variable == 0 {
 		return info.Shape, true
 	}
-	if info.DataType != FP16 {
+	if info.DataType != FP16 && !s.batched.Load() {
 		return nil, false
 	}
 	if variable == 1 && info.Shape[0] < 0 && len(inputs) > 0 && len(inputs[0].Shape) > 0 {

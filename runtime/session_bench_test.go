@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,5 +59,52 @@ func BenchmarkThreadDefaults(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "items/s")
 		})
+	}
+}
+
+// BenchmarkBatchedOutputs runs an MLP at batch 1 and 64 with its batched
+// outputs preallocated (SetBatchedOutputs) beside ONNX Runtime allocating
+// them and onnxruntime_go copying them out. It takes the benchmark MLPs
+// (make bench-models) when present, and the small test MLP always.
+//
+//	go test -run '^$' -bench BatchedOutputs -benchmem ./runtime/
+func BenchmarkBatchedOutputs(b *testing.B) {
+	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer env.Close()
+	models := []struct{ name, path string }{{"mlp16", filepath.Join(runtimetest.Models(b), "mlp", "1", "model.onnx")}}
+	for _, m := range []string{"mlp_256", "mlp_2048"} {
+		p := filepath.Join(runtimetest.Root(b), ".cache", "bench-models", m, "1", "model.onnx")
+		if _, err := os.Stat(p); err == nil {
+			models = append(models, struct{ name, path string }{m, p})
+		}
+	}
+	for _, m := range models {
+		for _, rows := range []int64{1, 64} {
+			for _, pre := range []bool{false, true} {
+				name := fmt.Sprintf("%s/batch%d/ort-allocates", m.name, rows)
+				if pre {
+					name = fmt.Sprintf("%s/batch%d/preallocated", m.name, rows)
+				}
+				b.Run(name, func(b *testing.B) {
+					s, err := env.NewSession(m.path, runtime.SessionOptions{Instances: 1})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer s.Close()
+					s.SetBatchedOutputs(pre)
+					width := s.Inputs()[0].Shape[1]
+					in := []runtime.Tensor{{DataType: runtime.FP32, Shape: []int64{rows, width}, Data: make([]byte, 4*rows*width)}}
+					b.ReportAllocs()
+					for b.Loop() {
+						if _, err := s.Run(context.Background(), in); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
 	}
 }
