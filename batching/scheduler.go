@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infergate/infergate/runtime"
@@ -206,6 +208,7 @@ type Scheduler struct {
 
 	wg      sync.WaitGroup // batches running; Add under mu while !closed
 	buffers bufferPool     // merged input buffers
+	lastKey atomic.Pointer[shapeKey]
 }
 
 // NewScheduler starts a scheduler running batches on run. Close stops it.
@@ -303,7 +306,6 @@ func (s *Scheduler) newPending(req Request) (*pending, error) {
 		}
 		level = req.Priority
 	}
-	var key strings.Builder
 	rows := int64(-1)
 	for _, t := range req.Inputs {
 		if len(t.Shape) == 0 {
@@ -313,11 +315,6 @@ func (s *Scheduler) newPending(req Request) (*pending, error) {
 			return nil, fmt.Errorf("%w: inputs have different batch sizes", runtime.ErrInvalidInput)
 		}
 		rows = t.Shape[0]
-		for _, d := range t.Shape[1:] {
-			key.WriteString(strconv.FormatInt(d, 10))
-			key.WriteByte(',')
-		}
-		key.WriteByte(';')
 	}
 	if rows < 1 || rows > int64(s.opts.MaxBatchSize) {
 		return nil, fmt.Errorf("%w: batch size %d is outside 1..%d", runtime.ErrInvalidInput, rows, s.opts.MaxBatchSize)
@@ -325,10 +322,48 @@ func (s *Scheduler) newPending(req Request) (*pending, error) {
 	return &pending{
 		inputs: req.Inputs,
 		rows:   int(rows),
-		key:    key.String(),
+		key:    s.key(req.Inputs),
 		level:  level - 1,
 		done:   make(chan result, 1),
 	}, nil
+}
+
+// shapeKey is a batch key and the non-batch dimensions it was made from.
+type shapeKey struct {
+	dims [][]int64
+	key  string
+}
+
+// key returns the batch key of inputs: their non-batch dimensions, equal
+// for requests that may share a batch. A model of fixed shapes gives the
+// same key to every request, so the last one is kept and reused without
+// building a string.
+func (s *Scheduler) key(inputs []runtime.Tensor) string {
+	if k := s.lastKey.Load(); k != nil && len(k.dims) == len(inputs) {
+		same := true
+		for i, t := range inputs {
+			if !slices.Equal(k.dims[i], t.Shape[1:]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return k.key
+		}
+	}
+	var b strings.Builder
+	k := &shapeKey{dims: make([][]int64, len(inputs))}
+	for i, t := range inputs {
+		k.dims[i] = slices.Clone(t.Shape[1:])
+		for _, d := range t.Shape[1:] {
+			b.WriteString(strconv.FormatInt(d, 10))
+			b.WriteByte(',')
+		}
+		b.WriteByte(';')
+	}
+	k.key = b.String()
+	s.lastKey.Store(k)
+	return k.key
 }
 
 func (s *Scheduler) enqueue(p *pending) error {
