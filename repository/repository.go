@@ -384,7 +384,7 @@ func (r *Repository) Acquire(ctx context.Context, model string, n int64, label s
 		}
 		if v.acquire() {
 			if r.resident != nil {
-				r.resident.Get(v) // most recently used
+				r.touch(v)
 			}
 			return v, nil
 		}
@@ -394,6 +394,22 @@ func (r *Repository) Acquire(ctx context.Context, model string, n int64, label s
 			return nil, errorf(http.StatusServiceUnavailable, "model %q is changing too fast to serve", m.Name)
 		}
 	}
+}
+
+// touchEvery is the granularity of the residency order: a version in use
+// moves to the front of the LRU at most this often, so that requests do
+// not all take the LRU's exclusive lock. Versions used within the same
+// millisecond are equally recent for eviction.
+const touchEvery = time.Millisecond
+
+// touch marks v as the most recently used resident version.
+func (r *Repository) touch(v *Version) {
+	now := time.Now().UnixNano()
+	last := v.touched.Load()
+	if now-last < int64(touchEvery) || !v.touched.CompareAndSwap(last, now) {
+		return // touched a moment ago, or by another request right now
+	}
+	r.resident.Get(v)
 }
 
 // Release gives back a reference taken by Acquire.

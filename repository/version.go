@@ -46,6 +46,7 @@ type Version struct {
 	evicted   bool          // known but not resident: loads on demand
 	transient bool          // failed for its context (timeout, cancel): retried on any reload
 	refs      atomic.Int64  // requests in flight, plus retiredBit once retired
+	touched   atomic.Int64  // when it last moved to the front of the residency LRU (Unix ns)
 	drained   chan struct{} // closed when retired and no request holds it
 	closed    chan struct{} // closed once retired, drained and closed
 	// unloadedAfter is, for an evicted version, the closed channel of the
