@@ -1,6 +1,8 @@
 package router
 
 import (
+	"github.com/google/renameio/v2"
+
 	"errors"
 	"fmt"
 	"os"
@@ -101,31 +103,15 @@ func (r *Router) Delete(model string) (*Routing, error) {
 	return out, nil
 }
 
-// writeFile writes doc as YAML atomically: a temporary file in the same
-// directory, synced, then renamed over path.
+// writeFile writes doc as YAML atomically (renameio: a temporary file in
+// the same directory, synced, then renamed over path), readable by the
+// replicas that poll it.
 func writeFile(path string, doc *Document) error {
 	b, err := yaml.Marshal(doc)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".routing-*.yaml")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename, a no-op
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return renameio.WriteFile(path, b, 0o644)
 }
 
 // poll rereads the routing.yaml files that changed, every interval.

@@ -25,9 +25,6 @@ const (
 	PhaseRolledBack  = "rolled_back"
 )
 
-// Phases lists every phase, for one-hot gauges.
-var Phases = []string{PhaseProgressing, PhaseHolding, PhasePaused, PhasePromoted, PhaseRolledBack}
-
 // The defaults of a rollout.
 const (
 	DefaultRolloutInterval    = 60 * time.Second

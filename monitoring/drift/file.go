@@ -1,6 +1,8 @@
 package drift
 
 import (
+	"github.com/google/renameio/v2"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -8,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 )
 
@@ -66,7 +67,7 @@ func ReadReference(path string) (*Reference, error) {
 // temporary file in the same directory, synced, then renamed over path (and
 // the directory synced), so that a reader sees the old file or the new one,
 // never a part.
-func (r *Reference) WriteFile(path string) (err error) {
+func (r *Reference) WriteFile(path string) error {
 	if err := r.validate(); err != nil {
 		return fmt.Errorf("reference %s: %w", path, err)
 	}
@@ -74,39 +75,9 @@ func (r *Reference) WriteFile(path string) (err error) {
 	if err != nil {
 		return fmt.Errorf("reference %s: %w", path, err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil // renamed; syncing the directory is only for durability
-	}
-	defer d.Close()
-	d.Sync()
-	return nil
+	// Written aside, synced, then renamed over path (renameio): a reader
+	// never sees half a reference.
+	return renameio.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // validate checks what ParseReference promises beyond the JSON types.
