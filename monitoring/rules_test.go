@@ -33,20 +33,9 @@ func findRepoRoot(t *testing.T) string {
 	}
 }
 
-// findPromtool fails rather than skips: the rules are only as good as their
-// tests, and a missing promtool would pass them silently.
-func findPromtool(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus; make deps does it)")
-	}
-	return path
-}
-
 func TestRulesPromtool(t *testing.T) {
 	root := findRepoRoot(t)
-	promtool := findPromtool(t)
+	promtool := monitoringtest.Tool(t, "promtool")
 	tests := []struct {
 		name string
 		args []string

@@ -55,15 +55,6 @@ func families(t *testing.T, text string) map[string]int {
 	return out
 }
 
-func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool not found: install Debian's prometheus package (make deps does)")
-	}
-	return p
-}
-
 func mlpRequest(rows int, rng *rand.Rand, shift func(j int) float32) *client.Request {
 	data := make([]float32, rows*256)
 	for i := range data {
@@ -110,7 +101,7 @@ func TestMetricsScrape(t *testing.T) {
 	cl.Infer(ctx, "drift_mlp", "7", mlpRequest(1, rng, nil))
 
 	text, header := scrape(t, cl, "")
-	cmd := exec.Command(promtool(t), "check", "metrics")
+	cmd := exec.Command(monitoringtest.Tool(t, "promtool"), "check", "metrics")
 	cmd.Stdin = strings.NewReader(text)
 	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
@@ -387,10 +378,7 @@ func buildReference(t *testing.T, root string, rng *rand.Rand) {
 // gateway and asks PromQL for the series; it also checks that every
 // family the shipped Grafana dashboard queries is in the scrape.
 func TestPrometheusScrapesGateway(t *testing.T) {
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatal("prometheus not found: install Debian's prometheus package (make deps does)")
-	}
+	bin := monitoringtest.Tool(t, "prometheus")
 	root := driftRepo(t, "    inputs: [input]\n    reference: {first: 100}\n")
 	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "breaker"), filepath.Join(root, "breaker"))
 	cl := startServer(t, root, nil)

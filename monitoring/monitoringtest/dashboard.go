@@ -1,14 +1,17 @@
 // Package monitoringtest holds what the tests of the monitoring
-// configuration share: reading the metric names out of the shipped
-// Grafana dashboard's queries. It is for tests only.
+// configuration share: finding Debian's prometheus and promtool, and
+// reading the metric names out of the shipped Grafana dashboard's
+// queries. It is for tests only.
 package monitoringtest
 
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"sort"
 	"strings"
+	"testing"
 )
 
 // DashboardMetricNames returns, sorted and once each, the metric families
@@ -131,4 +134,16 @@ func DashboardMetricNames(dashboardJSON []byte) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// Tool returns the path of one of Debian's prometheus package's programs
+// ("promtool", "prometheus"), or fails the test: a missing tool must not
+// pass the tests that need it silently.
+func Tool(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		tb.Fatalf("%s is not on PATH: install Debian's prometheus package (apt-get install prometheus; make deps does it)", name)
+	}
+	return path
 }
