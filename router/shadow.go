@@ -164,7 +164,6 @@ func (s *shadows) run(job *shadowJob) {
 // [N, C] outputs the rows whose argmax differs. ok is false when some
 // output has no counterpart of the same name, type and shape.
 func compareOutputs(primary, shadow []runtime.Tensor) (maxDiff float64, disagreements int, ok bool) {
-	compared := 0
 	for _, p := range primary {
 		i := slices.IndexFunc(shadow, func(t runtime.Tensor) bool { return t.Name == p.Name })
 		if i < 0 {
@@ -178,7 +177,6 @@ func compareOutputs(primary, shadow []runtime.Tensor) (maxDiff float64, disagree
 		if size == 0 {
 			continue // BYTES: no difference to measure
 		}
-		compared++
 		n := len(p.Data) / size
 		for e := range n {
 			a, b := p.DataType.Float64(p.Data[e*size:]), q.DataType.Float64(q.Data[e*size:])
@@ -200,7 +198,7 @@ func compareOutputs(primary, shadow []runtime.Tensor) (maxDiff float64, disagree
 			}
 		}
 	}
-	return maxDiff, disagreements, compared > 0 || len(primary) > 0
+	return maxDiff, disagreements, true
 }
 
 func argmax(t runtime.Tensor, off, n int) int {
