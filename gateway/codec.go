@@ -38,6 +38,11 @@ type inferRequest struct {
 	// selected outputs, kept with the pooled request.
 	indexes []int
 	binary  []bool
+	// shapes and arena are the one-pass decoder's scratch, kept with the
+	// pooled request: the backing array of the input shapes, and the
+	// buffer JSON tensor data is decoded into.
+	shapes []int64
+	arena  []byte
 }
 
 // requestedOutput is one entry of a request's "outputs".
@@ -53,6 +58,10 @@ type requestedOutput struct {
 // every reference to the previous request's tensors (and so its body).
 func (r *inferRequest) reset() {
 	r.indexes, r.binary = r.indexes[:0], r.binary[:0]
+	if cap(r.arena) > maxArena {
+		r.arena = nil // do not pin one large request's memory in the pool
+	}
+	r.arena = r.arena[:0]
 	clear(r.Inputs[:cap(r.Inputs)])
 	r.Inputs = r.Inputs[:0]
 	r.Outputs = r.Outputs[:0]
@@ -85,21 +94,56 @@ func (r *inferRequest) reset() {
 // request and must be reset (decodeRequest does so itself) before reuse.
 func decodeRequest(p *fastjson.Parser, body []byte, headerLen int, inputs, outputs []runtime.TensorInfo, req *inferRequest) error {
 	req.reset()
+	d, jsonPart, err := newDecoder(body, headerLen, inputs, req)
+	if err != nil {
+		return err
+	}
+	if d.fast(p, jsonPart, outputs) == nil {
+		return nil
+	}
+	// Anything the one-pass decoder does not take, valid or not, is
+	// decoded again by the tree decoder, whose errors are the ones sent.
+	req.reset()
+	d, jsonPart, _ = newDecoder(body, headerLen, inputs, req)
+	return d.tree(p, jsonPart, outputs)
+}
+
+// decodeTree is the tree decoder alone, without the one-pass decoder in
+// front: the reference the fast path is tested and benchmarked against.
+func decodeTree(p *fastjson.Parser, body []byte, headerLen int, inputs, outputs []runtime.TensorInfo, req *inferRequest) error {
+	req.reset()
+	d, jsonPart, err := newDecoder(body, headerLen, inputs, req)
+	if err != nil {
+		return err
+	}
+	return d.tree(p, jsonPart, outputs)
+}
+
+// newDecoder splits body at headerLen and checks that its JSON part is not
+// empty.
+func newDecoder(body []byte, headerLen int, inputs []runtime.TensorInfo, req *inferRequest) (decoder, []byte, error) {
 	d := decoder{body: body, sig: inputs, req: req}
 	jsonPart := body
 	if headerLen != -1 {
 		if headerLen < 0 || headerLen > len(body) {
-			return badRequest("header Inference-Header-Content-Length is %d, outside the body of %d bytes", headerLen, len(body))
+			return d, nil, badRequest("header Inference-Header-Content-Length is %d, outside the body of %d bytes", headerLen, len(body))
 		}
 		jsonPart = body[:headerLen]
 		d.bin = body[headerLen:]
 		d.binary = true
 	}
 	d.jsonLen = len(jsonPart)
-
 	if len(bytes.TrimSpace(jsonPart)) == 0 {
-		return badRequest("malformed JSON: empty request")
+		return d, nil, badRequest("malformed JSON: empty request")
 	}
+	return d, jsonPart, nil
+}
+
+// tree decodes the JSON part with fastjson's value tree: the decoder of
+// record for every request the one-pass decoder hands back, and so for
+// every error.
+func (d *decoder) tree(p *fastjson.Parser, jsonPart []byte, outputs []runtime.TensorInfo) error {
+	req, inputs := d.req, d.sig
 	v, err := p.ParseBytes(jsonPart)
 	if err != nil {
 		return badRequest("malformed JSON: %s", strings.TrimPrefix(err.Error(), "cannot parse JSON: "))
@@ -131,19 +175,7 @@ func decodeRequest(p *fastjson.Parser, body []byte, headerLen int, inputs, outpu
 	if len(items) == 0 {
 		return badRequest(`"inputs" must not be empty`)
 	}
-	if cap(req.Inputs) >= len(inputs) {
-		req.Inputs = req.Inputs[:len(inputs)]
-	} else {
-		req.Inputs = make([]runtime.Tensor, len(inputs))
-	}
-	// One backing array for all input shapes: the ranks are the model's.
-	rank := 0
-	for i := range inputs {
-		rank += len(inputs[i].Shape)
-	}
-	if rank > 0 {
-		d.shapes = make([]int64, 0, rank)
-	}
+	d.prepare(false)
 	var seenSmall [4]uint64
 	seen := seenSmall[:]
 	if n := (len(inputs) + 63) / 64; n > len(seen) {
@@ -179,6 +211,32 @@ type decoder struct {
 	req     *inferRequest
 	shapes  []int64 // backing array of the input shapes
 	scratch []byte  // see elemDecoder.scratch
+}
+
+// prepare sizes req.Inputs to the signature and gives the decoder one
+// backing array for all input shapes (the ranks are the model's): a fresh
+// one, or with reuse the request's own from earlier requests.
+func (d *decoder) prepare(reuse bool) {
+	req, inputs := d.req, d.sig
+	if cap(req.Inputs) >= len(inputs) {
+		req.Inputs = req.Inputs[:len(inputs)]
+	} else {
+		req.Inputs = make([]runtime.Tensor, len(inputs))
+	}
+	rank := 0
+	for i := range inputs {
+		rank += len(inputs[i].Shape)
+	}
+	switch {
+	case rank == 0:
+	case reuse && cap(req.shapes) >= rank:
+		d.shapes = req.shapes[:0]
+	case reuse:
+		req.shapes = make([]int64, 0, rank)
+		d.shapes = req.shapes
+	default:
+		d.shapes = make([]int64, 0, rank)
+	}
 }
 
 // input decodes the i-th entry of "inputs" into its slot of req.Inputs and
@@ -325,6 +383,12 @@ func (d *decoder) binaryData(t *runtime.Tensor, sizeV *fastjson.Value) error {
 	if !ok || k < 0 {
 		return badRequest("input %q: binary_data_size must be a non-negative integer, got %s", t.Name, describe(sizeV))
 	}
+	return d.binaryBytes(t, k)
+}
+
+// binaryBytes takes t's elements from the next k bytes of binary tensor
+// data.
+func (d *decoder) binaryBytes(t *runtime.Tensor, k int64) error {
 	left := len(d.bin) - d.off
 	if k > int64(left) {
 		return badRequest("input %q: binary_data_size %d exceeds the %d bytes of binary data left", t.Name, k, left)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/valyala/fastjson"
@@ -58,19 +59,19 @@ type jsonOutputData struct {
 
 // baselineTensor checks the decoded input against the signature, as
 // decodeRequest does, and builds its tensor; bin is the binary part, if any.
-func baselineTensor(b *testing.B, in *jsonInput, bin []byte) runtime.Tensor {
-	if in.Name != "x" || in.Datatype != "FP32" || len(in.Shape) != 2 || in.Shape[1] != 256 {
+func baselineTensor(b *testing.B, in *jsonInput, bin []byte, n int) runtime.Tensor {
+	if in.Name != "x" || in.Datatype != "FP32" || len(in.Shape) != 2 || in.Shape[1] != int64(n) {
 		b.Fatalf("unexpected input %+v", in)
 	}
 	t := runtime.Tensor{Name: "x", DataType: runtime.FP32, Shape: in.Shape}
 	if in.Parameters.BinaryDataSize != nil {
-		if int(*in.Parameters.BinaryDataSize) != len(bin) || len(bin) != 4*256 {
+		if int(*in.Parameters.BinaryDataSize) != len(bin) || len(bin) != 4*n {
 			b.Fatal("bad binary size")
 		}
 		t.Data = append(make([]byte, 0, len(bin)), bin...)
 		return t
 	}
-	if len(in.Data) != 256 {
+	if len(in.Data) != n {
 		b.Fatal("bad element count")
 	}
 	t.Data = make([]byte, 4*len(in.Data))
@@ -80,38 +81,64 @@ func baselineTensor(b *testing.B, in *jsonInput, bin []byte) runtime.Tensor {
 	return t
 }
 
-func BenchmarkDecode(b *testing.B) {
-	inputs := []runtime.TensorInfo{info("x", runtime.FP32, -1, 256)}
-	outputs := []runtime.TensorInfo{info("y", runtime.FP32, -1, 10)}
+// pythonRequest is fp32Request with each float32 written as Python writes
+// it after numpy's tolist (the shortest float64, up to 17 digits): what
+// Triton's and KServe's Python clients send.
+func pythonRequest(n int) []byte {
+	b := []byte(`{"id":"","inputs":[{"name":"x","datatype":"FP32","shape":[1,`)
+	b = fmt.Appendf(b, "%d", n)
+	b = append(b, `],"data":[`...)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendFloat(b, float64(float32(i)*0.37-40.125), 'g', -1, 64)
+	}
+	return append(b, `]}],"outputs":[{"name":"y"}]}`...)
+}
 
-	jsonBody := fp32Request(256)
+// BenchmarkDecode decodes one FP32 input of n elements with the one-pass
+// decoder (infergate), the tree decoder it replaced in front (tree) and
+// encoding/json into typed structs, in one run.
+func BenchmarkDecode(b *testing.B) {
+	type bodyCase struct {
+		name      string
+		n         int
+		body      []byte
+		headerLen int
+	}
+	var cases []bodyCase
+	for _, n := range []int{16, 256, 150528} {
+		cases = append(cases, bodyCase{name: fmt.Sprintf("json-%d-fp32", n), n: n, body: fp32Request(n), headerLen: -1})
+	}
+	cases = append(cases, bodyCase{name: "json-256-fp32-python", n: 256, body: pythonRequest(256), headerLen: -1})
 	data := make([]float32, 256)
 	for i := range data {
 		data[i] = float32(i)*0.37 - 40.125
 	}
 	binHeader := `{"id":"","inputs":[{"name":"x","datatype":"FP32","shape":[1,256],"parameters":{"binary_data_size":1024}}],"outputs":[{"name":"y"}]}`
 	binBody, headerLen := withBinary(binHeader, le(runtime.FP32, float32sToFloat64s(data)...))
+	cases = append(cases, bodyCase{name: "binary-256-fp32", n: 256, body: binBody, headerLen: headerLen})
 
-	cases := []struct {
-		name      string
-		body      []byte
-		headerLen int
-	}{
-		{name: "json-256-fp32", body: jsonBody, headerLen: -1},
-		{name: "binary-256-fp32", body: binBody, headerLen: headerLen},
-	}
 	for _, c := range cases {
-		b.Run(c.name+"/infergate", func(b *testing.B) {
-			var p fastjson.Parser
-			var req inferRequest
-			b.ReportAllocs()
-			b.SetBytes(int64(len(c.body)))
-			for b.Loop() {
-				if err := decodeRequest(&p, c.body, c.headerLen, inputs, outputs, &req); err != nil {
-					b.Fatal(err)
+		inputs := []runtime.TensorInfo{info("x", runtime.FP32, -1, int64(c.n))}
+		outputs := []runtime.TensorInfo{info("y", runtime.FP32, -1, 10)}
+		for _, dec := range []struct {
+			name string
+			f    func(*fastjson.Parser, []byte, int, []runtime.TensorInfo, []runtime.TensorInfo, *inferRequest) error
+		}{{"infergate", decodeRequest}, {"tree", decodeTree}} {
+			b.Run(c.name+"/"+dec.name, func(b *testing.B) {
+				var p fastjson.Parser
+				var req inferRequest
+				b.ReportAllocs()
+				b.SetBytes(int64(len(c.body)))
+				for b.Loop() {
+					if err := dec.f(&p, c.body, c.headerLen, inputs, outputs, &req); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 		b.Run(c.name+"/encoding-json", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(c.body)))
@@ -127,7 +154,7 @@ func BenchmarkDecode(b *testing.B) {
 				if len(r.Inputs) != 1 {
 					b.Fatal("want one input")
 				}
-				_ = baselineTensor(b, &r.Inputs[0], bin)
+				_ = baselineTensor(b, &r.Inputs[0], bin, c.n)
 			}
 		})
 	}

@@ -662,8 +662,10 @@ func TestDecodeAllocs(t *testing.T) {
 		}
 	})
 	t.Logf("decoding a 256-element FP32 JSON request allocates %v times", allocs)
-	if allocs > 8 {
-		t.Errorf("got %v allocations, want at most 8", allocs)
+	// The one-pass decoder writes into the pooled request's buffers: a
+	// request that repeats allocates nothing.
+	if allocs > 0 {
+		t.Errorf("got %v allocations, want none", allocs)
 	}
 }
 
