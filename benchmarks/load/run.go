@@ -152,9 +152,13 @@ type Result struct {
 	SendLag *Latency `json:"send_lag,omitempty"`
 	// Stable says the last StableWindows windows agreed within the
 	// stability bound; Windows counts every window run, warm-up included.
-	Stable  bool       `json:"stable"`
-	Windows int        `json:"windows"`
-	CDF     []CDFPoint `json:"cdf,omitempty"`
+	Stable  bool `json:"stable"`
+	Windows int  `json:"windows"`
+	// RowsPerExecution is the mean rows per model execution over the run
+	// (warm-up included), where the server reports it; 0 when unknown.
+	// Callers fill it.
+	RowsPerExecution float64    `json:"rows_per_execution,omitempty"`
+	CDF              []CDFPoint `json:"cdf,omitempty"`
 }
 
 // Func does one unit of work for worker (0 to the number of workers - 1;

@@ -24,8 +24,8 @@ const (
 func series(sr *suite.ScenarioResult) (labels []string, by map[string][]*load.Result) {
 	by = map[string][]*load.Result{}
 	for _, r := range sr.Results {
-		if r.OK == 0 {
-			continue
+		if r.OK == 0 || r.Mode == "poisson" {
+			continue // the plots are of the closed loops
 		}
 		key := r.Label
 		if r.Label == suite.ServerONNXRuntime {

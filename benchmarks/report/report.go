@@ -137,15 +137,26 @@ func Markdown(w io.Writer, res *suite.Results) error {
 			fmt.Fprintf(&b, "%s\n\n", sr.Desc)
 		}
 		fmt.Fprintf(&b, "![throughput against p99](%s/%s-throughput-p99.png)\n![latency CDF](%s/%s-cdf.png)\n\n", PlotsDir, sr.Name, PlotsDir, sr.Name)
-		b.WriteString("| server | c | rows | req/s | items/s | p50 | p90 | p99 | p99.9 | max | failed | stable |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		b.WriteString("| server | c | rows | req/s | items/s | p50 | p90 | p99 | p99.9 | max | p99/p50 | rows/run | failed | stable |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, r := range sr.Results {
 			failed := fmt.Sprint(r.Failed())
 			if st := r.StatusSummary(); st != "" {
 				failed += " (" + st + ")"
 			}
 			l := r.Latency
-			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %v |\n", r.Label, r.Concurrency, r.Rows,
-				load.SI(r.Throughput), load.SI(r.ItemsPerSec), load.Micros(l.P50), load.Micros(l.P90), load.Micros(l.P99), load.Micros(l.P999), load.Micros(l.Max), failed, r.Stable)
+			c := fmt.Sprint(r.Concurrency)
+			if r.Mode == "poisson" {
+				c = "Poisson " + load.SI(r.Rate) + "/s"
+			}
+			tail, rows := "", ""
+			if l.P50 > 0 {
+				tail = fmt.Sprintf("%.1f", l.P99/l.P50)
+			}
+			if r.RowsPerExecution > 0 {
+				rows = fmt.Sprintf("%.1f", r.RowsPerExecution)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %v |\n", r.Label, c, r.Rows,
+				load.SI(r.Throughput), load.SI(r.ItemsPerSec), load.Micros(l.P50), load.Micros(l.P90), load.Micros(l.P99), load.Micros(l.P999), load.Micros(l.Max), tail, rows, failed, r.Stable)
 		}
 		b.WriteString("\n")
 		for _, p := range sr.Problems {

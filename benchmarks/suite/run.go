@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/infergate/infergate/benchmarks/load"
@@ -265,9 +266,12 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 	// payload, and its answer becomes the transport server's fixed
 	// answer, so that both send the same bytes.
 	for _, mode := range []string{ServerInfergate, ServerInfergateBatching} {
-		config := sc.Model.Config
+		// As users run it: metrics on (the default), the router in the
+		// path with no policy (always), drift watching every output at
+		// the default sampling.
+		config := sc.Model.Config + "\nmonitoring:\n  drift: {}\n"
 		if mode == ServerInfergateBatching {
-			config += "\ndynamic_batching: {}\n"
+			config += "dynamic_batching: {}\n"
 		}
 		repo, err := writeRepository(filepath.Join(work, "repo-"+mode), sc.Model.Name, modelPath, config)
 		if err != nil {
@@ -327,6 +331,31 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	for _, e := range servers {
+		if !slices.Contains(sc.OpenLoop.Servers, e.label) || failed[e.label] {
+			continue
+		}
+		var capacity float64
+		for _, x := range sr.Results {
+			if x.Label == e.label && x.Mode == "closed" {
+				capacity = max(capacity, x.Throughput)
+			}
+		}
+		if capacity == 0 {
+			continue
+		}
+		rate := sc.OpenLoop.Fraction * capacity
+		r.logf("%s: open loop at %s req/s", sc.Name, load.SI(rate))
+		res, err := r.measureOpen(ctx, sc, e, rate, payload)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			problem(e.label, fmt.Errorf("open loop: %w", err))
+			continue
+		}
+		sr.Results = append(sr.Results, res)
+	}
 	sortResults(sr.Results)
 	for _, t := range sc.Targets {
 		sr.Targets = append(sr.Targets, Evaluate(sc.Name, t, sr.Results))
@@ -339,13 +368,85 @@ func (r *runner) measure(ctx context.Context, sc *Scenario, e *endpoint, c int, 
 	opts := r.loadOptions(sc)
 	opts.Concurrency = c
 	opts.Label = fmt.Sprintf("%s %s c%d", sc.Name, e.label, c)
+	res, err := r.run(ctx, sc, e, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.logf("  %-20s c%-3d %8s req/s  p50 %8s  p99 %8s  rows/run %5.1f  failed %d  stable %v", e.label, c, load.SI(res.Throughput), load.Micros(res.Latency.P50), load.Micros(res.Latency.P99), res.RowsPerExecution, res.Failed(), res.Stable)
+	return res, nil
+}
+
+// measureOpen runs one server in an open loop of Poisson arrivals.
+func (r *runner) measureOpen(ctx context.Context, sc *Scenario, e *endpoint, rate float64, p *load.Payload) (*load.Result, error) {
+	opts := r.loadOptions(sc)
+	opts.Rate, opts.Poisson = rate, true
+	opts.Label = fmt.Sprintf("%s %s poisson %s/s", sc.Name, e.label, load.SI(rate))
+	res, err := r.run(ctx, sc, e, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.logf("  %-20s poisson %8s req/s  p50 %8s  p99 %8s  rows/run %5.1f  failed %d  stable %v", e.label, load.SI(res.Throughput), load.Micros(res.Latency.P50), load.Micros(res.Latency.P99), res.RowsPerExecution, res.Failed(), res.Stable)
+	return res, nil
+}
+
+// run runs the load against e. For infergate it also reads the mean rows
+// per ONNX Runtime execution over the run from its batch-size histogram.
+func (r *runner) run(ctx context.Context, sc *Scenario, e *endpoint, p *load.Payload, opts load.Options) (*load.Result, error) {
+	counted := e.label == ServerInfergate || e.label == ServerInfergateBatching
+	var before batchCount
+	if counted {
+		before, _ = scrapeBatches(ctx, e.url)
+	}
 	res, err := load.Run(ctx, load.Target{URL: e.url, Model: sc.Model.Name}, p, opts)
 	if err != nil {
 		return nil, err
 	}
 	res.Label, res.Scenario = e.label, sc.Name
-	r.logf("  %-20s c%-3d %8s req/s  p50 %8s  p99 %8s  failed %d  stable %v", e.label, c, load.SI(res.Throughput), load.Micros(res.Latency.P50), load.Micros(res.Latency.P99), res.Failed(), res.Stable)
+	if counted {
+		if after, err := scrapeBatches(ctx, e.url); err == nil && after.runs > before.runs {
+			res.RowsPerExecution = (after.rows - before.rows) / (after.runs - before.runs)
+		}
+	}
 	return res, nil
+}
+
+// batchCount is the sum and count of infergate_batch_size, every series.
+type batchCount struct{ rows, runs float64 }
+
+// scrapeBatches reads infergate_batch_size's sums and counts from the
+// server's /metrics (the text format).
+func scrapeBatches(ctx context.Context, url string) (batchCount, error) {
+	var c batchCount
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return c, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return c, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return c, err
+	}
+	for line := range strings.Lines(string(body)) {
+		var dst *float64
+		switch {
+		case strings.HasPrefix(line, "infergate_batch_size_sum"):
+			dst = &c.rows
+		case strings.HasPrefix(line, "infergate_batch_size_count"):
+			dst = &c.runs
+		default:
+			continue
+		}
+		if i := strings.LastIndexByte(strings.TrimSpace(line), ' '); i >= 0 {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(line)[i+1:], 64); err == nil {
+				*dst += v
+			}
+		}
+	}
+	return c, nil
 }
 
 // preparePayload builds the scenario's payload from the server's model

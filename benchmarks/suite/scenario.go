@@ -78,12 +78,37 @@ type Scenario struct {
 	// Window overrides Options.Load.Window for this scenario (slow models
 	// need longer windows to count enough requests).
 	Window time.Duration `yaml:"window"`
+	// OpenLoop, when it lists servers, also runs each of them in an open
+	// loop of Poisson arrivals at Fraction of the most req/s it answered
+	// in the closed loops. Default: no open-loop runs.
+	OpenLoop OpenLoop `yaml:"open_loop"`
 }
+
+// OpenLoop configures a scenario's open-loop runs.
+type OpenLoop struct {
+	// Servers lists the servers to run in open loop.
+	Servers []string `yaml:"servers"`
+	// Fraction of the server's closed-loop capacity to offer, in (0, 1].
+	// Default 0.8.
+	Fraction float64 `yaml:"fraction"`
+}
+
+// The ways a target combines its reference points.
+const (
+	// CombineSum adds them: a latency budget, or one reference.
+	CombineSum = "sum"
+	// CombineComposite is the throughput bound of doing the references'
+	// work one after the other on the same cores: 1/(1/a + 1/b + ...),
+	// as a server must both transport a request and compute it.
+	CombineComposite = "composite"
+)
 
 // Target is a comparison between measured points:
 //
-//	measure OP factor × (sum of `of`) + plus
+//	measure OP factor × combine(of) + plus
 //
+// where combine is the sum of the references or, for throughputs, their
+// composite 1/(1/a + 1/b + ...),
 // where each point's value is its metric (the measure's metric unless it
 // names its own).
 type Target struct {
@@ -94,8 +119,10 @@ type Target struct {
 	Op string `yaml:"op"`
 	// Factor multiplies the sum of Of. Default 1.
 	Factor float64 `yaml:"factor"`
-	// Of are the reference points, summed. Required.
+	// Of are the reference points. Required.
 	Of []Point `yaml:"of"`
+	// Combine is sum or composite. Default sum.
+	Combine string `yaml:"combine"`
 	// Plus is added to the bound, in the measure's unit (µs for
 	// latencies). Default 0.
 	Plus float64 `yaml:"plus"`
@@ -113,6 +140,8 @@ type Point struct {
 	// Metric is throughput, items, p50 or p99. Required on a measure;
 	// a reference defaults to its measure's.
 	Metric string `yaml:"metric"`
+	// Mode is closed or poisson (the open-loop run). Default closed.
+	Mode string `yaml:"mode"`
 }
 
 // LoadScenario reads and validates a scenario file. Unknown fields are
@@ -159,14 +188,26 @@ func ParseScenario(b []byte) (*Scenario, error) {
 	if s.CDFConcurrency == 0 {
 		s.CDFConcurrency = slices.Max(s.Concurrency)
 	}
+	if s.OpenLoop.Fraction == 0 {
+		s.OpenLoop.Fraction = 0.8
+	}
 	for i := range s.Targets {
 		t := &s.Targets[i]
 		if t.Factor == 0 {
 			t.Factor = 1
 		}
+		if t.Combine == "" {
+			t.Combine = CombineSum
+		}
+		if t.Measure.Mode == "" {
+			t.Measure.Mode = "closed"
+		}
 		for j := range t.Of {
 			if t.Of[j].Metric == "" {
 				t.Of[j].Metric = t.Measure.Metric
+			}
+			if t.Of[j].Mode == "" {
+				t.Of[j].Mode = "closed"
 			}
 		}
 	}
@@ -203,6 +244,14 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("servers[%d]: unknown server %q (want one of %v)", i, name, Servers)
 		}
 	}
+	if f := s.OpenLoop.Fraction; !(f > 0 && f <= 1) {
+		return fmt.Errorf("open_loop.fraction: %v is not in (0, 1]", f)
+	}
+	for i, name := range s.OpenLoop.Servers {
+		if !slices.Contains(Servers, name) || name == ServerONNXRuntime {
+			return fmt.Errorf("open_loop.servers[%d]: %q is not a server the suite starts", i, name)
+		}
+	}
 	for name, shape := range s.Shapes {
 		for _, d := range shape {
 			if d <= 0 {
@@ -228,6 +277,8 @@ func (t *Target) validate() error {
 		return errors.New("of: at least one reference point is required")
 	case t.Factor < 0:
 		return fmt.Errorf("factor: %v is negative", t.Factor)
+	case t.Combine != CombineSum && t.Combine != CombineComposite:
+		return fmt.Errorf("combine: %q is neither sum nor composite", t.Combine)
 	}
 	if err := t.Measure.validate(); err != nil {
 		return fmt.Errorf("measure: %w", err)
@@ -250,6 +301,8 @@ func (p *Point) validate() error {
 		return fmt.Errorf("metric: %q is not throughput, items, p50 or p99", p.Metric)
 	case p.Concurrency < 0 || p.Rows < 0:
 		return errors.New("concurrency and rows must not be negative")
+	case p.Mode != "closed" && p.Mode != "poisson":
+		return fmt.Errorf("mode: %q is neither closed nor poisson", p.Mode)
 	}
 	return nil
 }

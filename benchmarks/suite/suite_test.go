@@ -192,6 +192,9 @@ func TestEvaluate(t *testing.T) {
 		result(ServerHandwritten, 64, 1, 5000, 10000, 50000),
 		result("external-2", 64, 1, 1000, 10, 10),
 	}
+	open := result(ServerInfergateBatching, 0, 1, 40000, 500, 2500)
+	open.Mode, open.Rate = "poisson", 40000
+	results = append(results, open)
 	pt := func(server string, c int, metric string) Point {
 		return Point{Server: server, Concurrency: c, Metric: metric}
 	}
@@ -209,6 +212,20 @@ func TestEvaluate(t *testing.T) {
 			desc:   "80% of transport holds",
 			target: Target{Measure: pt(ServerInfergateBatching, 64, MetricThroughput), Op: ">=", Factor: 0.8, Of: []Point{pt(ServerTransport, 64, MetricThroughput)}},
 			held:   true, value: 50000, bound: 48000, ratio: 50000.0 / 60000, detailHas: "transport c64 60.0k req/s",
+		},
+		{
+			desc: "a composite of transport and compute",
+			target: Target{Measure: pt(ServerInfergateBatching, 64, MetricThroughput), Op: ">=", Factor: 0.8, Combine: CombineComposite,
+				Of: []Point{pt(ServerTransport, 64, MetricThroughput), {Server: ServerONNXRuntime, Rows: 64, Metric: MetricItems}}},
+			// 1/(1/60000 + 1/147200) = 42625.5
+			held: true, value: 50000, bound: 0.8 / (1.0/60000 + 1.0/(2300*64)), ratio: 50000 * (1.0/60000 + 1.0/(2300*64)),
+			detailHas: "0.8 × composite(transport c64 60.0k req/s, onnxruntime c1 batch 64",
+		},
+		{
+			desc: "the open-loop run, apart from the closed loops",
+			target: Target{Measure: Point{Server: ServerInfergateBatching, Mode: "poisson", Metric: MetricP99}, Op: "<=", Factor: 4,
+				Of: []Point{{Server: ServerInfergateBatching, Mode: "poisson", Metric: MetricP50}}},
+			held: false, value: 2500, bound: 2000, ratio: 5, detailHas: "poisson 40.0k req/s",
 		},
 		{
 			desc:   "3× hand-written holds",

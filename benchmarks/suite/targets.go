@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -20,6 +21,7 @@ type Outcome struct {
 	Op    string  `json:"op"`
 	Bound float64 `json:"bound"`
 	// Ratio is Value over the references' sum: the ratio the README quotes.
+	// (For a composite, over the composite.)
 	Ratio  float64 `json:"ratio"`
 	Metric string  `json:"metric"`
 	// Detail lists every point with its figure.
@@ -37,7 +39,7 @@ func Evaluate(scenario string, t Target, results []*load.Result) Outcome {
 	}
 	o.Value = v
 	parts := []string{describe(t.Measure, r, v)}
-	var sum float64
+	var sum, inverse float64
 	var refs []string
 	for _, p := range t.Of {
 		rv, rr, err := pointValue(p, results)
@@ -46,7 +48,12 @@ func Evaluate(scenario string, t Target, results []*load.Result) Outcome {
 			return o
 		}
 		sum += rv
+		inverse += 1 / rv
 		refs = append(refs, describe(p, rr, rv))
+	}
+	sep := " + "
+	if t.Combine == CombineComposite {
+		sum, sep = 1/inverse, ", "
 	}
 	o.Bound = t.Factor*sum + t.Plus
 	if sum != 0 {
@@ -57,7 +64,10 @@ func Evaluate(scenario string, t Target, results []*load.Result) Outcome {
 	} else {
 		o.Held = v <= o.Bound
 	}
-	bound := fmt.Sprintf("%g × (%s)", t.Factor, strings.Join(refs, " + "))
+	bound := fmt.Sprintf("%g × (%s)", t.Factor, strings.Join(refs, sep))
+	if t.Combine == CombineComposite {
+		bound = fmt.Sprintf("%g × composite(%s)", t.Factor, strings.Join(refs, sep))
+	}
 	if t.Plus != 0 {
 		bound += fmt.Sprintf(" + %s", format(t.Measure.Metric, t.Plus))
 	}
@@ -72,6 +82,9 @@ func pointValue(p Point, results []*load.Result) (float64, *load.Result, error) 
 	var best *load.Result
 	for _, r := range results {
 		if r.Label != p.Server && !(p.Server == ServerExternal && strings.HasPrefix(r.Label, ServerExternal)) {
+			continue
+		}
+		if mode := cmp.Or(r.Mode, "closed"); mode != cmp.Or(p.Mode, "closed") {
 			continue
 		}
 		if (p.Concurrency > 0 && r.Concurrency != p.Concurrency) || (p.Rows > 0 && r.Rows != p.Rows) {
@@ -111,6 +124,9 @@ func pointName(p Point) string {
 // describe writes a point and its figure: "transport c64 31.2k req/s".
 func describe(p Point, r *load.Result, v float64) string {
 	s := fmt.Sprintf("%s c%d", r.Label, r.Concurrency)
+	if r.Mode == "poisson" {
+		s = fmt.Sprintf("%s poisson %s req/s", r.Label, load.SI(r.Rate))
+	}
 	if r.Label == ServerONNXRuntime {
 		s += fmt.Sprintf(" batch %d", r.Rows)
 	}
