@@ -76,7 +76,15 @@ type tracker struct {
 	// queue is bounded (Options.DriftQueue) and never waited on: a full
 	// queue drops. A send takes the channel's own lock for an instant;
 	// the hooks take none of their own.
-	queue     chan *sample
+	queue chan *sample
+	// wake rouses the worker (capacity 1, never waited on by senders).
+	// The worker drains the queue every drainEvery while samples come;
+	// a sender wakes it only when it sleeps (idle) or the queue is half
+	// full, so that a busy version costs one wake-up a period instead of
+	// one a request (at c=1 a wake-up a request added 20 to 35 µs to the
+	// p50 on 2 cores).
+	wake      chan struct{}
+	idle      atomic.Bool
 	pool      sync.Pool // *sample
 	snapshots chan chan []*drift.Window
 	stop      chan struct{}
@@ -221,6 +229,7 @@ func newWatch(info repository.VersionInfo, queue int) (*tracker, error) {
 		cfg:       cfg,
 		batched:   info.Batched,
 		queue:     make(chan *sample, queue),
+		wake:      make(chan struct{}, 1),
 		snapshots: make(chan chan []*drift.Window),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -446,8 +455,19 @@ func (t *tracker) offer(inputs, outputs []runtime.Tensor) {
 		t.pool.Put(s)
 		t.dropped.Inc()
 		t.droppedN.Add(1)
+		return
+	}
+	if t.idle.Load() || len(t.queue) >= cap(t.queue)/2 {
+		t.idle.Store(false)
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
 	}
 }
+
+// drainEvery is how often the worker drains its queue while samples come.
+const drainEvery = 5 * time.Millisecond
 
 // copySample copies the picked rows (nil: all) of every source.
 func (t *tracker) copySample(inputs, outputs []runtime.Tensor, picked []int, rows int) *sample {
@@ -491,11 +511,18 @@ func (t *tracker) run() {
 	held.Stop()
 	defer held.Stop()
 	armed := false
-	for {
-		select {
-		case <-t.stop:
-			return
-		case s := <-t.queue:
+	// drain processes every queued sample; it reports whether there was
+	// any.
+	drain := func() bool {
+		got := false
+		for {
+			var s *sample
+			select {
+			case s = <-t.queue:
+			default:
+				return got
+			}
+			got = true
 			t.process(s)
 			at := s.at
 			t.pool.Put(s) // s is another request's from here on
@@ -510,6 +537,37 @@ func (t *tracker) run() {
 				armed = true
 			}
 			t.processed.Add(1)
+		}
+	}
+	// tick drains while samples come; the worker sleeps (idle) when a
+	// drain finds none.
+	tick := time.NewTimer(drainEvery)
+	defer tick.Stop()
+	ticking := true
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-t.wake:
+			drain()
+			if !ticking {
+				tick.Reset(drainEvery)
+				ticking = true
+			}
+		case <-tick.C:
+			if drain() {
+				tick.Reset(drainEvery)
+				continue
+			}
+			ticking = false
+			t.idle.Store(true)
+			// A sample queued before idle was set woke no one.
+			if len(t.queue) > 0 {
+				t.idle.Store(false)
+				drain()
+				tick.Reset(drainEvery)
+				ticking = true
+			}
 		case now := <-held.C:
 			armed = false
 			if t.evaluateDue(now) {
