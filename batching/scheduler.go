@@ -15,6 +15,10 @@ import (
 	"github.com/infergate/infergate/runtime"
 )
 
+// DefaultMinFill is the default Options.MinFill: a quarter of the largest
+// batch, at least 1 (see the package doc for the measurements).
+func DefaultMinFill(maxBatchSize int) int { return max(1, maxBatchSize/4) }
+
 // DefaultMaxQueueSize bounds a queue whose max_queue_size is 0.
 const DefaultMaxQueueSize = 1024
 
@@ -104,6 +108,10 @@ type Options struct {
 	RejectStatus int
 	// RetryAfter is the Retry-After of a full-queue rejection. Default 1s.
 	RetryAfter time.Duration
+	// MinFill is the fewest queued rows an instance starts a batch with
+	// while another instance is running; see the package doc. Default
+	// DefaultMinFill(MaxBatchSize); 1 starts every free instance at once.
+	MinFill int
 	// Observer receives events. Default: none.
 	Observer Observer
 }
@@ -142,6 +150,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
 	}
+	if o.MinFill <= 0 {
+		o.MinFill = DefaultMinFill(o.MaxBatchSize)
+	}
+	o.MinFill = min(o.MinFill, o.MaxBatchSize)
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	}
@@ -400,7 +412,7 @@ func (s *Scheduler) startLocked(inline bool) {
 		s.mu.Unlock()
 		return
 	}
-	b := s.takeLocked(time.Now())
+	b := s.takeLocked(time.Now(), s.opts.Instances-s.idle)
 	if b == nil {
 		s.mu.Unlock()
 		return
@@ -420,7 +432,7 @@ func (s *Scheduler) runBatches(b []*pending, inline bool) {
 		s.execute(b)
 		s.mu.Lock()
 		if !s.closed {
-			b = s.takeLocked(time.Now())
+			b = s.takeLocked(time.Now(), s.opts.Instances-s.idle-1)
 		} else {
 			b = nil
 		}
@@ -482,8 +494,9 @@ func (s *Scheduler) delay(p *pending) {
 }
 
 // takeLocked removes and returns the next batch, or nil when the queue is
-// empty or the batch is held back for a preferred size.
-func (s *Scheduler) takeLocked(now time.Time) []*pending {
+// empty or the batch is held back: for a preferred size, or below MinFill
+// while others (the number of other instances running) is not 0.
+func (s *Scheduler) takeLocked(now time.Time, others int) []*pending {
 	var head *pending
 	for _, q := range s.queues {
 		if len(q) > 0 {
@@ -493,6 +506,21 @@ func (s *Scheduler) takeLocked(now time.Time) []*pending {
 	}
 	if head == nil {
 		return nil
+	}
+	if others > 0 && s.opts.MinFill > 1 && len(s.opts.PreferredBatchSizes) == 0 {
+		// Held requests wait for this fill or for a running batch to end,
+		// whose instance then takes them: one always runs while they wait.
+		rows := 0
+		for _, q := range s.queues {
+			for _, p := range q {
+				if p.key == head.key {
+					rows += p.rows
+				}
+			}
+		}
+		if rows < s.opts.MinFill {
+			return nil
+		}
 	}
 	limit := s.opts.MaxBatchSize
 	if len(s.opts.PreferredBatchSizes) > 0 {

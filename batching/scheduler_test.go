@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -413,4 +414,66 @@ func TestOptionsValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMinFill: while one instance runs, a free one waits for MinFill rows;
+// held requests run when the running batch ends, or once the fill is
+// reached.
+func TestMinFill(t *testing.T) {
+	state := func(s *Scheduler) (idle, queued int) {
+		s.mu.Lock() // the dispatch decisions are made under mu
+		defer s.mu.Unlock()
+		return s.idle, s.queued
+	}
+	t.Run("held until the fill", func(t *testing.T) {
+		run := &fakeRunner{gate: make(chan struct{}), started: make(chan struct{}, 16)}
+		obs := newDepthObserver()
+		s := newScheduler(t, run, Options{MaxBatchSize: 8, Instances: 2, MinFill: 4, Observer: obs})
+		chans := []chan result{infer(s, context.Background(), rowsReq(1, 1, 2))}
+		<-run.started
+		for i := range 2 {
+			chans = append(chans, infer(s, context.Background(), rowsReq(1, byte(10+i), 2)))
+		}
+		obs.waitDepth(t, 2)
+		if idle, queued := state(s); idle != 1 || queued != 2 {
+			t.Fatalf("with 2 rows queued: %d instances idle, %d requests queued; want 1 and 2", idle, queued)
+		}
+		for i := range 2 {
+			chans = append(chans, infer(s, context.Background(), rowsReq(1, byte(20+i), 2)))
+		}
+		obs.waitDepth(t, 0) // the fourth row fills the second instance's batch
+		<-run.started
+		close(run.gate)
+		for i, ch := range chans {
+			if r := wait(t, ch); r.err != nil {
+				t.Errorf("request %d: %v", i, r.err)
+			}
+		}
+		got := run.sizes()
+		slices.Sort(got)
+		if !slices.Equal(got, []int64{1, 4}) {
+			t.Errorf("got batches %v, want 1 and 4", got)
+		}
+	})
+	t.Run("held until the running batch ends", func(t *testing.T) {
+		run := &fakeRunner{gate: make(chan struct{}), started: make(chan struct{}, 16)}
+		obs := newDepthObserver()
+		s := newScheduler(t, run, Options{MaxBatchSize: 8, Instances: 2, MinFill: 4, Observer: obs})
+		first := infer(s, context.Background(), rowsReq(1, 1, 2))
+		<-run.started
+		second := infer(s, context.Background(), rowsReq(1, 2, 2))
+		obs.waitDepth(t, 1)
+		if idle, queued := state(s); idle != 1 || queued != 1 {
+			t.Fatalf("%d instances idle, %d requests queued; want 1 and 1", idle, queued)
+		}
+		close(run.gate)
+		for _, ch := range []chan result{first, second} {
+			if r := wait(t, ch); r.err != nil {
+				t.Fatal(r.err)
+			}
+		}
+		if got := run.sizes(); !slices.Equal(got, []int64{1, 1}) {
+			t.Errorf("got batches %v, want [1 1]", got)
+		}
+	})
 }
