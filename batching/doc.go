@@ -17,33 +17,38 @@
 //
 // # Filling batches under load
 //
-// One rule keeps batches full when a version has several instances:
-// while another instance is running, a free instance starts a batch only
-// when the queue holds at least MinFill rows (default a quarter of
-// max_batch_size, DefaultMinFill). Below that the requests wait for the
-// running batch to end, whose instance then takes them all at once, so
-// some instance is always running while requests wait, and a request that
-// finds every instance idle still runs at once, unwaited.
+// One rule keeps batches full when a version has several instances. The
+// scheduler measures its batches: the compute time per row, a moving
+// average for each power-of-two class of batch sizes (1, 2-3, 4-7, ...).
+// While another instance is running, a free instance starts a batch only
+// when that batch's class is unmeasured or costs at most HoldFactor
+// (default 2) times the cheapest class per row. Otherwise the requests
+// wait for more rows or for the running batch to end, whose instance then
+// takes them all at once: some instance is always running while requests
+// wait, and a request that finds every instance idle still runs at once,
+// unwaited.
 //
 // Without the rule, the second instance of two starts at once on
 // whatever trickled in while the first computed: on 2 cores it ran
-// batches of 1 or 2 rows that cost nearly as much as batches of 30, and
-// took the core the HTTP side needed. Measured with infergate-bench load,
-// drift on, three servers side by side in alternating rounds (2 cores,
-// 2 instances, max_batch_size 64):
+// batches of 1 or 2 rows of a model whose rows cost 10 times less at
+// batch 64, and took the core the HTTP side needed. Models whose rows
+// cost the same at any batch size (PaddleOCR's classifier) are not held.
+// Measured with infergate-bench load, drift on, servers side by side in
+// alternating rounds (2 cores, 2 instances, max_batch_size 64):
 //
-//	model                   MinFill 1           MinFill 16          MinFill 32
-//	512-2048-2048-10 c64    7.5k, 6.4k req/s    9.0k, 7.8k req/s    8.7k, 7.4k req/s
-//	  rows per execution    7.6, 8.3            17.2, 17.4          24.2, 24.7
-//	256-512-512-10 c64      18.5k, 22.4k        22.3k, 23.8k        22.2k, 29.4k
-//	  rows per execution    1.5, 1.4            3.0, 3.0            3.1, 3.3
-//	c1 p50 (2048, 256)      606-645, 135-137µs  596-651, 113-140µs  588-820, 134-159µs
+//	                              never hold            HoldFactor 2
+//	512-2048-2048-10 MLP, c64     7.23k, 7.20k req/s    8.05k, 7.99k req/s
+//	  rows per execution          7.7, 7.3              16.8, 16.0
+//	PaddleOCR, binary, c4         1.28k, 1.13k          1.21k, 1.30k
+//	  rows per execution          1.1, 1.1              1.1, 1.1
+//	PaddleOCR, c1 p50             919, 1012µs           1013, 999µs
 //
-// A quarter of the largest batch gained 19 to 23 % on the compute-bound
-// model and 6 to 21 % on the light one, with the lone request unchanged;
-// a half gained no more and waits longer. Other candidates (an instance
-// count that follows the queue, one instance with every core's threads,
-// ONNX Runtime's spinning off) have not been measured against it yet.
+// A fixed fill, a quarter of max_batch_size, was measured first: it gave
+// the MLPs as much (2048 MLP c64 +19 to 23 %, 256 MLP +6 to 21 %), but
+// halved PaddleOCR at concurrency 4, where 16 rows never queue, so the
+// second instance never ran. Other candidates (an instance count that
+// follows the queue, one instance with every core's threads, ONNX
+// Runtime's spinning off) have not been measured against it.
 //
 // The one exception is preferred_batch_size. When it is set, a worker
 // sends the largest preferred size the queue can fill; when the queue

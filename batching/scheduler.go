@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,9 +16,8 @@ import (
 	"github.com/infergate/infergate/runtime"
 )
 
-// DefaultMinFill is the default Options.MinFill: a quarter of the largest
-// batch, at least 1 (see the package doc for the measurements).
-func DefaultMinFill(maxBatchSize int) int { return max(1, maxBatchSize/4) }
+// DefaultHoldFactor is the default Options.HoldFactor.
+const DefaultHoldFactor = 2.0
 
 // DefaultMaxQueueSize bounds a queue whose max_queue_size is 0.
 const DefaultMaxQueueSize = 1024
@@ -108,10 +108,11 @@ type Options struct {
 	RejectStatus int
 	// RetryAfter is the Retry-After of a full-queue rejection. Default 1s.
 	RetryAfter time.Duration
-	// MinFill is the fewest queued rows an instance starts a batch with
-	// while another instance is running; see the package doc. Default
-	// DefaultMinFill(MaxBatchSize); 1 starts every free instance at once.
-	MinFill int
+	// HoldFactor holds a batch back while another instance is running
+	// when its measured cost per row is more than HoldFactor times the
+	// best measured; see the package doc. Default DefaultHoldFactor;
+	// negative: every free instance starts at once.
+	HoldFactor float64
 	// Observer receives events. Default: none.
 	Observer Observer
 }
@@ -150,10 +151,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
 	}
-	if o.MinFill <= 0 {
-		o.MinFill = DefaultMinFill(o.MaxBatchSize)
+	if o.HoldFactor == 0 {
+		o.HoldFactor = DefaultHoldFactor
 	}
-	o.MinFill = min(o.MinFill, o.MaxBatchSize)
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	}
@@ -218,6 +218,7 @@ type Scheduler struct {
 	timer   *time.Timer // preferred-size hold-back
 	timerAt time.Time
 
+	cost    costModel      // guarded by mu
 	wg      sync.WaitGroup // batches running; Add under mu while !closed
 	buffers bufferPool     // merged input buffers
 	lastKey atomic.Pointer[shapeKey]
@@ -429,8 +430,11 @@ func (s *Scheduler) startLocked(inline bool) {
 // returns the token when the queue is empty. s.wg counts it.
 func (s *Scheduler) runBatches(b []*pending, inline bool) {
 	for {
-		s.execute(b)
+		rows, took, ok := s.execute(b)
 		s.mu.Lock()
+		if ok {
+			s.cost.add(rows, took)
+		}
 		if !s.closed {
 			b = s.takeLocked(time.Now(), s.opts.Instances-s.idle-1)
 		} else {
@@ -494,8 +498,9 @@ func (s *Scheduler) delay(p *pending) {
 }
 
 // takeLocked removes and returns the next batch, or nil when the queue is
-// empty or the batch is held back: for a preferred size, or below MinFill
-// while others (the number of other instances running) is not 0.
+// empty or the batch is held back: for a preferred size, or, while others
+// (the number of other instances running) is not 0, for a batch whose
+// measured cost per row is over HoldFactor times the best.
 func (s *Scheduler) takeLocked(now time.Time, others int) []*pending {
 	var head *pending
 	for _, q := range s.queues {
@@ -507,8 +512,8 @@ func (s *Scheduler) takeLocked(now time.Time, others int) []*pending {
 	if head == nil {
 		return nil
 	}
-	if others > 0 && s.opts.MinFill > 1 && len(s.opts.PreferredBatchSizes) == 0 {
-		// Held requests wait for this fill or for a running batch to end,
+	if others > 0 && s.opts.HoldFactor > 0 && len(s.opts.PreferredBatchSizes) == 0 {
+		// Held requests wait for more rows or for a running batch to end,
 		// whose instance then takes them: one always runs while they wait.
 		rows := 0
 		for _, q := range s.queues {
@@ -518,7 +523,7 @@ func (s *Scheduler) takeLocked(now time.Time, others int) []*pending {
 				}
 			}
 		}
-		if rows < s.opts.MinFill {
+		if !s.cost.worth(min(rows, s.opts.MaxBatchSize), s.opts.HoldFactor) {
 			return nil
 		}
 	}
@@ -608,18 +613,21 @@ func (s *Scheduler) fail(b []*pending, err error) {
 // execute merges the batch's inputs along axis 0, runs them, and splits
 // the outputs back to each request. A panic fails the batch's requests
 // instead of losing the instance.
-func (s *Scheduler) execute(b []*pending) {
+//
+// It returns the batch's rows and compute time, ok when it ran.
+func (s *Scheduler) execute(b []*pending) (rows int, took time.Duration, ok bool) {
 	answered := false
 	defer func() {
 		if p := recover(); p != nil && !answered {
 			s.fail(b, fmt.Errorf("batch of %d requests: panic: %v", len(b), p))
 		}
 	}()
-	s.executeBatch(b)
+	rows, took, ok = s.executeBatch(b)
 	answered = true
+	return rows, took, ok
 }
 
-func (s *Scheduler) executeBatch(b []*pending) {
+func (s *Scheduler) executeBatch(b []*pending) (int, time.Duration, bool) {
 	rows := 0
 	for _, p := range b {
 		rows += p.rows
@@ -631,24 +639,68 @@ func (s *Scheduler) executeBatch(b []*pending) {
 	}
 	start := time.Now()
 	outs, err := s.run.Run(context.Background(), inputs)
-	s.obs.BatchDone(rows, len(b), time.Since(start), err)
+	took := time.Since(start)
+	s.obs.BatchDone(rows, len(b), took, err)
 	for _, buf := range bufs {
 		s.buffers.put(buf)
 	}
 	if err != nil {
 		s.fail(b, err)
-		return
+		return rows, took, false
 	}
 	if len(b) == 1 {
 		b[0].done <- result{outputs: outs}
-		return
+		return rows, took, true
 	}
 	parts, err := split(outs, b, rows)
 	if err != nil {
 		s.fail(b, err)
-		return
+		return rows, took, false
 	}
 	for i, p := range b {
 		p.done <- result{outputs: parts[i]}
 	}
+	return rows, took, true
+}
+
+// costModel is what a scheduler has measured of its batches: the compute
+// time per row, a moving average for each power-of-two class of batch
+// sizes (1, 2-3, 4-7, ...).
+type costModel struct {
+	perRow [32]float64 // seconds; 0: not measured
+}
+
+// costWeight is the weight of the newest batch in a class's average.
+const costWeight = 0.2
+
+func costClass(rows int) int { return bits.Len(uint(rows)) - 1 }
+
+func (c *costModel) add(rows int, took time.Duration) {
+	if rows < 1 || took <= 0 {
+		return
+	}
+	x := took.Seconds() / float64(rows)
+	k := costClass(rows)
+	if c.perRow[k] == 0 {
+		c.perRow[k] = x
+		return
+	}
+	c.perRow[k] += costWeight * (x - c.perRow[k])
+}
+
+// worth reports whether a batch of rows is worth running on another
+// instance now: its class is unmeasured (so it gets measured), or costs at
+// most factor times the cheapest class per row.
+func (c *costModel) worth(rows int, factor float64) bool {
+	x := c.perRow[costClass(rows)]
+	if x == 0 {
+		return true
+	}
+	best := x
+	for _, y := range c.perRow {
+		if y != 0 && y < best {
+			best = y
+		}
+	}
+	return x <= factor*best
 }

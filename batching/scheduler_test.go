@@ -416,32 +416,43 @@ func TestOptionsValidation(t *testing.T) {
 	}
 }
 
-// TestMinFill: while one instance runs, a free one waits for MinFill rows;
-// held requests run when the running batch ends, or once the fill is
-// reached.
-func TestMinFill(t *testing.T) {
+// TestHoldFactor: while one instance runs, a free one holds back a batch
+// whose measured cost per row is over twice the best, until more rows come
+// or the running batch ends; a model whose rows cost the same at every
+// batch size runs on every instance at once.
+func TestHoldFactor(t *testing.T) {
 	state := func(s *Scheduler) (idle, queued int) {
 		s.mu.Lock() // the dispatch decisions are made under mu
 		defer s.mu.Unlock()
 		return s.idle, s.queued
 	}
-	t.Run("held until the fill", func(t *testing.T) {
-		run := &fakeRunner{gate: make(chan struct{}), started: make(chan struct{}, 16)}
-		obs := newDepthObserver()
-		s := newScheduler(t, run, Options{MaxBatchSize: 8, Instances: 2, MinFill: 4, Observer: obs})
+	// prime gives the scheduler measured costs per row: 1 row 900µs,
+	// 2-3 rows 450µs, 4-7 rows perRow4.
+	prime := func(s *Scheduler, perRow4 time.Duration) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.cost.add(1, 900*time.Microsecond)
+		s.cost.add(2, 900*time.Microsecond)
+		s.cost.add(4, 4*perRow4)
+	}
+	newRun := func() *fakeRunner {
+		return &fakeRunner{gate: make(chan struct{}), started: make(chan struct{}, 16)}
+	}
+	t.Run("held until the rows are worth it", func(t *testing.T) {
+		run, obs := newRun(), newDepthObserver()
+		s := newScheduler(t, run, Options{MaxBatchSize: 8, Instances: 2, Observer: obs})
+		prime(s, 100*time.Microsecond)
 		chans := []chan result{infer(s, context.Background(), rowsReq(1, 1, 2))}
 		<-run.started
-		for i := range 2 {
+		for i := range 3 {
 			chans = append(chans, infer(s, context.Background(), rowsReq(1, byte(10+i), 2)))
 		}
-		obs.waitDepth(t, 2)
-		if idle, queued := state(s); idle != 1 || queued != 2 {
-			t.Fatalf("with 2 rows queued: %d instances idle, %d requests queued; want 1 and 2", idle, queued)
+		obs.waitDepth(t, 3)
+		if idle, queued := state(s); idle != 1 || queued != 3 {
+			t.Fatalf("with 3 rows queued: %d instances idle, %d requests queued; want 1 and 3", idle, queued)
 		}
-		for i := range 2 {
-			chans = append(chans, infer(s, context.Background(), rowsReq(1, byte(20+i), 2)))
-		}
-		obs.waitDepth(t, 0) // the fourth row fills the second instance's batch
+		chans = append(chans, infer(s, context.Background(), rowsReq(1, 20, 2)))
+		obs.waitDepth(t, 0) // 4 rows cost 100µs a row: the second instance takes them
 		<-run.started
 		close(run.gate)
 		for i, ch := range chans {
@@ -456,9 +467,9 @@ func TestMinFill(t *testing.T) {
 		}
 	})
 	t.Run("held until the running batch ends", func(t *testing.T) {
-		run := &fakeRunner{gate: make(chan struct{}), started: make(chan struct{}, 16)}
-		obs := newDepthObserver()
-		s := newScheduler(t, run, Options{MaxBatchSize: 8, Instances: 2, MinFill: 4, Observer: obs})
+		run, obs := newRun(), newDepthObserver()
+		s := newScheduler(t, run, Options{MaxBatchSize: 8, Instances: 2, Observer: obs})
+		prime(s, 100*time.Microsecond)
 		first := infer(s, context.Background(), rowsReq(1, 1, 2))
 		<-run.started
 		second := infer(s, context.Background(), rowsReq(1, 2, 2))
@@ -476,4 +487,40 @@ func TestMinFill(t *testing.T) {
 			t.Errorf("got batches %v, want [1 1]", got)
 		}
 	})
+	for _, tc := range []struct {
+		name string
+		cost time.Duration // per row at 4 rows
+		hold float64
+	}{
+		{name: "rows that cost the same run at once", cost: 900 * time.Microsecond},
+		{name: "a negative factor never holds", cost: 100 * time.Microsecond, hold: -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run, obs := newRun(), newDepthObserver()
+			s := newScheduler(t, run, Options{MaxBatchSize: 8, Instances: 2, HoldFactor: tc.hold, Observer: obs})
+			prime(s, tc.cost)
+			if tc.cost == 900*time.Microsecond {
+				s.mu.Lock()
+				s.cost.add(2, 2*900*time.Microsecond) // 2-3 rows: 900µs a row too
+				s.cost.add(2, 2*900*time.Microsecond)
+				s.cost.add(2, 2*900*time.Microsecond)
+				s.cost.add(2, 2*900*time.Microsecond)
+				s.mu.Unlock()
+			}
+			first := infer(s, context.Background(), rowsReq(1, 1, 2))
+			<-run.started
+			second := infer(s, context.Background(), rowsReq(1, 2, 2))
+			select { // the second instance runs it at once
+			case <-run.started:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the second request was held back")
+			}
+			close(run.gate)
+			for _, ch := range []chan result{first, second} {
+				if r := wait(t, ch); r.err != nil {
+					t.Fatal(r.err)
+				}
+			}
+		})
+	}
 }
