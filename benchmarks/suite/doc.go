@@ -22,11 +22,20 @@
 // process on the same cores: the figures are what a client on the machine
 // sees, not what the server would do alone.
 //
+// infergate runs as users run it: metrics on, drift watching every output
+// at the default sampling, the router in the path, and for each run the
+// suite reads its infergate_batch_size histogram from /metrics before and
+// after, for the mean rows per ONNX Runtime execution. The servers a
+// scenario lists under open_loop also run once in an open loop of Poisson
+// arrivals at a fraction (default 0.8) of their closed-loop capacity.
+//
 // A scenario file (YAML, strict) names the model, the protocol, the
 // concurrency levels and the targets, each a comparison between measured
 // points ("infergate-batching at concurrency 64 serves at least 0.8× the
-// transport limit's req/s"). Run returns the results and the targets'
-// outcomes; package report writes them out. This package must never
+// composite of the transport limit and ONNX Runtime at batch 64", the
+// composite being 1/(1/a + 1/b), what a server doing both on the same
+// cores can reach). Run returns the results and the targets' outcomes;
+// package report writes them out. This package must never
 // import infergate's server packages (gateway, batching, repository): it
 // knows infergate only as a binary speaking the protocol.
 package suite
