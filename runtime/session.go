@@ -325,6 +325,10 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 			return nil, fmt.Errorf("output %q: %w", s.outputs[i].Name, err)
 		}
 		t.Name = s.outputs[i].Name
+		if n := elements(t.Shape) * int64(t.DataType.Size()); t.DataType != Bytes && int64(len(t.Data)) > n {
+			// An empty output was given a 1-byte buffer (see newValue).
+			t.Data = t.Data[:n]
+		}
 		results[i] = t
 	}
 	return results, nil

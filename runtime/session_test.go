@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -125,6 +128,38 @@ func TestIdentityEveryDatatype(t *testing.T) {
 				t.Errorf("got %v, want %v", got.Data, in.Data)
 			}
 		})
+	}
+}
+
+// TestEmptyTensors runs every datatype's identity model on a tensor with
+// no elements, with outputs allocated by ONNX Runtime and preallocated: the
+// output has no elements either, and no stray byte (issue 11's first
+// defect: a preallocated empty output came back with one).
+func TestEmptyTensors(t *testing.T) {
+	env := openEnv(t)
+	for _, dt := range []runtime.DataType{runtime.Bool, runtime.Uint8, runtime.Uint16, runtime.Uint32, runtime.Uint64,
+		runtime.Int8, runtime.Int16, runtime.Int32, runtime.Int64, runtime.FP16, runtime.FP32, runtime.FP64, runtime.Bytes} {
+		for _, batched := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/batched=%v", dt, batched), func(t *testing.T) {
+				s := openSession(t, env, "identity_"+strings.ToLower(dt.String()), runtime.SessionOptions{})
+				s.SetBatchedOutputs(batched)
+				in := runtime.Tensor{Name: "INPUT0", DataType: dt, Shape: []int64{0, 4}, Data: []byte{}}
+				if dt == runtime.Bytes {
+					in.Data, in.Strings = nil, []string{}
+				}
+				out, err := s.Run(context.Background(), []runtime.Tensor{in})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := out[0]
+				if !slices.Equal(got.Shape, []int64{0, 4}) || len(got.Data) != 0 || len(got.Strings) != 0 {
+					t.Fatalf("got shape %v, %d bytes, %d strings; want [0 4] and nothing", got.Shape, len(got.Data), len(got.Strings))
+				}
+				if err := got.Validate(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
 	}
 }
 
