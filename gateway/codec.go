@@ -144,7 +144,7 @@ func newDecoder(body []byte, headerLen int, inputs []runtime.TensorInfo, req *in
 // every error.
 func (d *decoder) tree(p *fastjson.Parser, jsonPart []byte, outputs []runtime.TensorInfo) error {
 	req, inputs := d.req, d.sig
-	v, err := p.ParseBytes(jsonPart)
+	v, err := p.ParseBytes(withFiniteLiterals(jsonPart))
 	if err != nil {
 		return badRequest("malformed JSON: %s", strings.TrimPrefix(err.Error(), "cannot parse JSON: "))
 	}

@@ -31,6 +31,31 @@ import (
 // So fast must never accept what the tree decoder refuses, and must build
 // the same request when both accept: FuzzDecodeFast checks both.
 
+// withFiniteLiterals returns jsonPart with each Infinity outside strings
+// written as fastjson's "Inf" padded with spaces to the same length, so
+// that the tree decoder takes Infinity and -Infinity as the server writes
+// them (fastjson takes NaN and Inf, not Infinity). jsonPart itself is not
+// changed; without an Infinity it is returned as is.
+func withFiniteLiterals(jsonPart []byte) []byte {
+	if !bytes.Contains(jsonPart, []byte("Infinity")) {
+		return jsonPart
+	}
+	out := bytes.Clone(jsonPart)
+	inString := false
+	for i := 0; i < len(out); i++ {
+		switch c := out[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && c == 'I' && bytes.HasPrefix(out[i:], []byte("Infinity")):
+			copy(out[i+3:i+8], "     ")
+			i += 7
+		}
+	}
+	return out
+}
+
 // errFallback reports that the one-pass decoder hands the request to the
 // tree decoder.
 var errFallback = errors.New("gateway: request left to the tree decoder")
@@ -220,6 +245,18 @@ func (s *scanner) float(bits int) (float64, bool) {
 	if neg {
 		i++
 	}
+	if i < len(b) && (b[i] == 'I' || b[i] == 'N') {
+		// The non-finite values as the server writes them (appendFloat).
+		switch rest := b[i:]; {
+		case bytes.HasPrefix(rest, []byte("Infinity")):
+			s.pos = i + len("Infinity")
+			return math.Inf(1 - 2*btoi(neg)), true
+		case !neg && bytes.HasPrefix(rest, []byte("NaN")):
+			s.pos = i + len("NaN")
+			return math.NaN(), true
+		}
+		return 0, false
+	}
 	var mant uint64
 	digitsStart, dot := i, -1
 	for ; i < len(b); i++ {
@@ -340,6 +377,13 @@ func fastFloat(mant uint64, exp, bits int) (float64, bool) {
 		f *= pow10[exp]
 	}
 	return f, true
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // uint reads an integer of 1 to 18 digits, with a '-' when signed allows

@@ -58,6 +58,7 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]},{"name":"s","datatype":"BYTES","shape":[1],"data":["a"]}]}`,
 		`{"id":"7","parameters":{"timeout":3},"inputs":[{"name":"s","shape":[1],"datatype":"BYTES","data":["a"]},{"data":[[1.5,-2e3],[0.1,3]],"name":"x","datatype":"FP32","shape":[1,4]}],"outputs":[{"name":"y","parameters":{"binary_data":true}}]}`,
 		`{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1.0, -2.5, 0.1, 4]}, {"name": "s", "datatype": "BYTES", "shape": [1], "data": ["a"]}]}`,
+		`{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[NaN,Infinity,-Infinity,-0]},{"name":"s","datatype":"BYTES","shape":[1],"data":["Infinity"]},{"name":"f64","datatype":"FP64","shape":[1],"data":[-Infinity]}]}`,
 		`{"inputs":[{"name":"x","datatype":"FP32","shape":[0,4],"data":[[]]},{"name":"s","datatype":"BYTES","shape":[0],"data":[]},{"name":"i8","datatype":"INT8","shape":[2],"data":[-128,127]}]}`,
 		`{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1e39,-0,0.30000001192092896,1.0000000596046448]},{"name":"s","datatype":"BYTES","shape":[1],"data":["a"]},{"name":"u16","datatype":"UINT16","shape":[1],"data":[65535]},{"name":"f64","datatype":"FP64","shape":[1],"data":[2.2250738585072014e-308]},{"name":"b","datatype":"BOOL","shape":[1],"data":[true]},{"name":"h","datatype":"FP16","shape":[1],"data":[65504]}]}`,
 	} {
@@ -93,7 +94,9 @@ func TestDecodeFastTakes(t *testing.T) {
 		{name: "escaped name", body: `{"inputs":[{"name":"\u0078","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]},` + s + `]}`},
 		{name: "null id", body: `{"id":null,"inputs":[` + x + `,` + s + `]}`},
 		{name: "duplicate key", body: `{"inputs":[{"name":"x","name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]},` + s + `]}`},
-		{name: "NaN", body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[NaN,2,3,4]},` + s + `]}`},
+		{name: "non-finite", body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[NaN,Infinity,-Infinity,4]},` + s + `]}`, fast: true},
+		{name: "lowercase nan", body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[nan,2,3,4]},` + s + `]}`},
+		{name: "Infinity in a string", body: `{"id":"Infinity","inputs":[` + x + `,` + s + `]}`, fast: true},
 		{name: "too few elements", body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3]},` + s + `]}`},
 		{name: "too many elements", body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4,5]},` + s + `]}`},
 		{name: "trailing comma", body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4,]},` + s + `]}`},
@@ -171,5 +174,41 @@ func TestScanFloatRefuses(t *testing.T) {
 		if _, ok := s.float(32); ok {
 			t.Errorf("float(%q) took it", text)
 		}
+	}
+}
+
+// TestNonFiniteRoundTrip: the NaN, Infinity and -Infinity the server writes
+// for every float type decode back, by the one-pass decoder and by the tree
+// decoder alike (issue 11, defect 2: Infinity was "malformed JSON").
+func TestNonFiniteRoundTrip(t *testing.T) {
+	t.Parallel()
+	values := []float64{math.NaN(), math.Inf(1), math.Inf(-1), -1.5}
+	for _, dt := range []runtime.DataType{runtime.FP16, runtime.FP32, runtime.FP64} {
+		t.Run(dt.String(), func(t *testing.T) {
+			t.Parallel()
+			out := runtime.Tensor{Name: "in", DataType: dt, Shape: []int64{4}, Data: le(dt, values...)}
+			resp, _ := encodeResponse(nil, "m", 1, "", []runtime.Tensor{out}, nil)
+			// The response's data array as the request's (encoding/json
+			// cannot read the response).
+			_, data, ok := bytes.Cut(resp, []byte(`"data":`))
+			if !ok || !bytes.Contains(data, []byte("-Infinity")) {
+				t.Fatalf("the response does not write -Infinity: %s", resp)
+			}
+			data = data[:bytes.IndexByte(data, ']')+1]
+			body, headerLen := fmt.Appendf(nil, `{"inputs":[{"name":"in","datatype":%q,"shape":[4],"data":%s}]}`, dt, data), -1
+			inputs := []runtime.TensorInfo{info("in", dt, -1)}
+			for name, decode := range map[string]func(*fastjson.Parser, []byte, int, []runtime.TensorInfo, []runtime.TensorInfo, *inferRequest) error{
+				"decodeRequest": decodeRequest, "tree": decodeTree, "one-pass": fastOnly,
+			} {
+				var p fastjson.Parser
+				var req inferRequest
+				if err := decode(&p, body, headerLen, inputs, nil, &req); err != nil {
+					t.Fatalf("%s: %v (body %s)", name, err, body)
+				}
+				if got := req.Inputs[0].Data; !bytes.Equal(got, out.Data) {
+					t.Errorf("%s: got %v, want %v", name, got, out.Data)
+				}
+			}
+		})
 	}
 }
