@@ -269,7 +269,9 @@ type flight struct {
 	err  error
 }
 
-func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func() ([]runtime.Tensor, error)) ([]runtime.Tensor, error) {
+// A panic in run fails the flight, its followers included, with an error
+// instead of leaving them waiting: the flight ends whatever happens.
+func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func() ([]runtime.Tensor, error)) (outs []runtime.Tensor, err error) {
 	c.mu.Lock()
 	if f, ok := c.flights[k]; ok {
 		c.mu.Unlock()
@@ -284,10 +286,16 @@ func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func()
 	f := &flight{done: make(chan struct{})}
 	c.flights[k] = f
 	c.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			f.outs, f.err = nil, fmt.Errorf("run panicked: %v", p)
+		}
+		c.mu.Lock()
+		delete(c.flights, k)
+		c.mu.Unlock()
+		close(f.done)
+		outs, err = f.outs, f.err
+	}()
 	f.outs, f.err = run()
-	c.mu.Lock()
-	delete(c.flights, k)
-	c.mu.Unlock()
-	close(f.done)
 	return f.outs, f.err
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/infergate/infergate/runtime"
 )
 
 type countObserver struct {
@@ -124,3 +127,56 @@ func TestResponseCache(t *testing.T) {
 	e2.Close()
 	e3.Close()
 }
+
+// TestCoalescedPanic: a panic in a flight's run fails it, followers
+// included, and the next identical request starts a new flight instead of
+// waiting forever (issue 11, defect 3).
+func TestCoalescedPanic(t *testing.T) {
+	c := &coalescer{flights: map[cacheKey]*flight{}}
+	k := cacheKey{executor: 1}
+	started, release := make(chan struct{}), make(chan struct{})
+	leader := make(chan error, 1)
+	go func() {
+		_, err := c.do(context.Background(), k, nopObserver{}, func() ([]runtime.Tensor, error) {
+			close(started)
+			<-release
+			panic("boom")
+		})
+		leader <- err
+	}()
+	<-started
+	follower := make(chan error, 1)
+	joined := &joinObserver{joined: make(chan struct{})}
+	go func() {
+		_, err := c.do(context.Background(), k, joined, func() ([]runtime.Tensor, error) {
+			return nil, errors.New("the follower ran its own flight")
+		})
+		follower <- err
+	}()
+	<-joined.joined // the follower waits on the leader's flight
+	close(release)
+	for name, ch := range map[string]chan error{"leader": leader, "follower": follower} {
+		select {
+		case err := <-ch:
+			if err == nil {
+				t.Errorf("%s: got no error", name)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s still waits on the panicked flight", name)
+		}
+	}
+	outs, err := c.do(context.Background(), k, nopObserver{}, func() ([]runtime.Tensor, error) {
+		return []runtime.Tensor{{Name: "y"}}, nil
+	})
+	if err != nil || len(outs) != 1 {
+		t.Fatalf("a later identical request: got %v, %v", outs, err)
+	}
+}
+
+// joinObserver closes joined when a request joins a flight.
+type joinObserver struct {
+	nopObserver
+	joined chan struct{}
+}
+
+func (o *joinObserver) Coalesced() { close(o.joined) }
