@@ -143,10 +143,15 @@ func New(repo *repository.Repository, opts Options) *Server {
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
 		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               readBufferSize,
 		Logger:                       fasthttpLogger{opts.Logger},
 	}
 	return s
 }
+
+// readBufferSize bounds a request's line and headers (fasthttp's read
+// buffer, its default made explicit): past it the client gets 431.
+const readBufferSize = 4096
 
 // fasthttpLogger sends fasthttp's own messages (connection errors) to slog.
 type fasthttpLogger struct{ log *slog.Logger }
@@ -224,9 +229,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // transportError answers errors fasthttp meets before a handler runs.
 // They count as requests of no model.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		s.fail(ctx, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body is larger than the limit of %d bytes", s.opts.MaxRequestBodySize)})
-	} else {
+	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		s.fail(ctx, &Error{Status: http.StatusRequestHeaderFieldsTooLarge, Msg: fmt.Sprintf(
+			"the request line and headers are larger than the server's limit of %d bytes: shorten the URL (model names, versions) or the headers", readBufferSize)})
+	default:
 		s.fail(ctx, &Error{Status: http.StatusBadRequest, Msg: "malformed HTTP request: " + err.Error()})
 	}
 	s.observer.ObserveRequest("", nil, "http", ctx.Response.StatusCode(), -1, len(ctx.Request.Body()), len(ctx.Response.Body()))

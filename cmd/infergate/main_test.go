@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,5 +162,19 @@ func TestConfigFileAndFlags(t *testing.T) {
 	// The committed example configuration is valid.
 	if _, err := parseServe([]string{"--config", filepath.Join(runtimetest.Root(t), "configs", "infergate.yaml")}, io.Discard); err != nil {
 		t.Errorf("configs/infergate.yaml: %v", err)
+	}
+}
+
+// TestOversizedRequestLine: a request line over the read buffer (a
+// 5,000-character model name) gets 431 with a message for a client, not
+// fasthttp's "small read buffer" (issue 11, defect 12).
+func TestOversizedRequestLine(t *testing.T) {
+	c := startServer(t, runtimetest.Models(t), nil)
+	status, body, _, err := c.Do(context.Background(), http.MethodPost, "/v2/models/"+strings.Repeat("m", 5000)+"/infer", []byte(`{}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusRequestHeaderFieldsTooLarge || !strings.Contains(string(body), "shorten the URL") || strings.Contains(string(body), "readbuffersize") {
+		t.Fatalf("got %d %s, want 431 with a message for a client", status, body)
 	}
 }
