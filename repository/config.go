@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,6 +121,30 @@ type DriftReference struct {
 	// written by "infergate reference build").
 	File string `yaml:"file"`
 }
+
+// The bounds of a model's numeric config fields: one model's config must
+// not take the whole server down (a config of 100,000 intra-op threads
+// made the process spawn 21 k threads; 100 million priority levels took
+// 2.4 GB on the first request). Thread and instance counts are bounded by
+// the machine's cores.
+const (
+	MaxMaxBatchSize      = 1 << 16
+	MaxPriorityLevels    = 256
+	MaxQueueSize         = 1 << 20
+	MaxQueueDelay        = 60_000_000 // µs: a minute
+	MaxWarmupCount       = 1000
+	MaxWarmupElements    = 1 << 24 // elements of one warmup input, batch included
+	maxThreadsPerCore    = 4
+	maxInstancesPerCore  = 4
+	minThreadOrInstances = 4
+)
+
+// MaxThreads bounds intra_op_thread_count and inter_op_thread_count, and
+// MaxInstances the instances of a model: 4 a core, at least 4.
+func MaxThreads() int { return max(minThreadOrInstances, maxThreadsPerCore*goruntime.NumCPU()) }
+
+// MaxInstances bounds the instance count of a model, all groups together.
+func MaxInstances() int { return max(minThreadOrInstances, maxInstancesPerCore*goruntime.NumCPU()) }
 
 // The defaults and bounds of the monitoring.drift section. A reference
 // taken from the first rows holds them until it is built (4 bytes an
@@ -366,10 +391,13 @@ func (c *Config) validate() error {
 	if c.MaxBatchSize != nil && *c.MaxBatchSize < 0 {
 		return fmt.Errorf("max_batch_size: must be 0 or more, got %d", *c.MaxBatchSize)
 	}
+	if c.MaxBatchSize != nil && *c.MaxBatchSize > MaxMaxBatchSize {
+		return fmt.Errorf("max_batch_size: must be at most %d, got %d", MaxMaxBatchSize, *c.MaxBatchSize)
+	}
 	if err := c.VersionPolicy.validate(); err != nil {
 		return fmt.Errorf("version_policy: %w", err)
 	}
-	gpu := false
+	gpu, instances := false, 0
 	for i, g := range c.InstanceGroup {
 		switch g.Kind {
 		case "", "KIND_CPU", "KIND_AUTO":
@@ -387,6 +415,9 @@ func (c *Config) validate() error {
 		if g.Count < 0 {
 			return fmt.Errorf("instance_group[%d].count: must be 1 or more, got %d", i, g.Count)
 		}
+		if instances += g.Count; g.Count > MaxInstances() || instances > MaxInstances() {
+			return fmt.Errorf("instance_group[%d].count: %d instances in all is more than the %d this machine allows (%d a core)", i, instances, MaxInstances(), maxInstancesPerCore)
+		}
 	}
 	for k, v := range c.Parameters {
 		if !knownParameters[k] {
@@ -395,6 +426,8 @@ func (c *Config) validate() error {
 		if k != "graph_optimization_level" {
 			if n, err := strconv.Atoi(string(v)); err != nil || n < 1 {
 				return fmt.Errorf("parameters.%s: want a positive integer, got %q", k, v)
+			} else if n > MaxThreads() {
+				return fmt.Errorf("parameters.%s: %d is more than the %d threads this machine allows (%d a core)", k, n, MaxThreads(), maxThreadsPerCore)
 			}
 		}
 	}
@@ -418,6 +451,9 @@ func (c *Config) validate() error {
 		if w.BatchSize < 0 || w.Count < 0 {
 			return fmt.Errorf("model_warmup[%d]: batch_size and count must not be negative", i)
 		}
+		if w.Count > MaxWarmupCount {
+			return fmt.Errorf("model_warmup[%d].count: must be at most %d, got %d", i, MaxWarmupCount, w.Count)
+		}
 		if len(w.Inputs) == 0 {
 			return fmt.Errorf("model_warmup[%d].inputs: give every model input", i)
 		}
@@ -428,9 +464,13 @@ func (c *Config) validate() error {
 			if in.ZeroData == in.RandomData {
 				return fmt.Errorf("model_warmup[%d].inputs.%s: give one of zero_data or random_data", i, name)
 			}
+			n := int64(max(w.BatchSize, 1))
 			for _, d := range in.Dims {
 				if d < 1 {
 					return fmt.Errorf("model_warmup[%d].inputs.%s.dims: %v has a dimension that is not positive", i, name, in.Dims)
+				}
+				if n *= min(d, MaxWarmupElements+1); n > MaxWarmupElements {
+					return fmt.Errorf("model_warmup[%d].inputs.%s: batch_size %d × dims %v is more than %d elements", i, name, w.BatchSize, in.Dims, MaxWarmupElements)
 				}
 			}
 		}
@@ -475,8 +515,10 @@ func (d *DynamicBatching) validate() error {
 	switch {
 	case d.MaxQueueDelayMicroseconds < 0:
 		return fmt.Errorf("max_queue_delay_microseconds: must not be negative, got %d", d.MaxQueueDelayMicroseconds)
-	case d.PriorityLevels < 0:
-		return fmt.Errorf("priority_levels: must not be negative, got %d", d.PriorityLevels)
+	case d.MaxQueueDelayMicroseconds > MaxQueueDelay:
+		return fmt.Errorf("max_queue_delay_microseconds: must be at most %d (a minute), got %d", MaxQueueDelay, d.MaxQueueDelayMicroseconds)
+	case d.PriorityLevels < 0 || d.PriorityLevels > MaxPriorityLevels:
+		return fmt.Errorf("priority_levels: must be in 0..%d, got %d", MaxPriorityLevels, d.PriorityLevels)
 	case d.DefaultPriorityLevel < 0 || d.DefaultPriorityLevel > max(d.PriorityLevels, 1):
 		return fmt.Errorf("default_priority_level: %d is outside 1..%d", d.DefaultPriorityLevel, max(d.PriorityLevels, 1))
 	case d.RejectStatus != 0 && d.RejectStatus != 503 && d.RejectStatus != 429:
@@ -485,8 +527,13 @@ func (d *DynamicBatching) validate() error {
 		return fmt.Errorf("default_queue_policy.timeout_action: want REJECT or DELAY, got %q", d.DefaultQueuePolicy.TimeoutAction)
 	case d.DefaultQueuePolicy.DefaultTimeoutMicroseconds < 0:
 		return fmt.Errorf("default_queue_policy.default_timeout_microseconds: must not be negative, got %d", d.DefaultQueuePolicy.DefaultTimeoutMicroseconds)
-	case d.DefaultQueuePolicy.MaxQueueSize < 0:
-		return fmt.Errorf("default_queue_policy.max_queue_size: must not be negative, got %d", d.DefaultQueuePolicy.MaxQueueSize)
+	case d.DefaultQueuePolicy.MaxQueueSize < 0 || d.DefaultQueuePolicy.MaxQueueSize > MaxQueueSize:
+		return fmt.Errorf("default_queue_policy.max_queue_size: must be in 0..%d, got %d", MaxQueueSize, d.DefaultQueuePolicy.MaxQueueSize)
+	}
+	for _, p := range d.PreferredBatchSize {
+		if p > MaxMaxBatchSize {
+			return fmt.Errorf("preferred_batch_size: %d is more than %d", p, MaxMaxBatchSize)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,5 +122,40 @@ func TestVersionPolicy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigBounds: every numeric field is bounded, so that one model's
+// config fails its own load with a field-path error instead of taking the
+// server down (issue 11, defect 11).
+func TestConfigBounds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"threads", "parameters: {intra_op_thread_count: 100000}", "parameters.intra_op_thread_count: 100000 is more than the"},
+		{"inter-op threads", "parameters: {inter_op_thread_count: 100000}", "parameters.inter_op_thread_count: 100000 is more than the"},
+		{"instances", "instance_group: [{count: 100000}]", "instance_group[0].count: 100000 instances in all is more than the"},
+		{"instances in all", fmt.Sprintf("instance_group: [{count: %d}, {count: 1}]", MaxInstances()), fmt.Sprintf("instance_group[1].count: %d instances in all", MaxInstances()+1)},
+		{"priority levels", "dynamic_batching: {priority_levels: 100000000}", "dynamic_batching.priority_levels: must be in 0..256, got 100000000"},
+		{"queue size", "dynamic_batching: {default_queue_policy: {max_queue_size: 100000000}}", "dynamic_batching.default_queue_policy.max_queue_size: must be in 0..1048576"},
+		{"queue delay", "dynamic_batching: {max_queue_delay_microseconds: 100000000000}", "dynamic_batching.max_queue_delay_microseconds: must be at most"},
+		{"batch size", "max_batch_size: 100000000", "max_batch_size: must be at most 65536"},
+		{"warmup count", "model_warmup: [{name: w, count: 100000, inputs: {x: {data_type: TYPE_FP32, dims: [4], zero_data: true}}}]", "model_warmup[0].count: must be at most 1000"},
+		{"warmup size", "model_warmup: [{name: w, batch_size: 64, inputs: {x: {data_type: TYPE_FP32, dims: [100000, 100000], zero_data: true}}}]", "model_warmup[0].inputs.x: batch_size 64 × dims [100000 100000] is more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseConfig([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	// The largest allowed values load.
+	ok := fmt.Sprintf("max_batch_size: 65536\nparameters: {intra_op_thread_count: %d}\ninstance_group: [{count: %d}]\ndynamic_batching: {priority_levels: 256}\n", MaxThreads(), MaxInstances())
+	if _, err := ParseConfig([]byte(ok)); err != nil {
+		t.Errorf("the largest allowed values: %v", err)
 	}
 }

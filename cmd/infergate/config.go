@@ -65,7 +65,7 @@ type Config struct {
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
 	ResponseCache struct {
-		// MaxEntries bounds the cached responses, least recently used
+		// MaxEntries (at most maxCacheEntries) bounds the cached responses, least recently used
 		// out first (--response-cache-entries). Default 0: no cache.
 		MaxEntries int `yaml:"max_entries"`
 	} `yaml:"response_cache"`
@@ -165,8 +165,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("repository_poll_secs: must be 1 or more, got %d", c.RepositoryPollSecs)
 	case c.MaxResidentVersions < 0:
 		return fmt.Errorf("max_resident_versions: must not be negative, got %d", c.MaxResidentVersions)
-	case c.ResponseCache.MaxEntries < 0:
-		return fmt.Errorf("response_cache.max_entries: must not be negative, got %d", c.ResponseCache.MaxEntries)
+	case c.ResponseCache.MaxEntries < 0 || c.ResponseCache.MaxEntries > maxCacheEntries:
+		return fmt.Errorf("response_cache.max_entries: must be in 0..%d, got %d", maxCacheEntries, c.ResponseCache.MaxEntries)
 	case c.ExitTimeout < 0:
 		return fmt.Errorf("exit_timeout: must not be negative, got %s", c.ExitTimeout)
 	}
@@ -310,3 +310,6 @@ func printVersion(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "onnxruntime %s\n", env.Version())
 	return nil
 }
+
+// maxCacheEntries bounds response_cache.max_entries.
+const maxCacheEntries = 1 << 24
