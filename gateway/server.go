@@ -493,11 +493,6 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	}
 	v = d.Version
 	model = v.Model
-	body, err := s.requestBody(ctx)
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
 	headerLen := -1
 	if h := ctx.Request.Header.Peek(HeaderInferenceHeaderLength); h != nil {
 		n, err := strconv.Atoi(string(h))
@@ -506,6 +501,11 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		headerLen = n
+	}
+	body, err := s.requestBody(ctx, headerLen)
+	if err != nil {
+		s.fail(ctx, err)
+		return
 	}
 	jsonLen := len(body)
 	if headerLen >= 0 && headerLen < jsonLen {
@@ -616,8 +616,14 @@ func (s *Server) decode(body []byte, headerLen int, v *repository.Version, req *
 
 // requestBody returns the request body, decompressed when the client sent
 // it with Content-Encoding gzip or deflate (the Triton client's
-// request_compression_algorithm), within the body size limit.
-func (s *Server) requestBody(ctx *fasthttp.RequestCtx) ([]byte, error) {
+// request_compression_algorithm).
+//
+// Inflation is bounded by what the request may hold, not by the body
+// limit alone: a JSON request by the JSON limit; with the binary
+// extension (headerLen ≥ 0), the JSON part by the JSON limit, then the
+// binary part by the sizes its inputs declare (binary_data_size). So a
+// small compressed body cannot make the server hold the whole body limit.
+func (s *Server) requestBody(ctx *fasthttp.RequestCtx, headerLen int) ([]byte, error) {
 	enc := string(ctx.Request.Header.ContentEncoding())
 	var r io.Reader
 	switch enc {
@@ -638,14 +644,57 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx) ([]byte, error) {
 	default:
 		return nil, &Error{Status: http.StatusUnsupportedMediaType, Msg: fmt.Sprintf("Content-Encoding %q is not supported (want gzip or deflate)", enc)}
 	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(s.opts.MaxRequestBodySize)+1))
+	jsonLimit := min(s.opts.MaxJSONSize, s.opts.MaxRequestBodySize)
+	tooLarge := func(what string, limit int) error {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("decompressed %s is larger than the limit of %d bytes", what, limit)}
+	}
+	if headerLen < 0 {
+		b, err := io.ReadAll(io.LimitReader(r, int64(jsonLimit)+1))
+		if err != nil {
+			return nil, badRequest("%s body: %v", enc, err)
+		}
+		if len(b) > jsonLimit {
+			return nil, tooLarge("JSON request", jsonLimit)
+		}
+		return b, nil
+	}
+	if headerLen > jsonLimit {
+		return nil, tooLarge("JSON part", jsonLimit)
+	}
+	b := make([]byte, headerLen, headerLen+4096)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, badRequest("%s body: the JSON part of %d bytes (%s): %v", enc, headerLen, HeaderInferenceHeaderLength, err)
+	}
+	declared := declaredBinarySize(b)
+	limit := min(declared, int64(s.opts.MaxRequestBodySize-headerLen))
+	rest, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, badRequest("%s body: %v", enc, err)
 	}
-	if len(b) > s.opts.MaxRequestBodySize {
-		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("decompressed request body is larger than the limit of %d bytes", s.opts.MaxRequestBodySize)}
+	if int64(len(rest)) > limit {
+		if limit < declared {
+			return nil, tooLarge("request body", s.opts.MaxRequestBodySize)
+		}
+		return nil, badRequest("decompressed body has more binary data than its inputs declare (%d bytes)", declared)
 	}
-	return b, nil
+	return append(b, rest...), nil
+}
+
+// declaredBinarySize is the sum of the binary_data_size of the inputs of a
+// JSON part, 0 when it declares none or cannot be read (the decoder then
+// reports why).
+func declaredBinarySize(jsonPart []byte) int64 {
+	v, err := fastjson.ParseBytes(jsonPart)
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, in := range v.GetArray("inputs") {
+		if n := in.GetInt64("parameters", "binary_data_size"); n > 0 && sum <= math.MaxInt64-n {
+			sum += n
+		}
+	}
+	return sum
 }
 
 // checkBatch enforces the batch rules of a batched version: every input has

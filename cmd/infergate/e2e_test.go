@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +175,46 @@ func TestModels(t *testing.T) {
 			status, b, _, err := c.Do(ctx, http.MethodPost, "/v2/models/no_batch/infer", buf.Bytes(), http.Header{"Content-Encoding": {enc}})
 			if err != nil || status != 200 || !strings.Contains(string(b), `"data":[11,22,33]`) {
 				t.Errorf("%s: got %d %s %v", enc, status, b, err)
+			}
+		}
+	})
+	t.Run("compressed bodies inflate only to what they may hold", func(t *testing.T) {
+		// Issue 11, defect 4: inflation is bounded by the JSON limit and
+		// the declared binary sizes, not by the 128 MiB body limit.
+		compress := func(parts ...[]byte) []byte {
+			var buf bytes.Buffer
+			w := gzip.NewWriter(&buf)
+			for _, p := range parts {
+				w.Write(p)
+			}
+			w.Close()
+			return buf.Bytes()
+		}
+		header := []byte(`{"inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","parameters":{"binary_data_size":24}}]}`)
+		values := make([]byte, 24)
+		for i, v := range []float32{1, 2, 3, 10, 20, 30} {
+			binary.LittleEndian.PutUint32(values[4*i:], math.Float32bits(v))
+		}
+		hl := strconv.Itoa(len(header))
+		for _, tc := range []struct {
+			name   string
+			body   []byte
+			header http.Header
+			status int
+			msg    string
+		}{
+			{"binary, as declared", compress(header, values), http.Header{"Inference-Header-Content-Length": {hl}}, 200, `"data":[11,22,33]`},
+			{"a JSON bomb", compress(make([]byte, 64<<20)), nil, 413, "decompressed JSON request is larger than the limit of"},
+			{"binary past its declared size", compress(header, values, make([]byte, 32<<20)), http.Header{"Inference-Header-Content-Length": {hl}}, 400,
+				"decompressed body has more binary data than its inputs declare (24 bytes)"},
+		} {
+			if tc.header == nil {
+				tc.header = http.Header{}
+			}
+			tc.header.Set("Content-Encoding", "gzip")
+			status, b, _, err := c.Do(ctx, http.MethodPost, "/v2/models/no_batch/infer", tc.body, tc.header)
+			if err != nil || status != tc.status || !strings.Contains(string(b), tc.msg) {
+				t.Errorf("%s: got %d %s %v, want %d %q", tc.name, status, b, err, tc.status, tc.msg)
 			}
 		}
 	})
