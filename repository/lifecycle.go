@@ -676,6 +676,16 @@ func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Ve
 	if i < 0 {
 		return nil, nil // another request loaded it, or the model changed: look again
 	}
+	if limit := r.opts.MaxOnDemandLoadsPerMinute; limit > 0 {
+		now := time.Now()
+		if len(r.onDemand) == limit && now.Sub(r.onDemand[0]) < time.Minute {
+			return nil, errorf(http.StatusServiceUnavailable, "model %q version %d is not resident, and %d versions were loaded on demand in the last minute, the limit (repository.max_on_demand_loads_per_minute): retry later", m.Name, placeholder.Number, limit)
+		}
+		if len(r.onDemand) == limit {
+			r.onDemand = append(r.onDemand[:0], r.onDemand[1:]...)
+		}
+		r.onDemand = append(r.onDemand, now)
+	}
 	v := r.loadVersion(ctx, m.Name, old.config, placeholder.Number, true, placeholder.stamp)
 	if v.State != StateReady {
 		return nil, errorf(http.StatusServiceUnavailable, "model %q version %d: load on demand failed: %s", m.Name, v.Number, v.Reason)

@@ -142,6 +142,12 @@ type Options struct {
 	// names is unloaded; a later request for it loads it again. 0: no
 	// bound.
 	MaxResidentVersions int
+	// MaxOnDemandLoadsPerMinute bounds the loads of evicted versions that
+	// requests cause, over any minute; a request past it gets 503 instead
+	// of a load. Each load/evict cycle costs a whole model load (and leaks
+	// about 126 KiB inside ONNX Runtime), so a client alternating versions
+	// must not drive them without bound. 0: no bound.
+	MaxOnDemandLoadsPerMinute int
 	// Observer receives lifecycle events. Default: none.
 	Observer Observer
 }
@@ -155,6 +161,10 @@ type Repository struct {
 	cache *batching.Cache
 	obs   Observer
 	opts  Options
+
+	// onDemand holds the times of the latest on-demand loads, at most
+	// MaxOnDemandLoadsPerMinute; guarded by lifecycle.
+	onDemand []time.Time
 
 	// lifecycle serializes loads, unloads, polls and evictions. It is a
 	// channel of size one so that on-demand loads can wait with a context.

@@ -434,6 +434,37 @@ func TestLifecycleEdges(t *testing.T) {
 		}
 	})
 
+	t.Run("on-demand loads are bounded per minute", func(t *testing.T) {
+		// Issue 11, defect 5: a client alternating versions past
+		// max_resident_versions must not drive loads without bound.
+		root := t.TempDir()
+		copyModel(t, filepath.Join(root, "a"), "identity_fp32")
+		copyModel(t, filepath.Join(root, "b"), "identity_fp32")
+		r, err := repository.Open(ctx, repository.Options{Root: root, Runtime: env, MaxResidentVersions: 1, MaxOnDemandLoadsPerMinute: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var refused error
+		loads := 0
+		for i := range 6 {
+			v, err := r.Acquire(ctx, []string{"a", "b"}[i%2], 0, "")
+			if err != nil {
+				refused = err
+				break
+			}
+			loads++
+			v.Release()
+		}
+		// After Open only b is resident: a and b load on demand, then the
+		// third load in the minute is refused.
+		var re *repository.Error
+		if loads != 2 || !errors.As(refused, &re) || re.Status != http.StatusServiceUnavailable ||
+			!strings.Contains(re.Msg, "max_on_demand_loads_per_minute") {
+			t.Fatalf("served %d requests, then %v; want 2, then a 503 naming the limit", loads, refused)
+		}
+	})
+
 	t.Run("no lifecycle call after Close", func(t *testing.T) {
 		root := t.TempDir()
 		copyModel(t, filepath.Join(root, "a"), "identity_fp32")

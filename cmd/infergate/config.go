@@ -85,6 +85,13 @@ type Config struct {
 	// recently used idle unlabelled one is unloaded, and loads again on
 	// its next request (--max-resident-versions). Default 0: no bound.
 	MaxResidentVersions int `yaml:"max_resident_versions"`
+	// Repository tunes the model repository.
+	Repository struct {
+		// MaxOnDemandLoadsPerMinute bounds the loads of evicted versions
+		// (with max_resident_versions) that requests cause in any minute;
+		// past it a request gets 503. Default 60; 0: no bound.
+		MaxOnDemandLoadsPerMinute int `yaml:"max_on_demand_loads_per_minute"`
+	} `yaml:"repository"`
 	// pollInterval, when set (by tests), replaces RepositoryPollSecs.
 	pollInterval time.Duration
 	// driftEvaluateEvery, when set (by tests), replaces
@@ -128,6 +135,7 @@ func defaultConfig() Config {
 	c.Log.Format = "text"
 	c.Metrics.Allow = true
 	c.Metrics.Address = "0.0.0.0"
+	c.Repository.MaxOnDemandLoadsPerMinute = 60
 	return c
 }
 
@@ -165,6 +173,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("repository_poll_secs: must be 1 or more, got %d", c.RepositoryPollSecs)
 	case c.MaxResidentVersions < 0:
 		return fmt.Errorf("max_resident_versions: must not be negative, got %d", c.MaxResidentVersions)
+	case c.Repository.MaxOnDemandLoadsPerMinute < 0 || c.Repository.MaxOnDemandLoadsPerMinute > 1_000_000:
+		return fmt.Errorf("repository.max_on_demand_loads_per_minute: must be in 0..1000000, got %d", c.Repository.MaxOnDemandLoadsPerMinute)
 	case c.ResponseCache.MaxEntries < 0 || c.ResponseCache.MaxEntries > maxCacheEntries:
 		return fmt.Errorf("response_cache.max_entries: must be in 0..%d, got %d", maxCacheEntries, c.ResponseCache.MaxEntries)
 	case c.ExitTimeout < 0:

@@ -57,11 +57,12 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		mon = monitoring.New(monitoring.Options{Logger: log, StateDir: c.Monitoring.StateDir, EvaluateEvery: c.driftEvaluateEvery})
 	}
 	ro := repository.Options{
-		Root:                c.ModelRepository,
-		Runtime:             env,
-		Logger:              log,
-		Cache:               cache,
-		MaxResidentVersions: c.MaxResidentVersions,
+		Root:                      c.ModelRepository,
+		Runtime:                   env,
+		Logger:                    log,
+		Cache:                     cache,
+		MaxResidentVersions:       c.MaxResidentVersions,
+		MaxOnDemandLoadsPerMinute: c.Repository.MaxOnDemandLoadsPerMinute,
 	}
 	gopts := gateway.Options{
 		MaxRequestBodySize: c.HTTP.MaxRequestBodyBytes,
