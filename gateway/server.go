@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	fastrouter "github.com/fasthttp/router"
@@ -98,6 +99,7 @@ type Server struct {
 
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
+	draining atomic.Bool
 }
 
 // New returns a Server for repo.
@@ -208,8 +210,17 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 			}
 		}()
 		h(ctx)
+		if s.draining.Load() {
+			// Keep-alive clients reconnect, to another replica.
+			ctx.SetConnectionClose()
+		}
 	}
 }
+
+// Drain starts a graceful stop: readiness answers 503 from now on, and
+// every response closes its connection, while requests are still served.
+// A load balancer then takes the server out before Shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // Serve serves HTTP on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
@@ -319,7 +330,7 @@ func (s *Server) serverMetadata(ctx *fasthttp.RequestCtx) {
 func (s *Server) live(ctx *fasthttp.RequestCtx) {}
 
 func (s *Server) ready(ctx *fasthttp.RequestCtx) {
-	if s.opts.StrictReadiness && !s.repo.Ready() {
+	if s.draining.Load() || (s.opts.StrictReadiness && !s.repo.Ready()) {
 		ctx.SetStatusCode(http.StatusServiceUnavailable)
 	}
 }

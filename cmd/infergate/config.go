@@ -41,6 +41,11 @@ type Config struct {
 		// writing a response. Default 60s each.
 		ReadTimeout  time.Duration `yaml:"read_timeout"`
 		WriteTimeout time.Duration `yaml:"write_timeout"`
+		// DrainDelay keeps serving that long after SIGTERM, with readiness
+		// answering 503 and every response closing its connection, so that
+		// a load balancer takes the server out before it stops accepting
+		// (--drain-delay-secs). Default 0.
+		DrainDelay time.Duration `yaml:"drain_delay"`
 	} `yaml:"http"`
 	// Metrics is the Prometheus endpoint.
 	Metrics struct {
@@ -171,6 +176,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("model_control_mode: %q is not none, poll or explicit", c.ModelControl)
 	case c.RepositoryPollSecs < 1:
 		return fmt.Errorf("repository_poll_secs: must be 1 or more, got %d", c.RepositoryPollSecs)
+	case c.HTTP.DrainDelay < 0 || c.HTTP.DrainDelay > time.Hour:
+		return fmt.Errorf("http.drain_delay: must be in 0..1h, got %v", c.HTTP.DrainDelay)
 	case c.MaxResidentVersions < 0:
 		return fmt.Errorf("max_resident_versions: must not be negative, got %d", c.MaxResidentVersions)
 	case c.Repository.MaxOnDemandLoadsPerMinute < 0 || c.Repository.MaxOnDemandLoadsPerMinute > 1_000_000:
@@ -200,6 +207,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	maxBody := fs.Int("max-request-bytes", gateway.DefaultMaxRequestBodySize, "largest request body in bytes")
 	maxJSON := fs.Int("max-json-bytes", gateway.DefaultMaxJSONSize, "largest JSON part of an inference request in bytes")
 	exitSecs := fs.Int("exit-timeout-secs", 30, "seconds to wait for requests in flight at shutdown")
+	drainSecs := fs.Int("drain-delay-secs", 0, "seconds to keep serving after SIGTERM, not ready, before the listener closes")
 	strict := fs.Bool("strict-readiness", true, "ready only when every model is ready")
 	control := fs.String("model-control-mode", "none", "none, poll or explicit (Triton's model control modes)")
 	pollSecs := fs.Int("repository-poll-secs", 15, "seconds between repository scans in poll mode")
@@ -240,6 +248,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.HTTP.MaxJSONBytes = *maxJSON
 		case "exit-timeout-secs":
 			c.ExitTimeout = time.Duration(*exitSecs) * time.Second
+		case "drain-delay-secs":
+			c.HTTP.DrainDelay = time.Duration(*drainSecs) * time.Second
 		case "strict-readiness":
 			c.StrictReadiness = *strict
 		case "model-control-mode":

@@ -154,6 +154,11 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		metricsSrv.Close()
 		<-metricsDone
 	}
+	srv.Drain()
+	if c.HTTP.DrainDelay > 0 {
+		log.Info("draining: not ready, still serving", "drain_delay", c.HTTP.DrainDelay)
+		time.Sleep(c.HTTP.DrainDelay)
+	}
 	log.Info("shutting down: finishing requests in flight", "timeout", c.ExitTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ExitTimeout)
 	defer cancel()

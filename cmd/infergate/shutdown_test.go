@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/infergate/infergate/gateway/client"
 	"github.com/infergate/infergate/runtime/runtimetest"
+	"github.com/valyala/fasthttp"
 )
 
 // TestSIGTERMDrains builds the real binary, loads it with requests, sends
@@ -161,5 +164,54 @@ func TestSIGTERMDrains(t *testing.T) {
 	defer logMu.Unlock()
 	if !strings.Contains(logs.String(), "msg=stopped") {
 		t.Errorf("no clean stop in the log:\n%s", logs.String())
+	}
+}
+
+// TestDrainDelay: after the stop signal and for http.drain_delay, readiness
+// answers 503 while requests are still served, each response closing its
+// connection (issue 11, defect 6).
+func TestDrainDelay(t *testing.T) {
+	c := defaultConfig()
+	c.ModelRepository = runtimetest.Models(t)
+	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
+	c.ONNXRuntime.Library = runtimetest.Library(t)
+	c.HTTP.DrainDelay = 3 * time.Second
+	c.StrictReadiness = false // some test models fail their loads on purpose
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { done <- serve(ctx, c, log, func(a net.Addr) { addrs <- a }) }()
+	cl := client.New("http://"+(<-addrs).String(), nil)
+	defer cl.CloseIdleConnections()
+	body := []byte(`{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}]}`)
+	if status, _, _, err := cl.Do(context.Background(), http.MethodGet, "/v2/health/ready", nil, nil); err != nil || status != 200 {
+		t.Fatalf("ready before the signal: %d %v", status, err)
+	}
+	cancel() // the signal
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, _, _, err := cl.Do(context.Background(), http.MethodGet, "/v2/health/ready", nil, nil)
+		if err == nil && status == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readiness still %d %v after the signal", status, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// fasthttp's client, which shows the Connection header net/http hides.
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(cl.BaseURL() + "/v2/models/mlp/infer")
+	req.Header.SetMethod(http.MethodPost)
+	req.SetBody(body)
+	if err := fasthttp.Do(req, resp); err != nil || resp.StatusCode() != 200 || !resp.ConnectionClose() {
+		t.Errorf("a request while draining: got %d %v, connection close %v; want 200 and close", resp.StatusCode(), err, resp.ConnectionClose())
+	}
+	if err := <-done; err != nil {
+		t.Errorf("server stopped with %v", err)
 	}
 }
