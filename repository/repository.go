@@ -321,6 +321,19 @@ func (r *Repository) Close() error {
 	return nil
 }
 
+// Terminate stops every execution in flight, of every loaded version,
+// which fail at once: for a shutdown whose grace period is over. Close
+// must still be called; versions loaded after it are not terminated.
+func (r *Repository) Terminate() {
+	for _, m := range r.Models() {
+		for _, v := range m.snap.Load().versions {
+			if v.Session != nil {
+				v.Session.Terminate()
+			}
+		}
+	}
+}
+
 // Root returns the repository's root directory, symbolic links resolved.
 func (r *Repository) Root() string { return r.root }
 

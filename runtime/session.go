@@ -93,10 +93,14 @@ type Session struct {
 	inputs    []TensorInfo
 	outputs   []TensorInfo
 	providers []string
-	// slots holds one token per execution that may run at once: its
-	// capacity is SessionOptions.Instances, the documented bound.
-	slots  chan struct{}
+	// slots holds the free execution slots, each with its own RunOptions:
+	// its capacity is SessionOptions.Instances, the documented bound. A
+	// run takes one (receives) and gives it back.
+	slots  chan *ort.RunOptions
+	runOpt []*ort.RunOptions // every slot's, for Terminate
 	closed chan struct{}
+	// terminated is set by Terminate: runs fail with ErrClosed.
+	terminated atomic.Bool
 	// batched says the leading dimension of every output is the batch of
 	// the first input (SetBatchedOutputs).
 	batched atomic.Bool
@@ -139,14 +143,27 @@ func (e *Environment) NewSession(path string, opts SessionOptions) (*Session, er
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &Session{
+	sess := &Session{
 		s:         s,
 		inputs:    inputs,
 		outputs:   outputs,
 		providers: providers,
-		slots:     make(chan struct{}, opts.Instances),
+		slots:     make(chan *ort.RunOptions, opts.Instances),
 		closed:    make(chan struct{}),
-	}, nil
+	}
+	for range opts.Instances {
+		ro, err := ort.NewRunOptions()
+		if err != nil {
+			for _, r := range sess.runOpt {
+				r.Destroy()
+			}
+			s.Destroy()
+			return nil, fmt.Errorf("run options: %w", err)
+		}
+		sess.runOpt = append(sess.runOpt, ro)
+		sess.slots <- ro
+	}
+	return sess, nil
 }
 
 func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]TensorInfo, error) {
@@ -261,14 +278,18 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var ro *ort.RunOptions
 	select {
-	case s.slots <- struct{}{}:
+	case ro = <-s.slots:
 	case <-s.closed:
 		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-s.slots }()
+	defer func() { s.slots <- ro }()
+	if s.terminated.Load() {
+		return nil, ErrClosed
+	}
 	select {
 	case <-s.closed:
 		return nil, ErrClosed
@@ -309,13 +330,7 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 		out[i] = v
 	}
 
-	var err error
-	if ctx.Done() == nil {
-		err = s.s.Run(in, out)
-	} else {
-		err = s.runWithContext(ctx, in, out)
-	}
-	if err != nil {
+	if err := s.runWithContext(ctx, ro, in, out); err != nil {
 		return nil, err
 	}
 	results := make([]Tensor, len(out))
@@ -334,26 +349,48 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 	return results, nil
 }
 
-// runWithContext runs with RunOptions that ctx terminates.
-func (s *Session) runWithContext(ctx context.Context, in, out []ort.Value) error {
-	ro, err := ort.NewRunOptions()
-	if err != nil {
-		return fmt.Errorf("run options: %w", err)
+// runWithContext runs with the slot's RunOptions, which a done ctx or
+// Terminate terminates. A run ctx terminated leaves them reset for the
+// slot's next run.
+func (s *Session) runWithContext(ctx context.Context, ro *ort.RunOptions, in, out []ort.Value) error {
+	if ctx.Done() == nil {
+		err := s.s.RunWithOptions(in, out, ro)
+		if err != nil && s.terminated.Load() {
+			return fmt.Errorf("%w: run terminated: %w", ErrClosed, err)
+		}
+		return err
 	}
-	defer ro.Destroy()
 	done := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(done)
 		ro.Terminate()
 	})
-	err = s.s.RunWithOptions(in, out, ro)
+	err := s.s.RunWithOptions(in, out, ro)
 	if !stop() {
-		<-done // the terminate call ran or is running: let it end before Destroy
+		<-done // the terminate call ran: let it end, then reset the flag
+		if !s.terminated.Load() {
+			ro.UnsetTerminate()
+		}
 	}
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err != nil && s.terminated.Load():
+		return fmt.Errorf("%w: run terminated: %w", ErrClosed, err)
+	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("run terminated: %w", ctx.Err())
 	}
 	return err
+}
+
+// Terminate makes the executions in flight stop at ONNX Runtime's next
+// check and fail, as later ones do, with ErrClosed: a hard bound on a
+// shutdown that cannot wait for them. Close must still be called.
+func (s *Session) Terminate() {
+	if s.terminated.Swap(true) {
+		return
+	}
+	for _, ro := range s.runOpt {
+		ro.Terminate()
+	}
 }
 
 // Close waits for the executions in flight, then releases the session.
@@ -366,7 +403,10 @@ func (s *Session) Close() error {
 	}
 	close(s.closed)
 	for range cap(s.slots) {
-		s.slots <- struct{}{}
+		<-s.slots // every execution has given its slot back
+	}
+	for _, ro := range s.runOpt {
+		ro.Destroy()
 	}
 	if err := s.s.Destroy(); err != nil {
 		return fmt.Errorf("destroy session: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -332,4 +333,51 @@ func TestConcurrentRunsAndClose(t *testing.T) {
 	if _, err := s2.Run(ctx, in); err == nil {
 		t.Error("run with a cancelled context succeeded")
 	}
+}
+
+// TestTerminate: Terminate stops an execution in flight, which fails with
+// ErrClosed, as later runs do; a run terminated by its own context leaves
+// the slot usable (issue 11, defect 7).
+func TestTerminate(t *testing.T) {
+	env := openEnv(t)
+	// 16,384 rows of the slow model: seconds of compute on one thread.
+	big := []runtime.Tensor{{Name: "x", DataType: runtime.FP32, Shape: []int64{16384, 32}, Data: make([]byte, 16384*32*4)}}
+	small := []runtime.Tensor{{Name: "x", DataType: runtime.FP32, Shape: []int64{1, 32}, Data: make([]byte, 32*4)}}
+
+	t.Run("by its context, then the slot runs again", func(t *testing.T) {
+		s := openSession(t, env, "slow", runtime.SessionOptions{Instances: 1})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Run(ctx, big)
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond) // most likely in flight by now (either way it must fail)
+		cancel()
+		if err := <-done; err == nil {
+			t.Fatal("a cancelled run succeeded")
+		}
+		if _, err := s.Run(context.Background(), small); err != nil {
+			t.Fatalf("the next run on the slot: %v", err)
+		}
+	})
+	t.Run("the whole session", func(t *testing.T) {
+		s := openSession(t, env, "slow", runtime.SessionOptions{Instances: 2})
+		done := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := s.Run(context.Background(), big)
+				done <- err
+			}()
+		}
+		s.Terminate()
+		for range 2 {
+			if err := <-done; !errors.Is(err, runtime.ErrClosed) {
+				t.Errorf("a run in flight at Terminate: got %v, want ErrClosed", err)
+			}
+		}
+		if _, err := s.Run(context.Background(), small); !errors.Is(err, runtime.ErrClosed) {
+			t.Errorf("a run after Terminate: got %v, want ErrClosed", err)
+		}
+	})
 }

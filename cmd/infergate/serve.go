@@ -163,6 +163,10 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ExitTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		// The grace period is over: the executions still running are
+		// terminated, so that repo.Close (deferred) does not wait for them.
+		log.Warn("exit timeout reached: terminating the executions in flight", "timeout", c.ExitTimeout)
+		repo.Terminate()
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -213,5 +214,58 @@ func TestDrainDelay(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("server stopped with %v", err)
+	}
+}
+
+// TestExitTimeoutTerminates: past --exit-timeout-secs the executions in
+// flight are terminated and the server exits, instead of waiting for them
+// without bound (issue 11, defect 7).
+func TestExitTimeoutTerminates(t *testing.T) {
+	c := defaultConfig()
+	c.ModelRepository = runtimetest.Models(t)
+	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
+	c.ONNXRuntime.Library = runtimetest.Library(t)
+	c.ExitTimeout = 200 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError}))
+	go func() { done <- serve(ctx, c, log, func(a net.Addr) { addrs <- a }) }()
+	cl := client.New("http://"+(<-addrs).String(), nil)
+	defer cl.CloseIdleConnections()
+	// 262,144 rows of the slow model: many seconds of compute.
+	const rows = 1 << 18
+	header := fmt.Sprintf(`{"inputs":[{"name":"x","shape":[%d,32],"datatype":"FP32","parameters":{"binary_data_size":%d}}]}`, rows, rows*32*4)
+	body := append([]byte(header), make([]byte, rows*32*4)...)
+	answered := make(chan int, 1)
+	go func() {
+		status, _, _, _ := cl.Do(context.Background(), http.MethodPost, "/v2/models/slow/infer", body,
+			http.Header{"Inference-Header-Content-Length": {strconv.Itoa(len(header))}})
+		answered <- status
+		t.Logf("answered %d", status)
+	}()
+	// Wait until it runs: the version's executor holds it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, m, _, err := cl.Do(context.Background(), http.MethodGet, "/metrics", nil, nil)
+		if err == nil && regexp.MustCompile(`infergate_inflight_requests\{model="slow",version="\d+"\} 1`).Match(m) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request never reached the executor")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // past the hand-off to ONNX Runtime (either way it must not succeed)
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server still waits for the execution in flight")
+	}
+	t.Logf("exited %v after the signal", time.Since(start).Round(time.Millisecond))
+	if status := <-answered; status == http.StatusOK {
+		t.Errorf("the request in flight succeeded; want it terminated")
 	}
 }
