@@ -142,11 +142,9 @@ func (e *Executor) infer(ctx context.Context, req Request, outputs []int) ([]run
 			return nil, &RejectError{Status: 503, RetryAfter: time.Second, Msg: fmt.Sprintf("more than %d requests wait for the model: retry later", DefaultMaxQueueSize)}
 		}
 		defer e.waiting.Add(-1)
-		if req.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, req.Timeout)
-			defer cancel()
-		}
+		// req.Timeout is a queue policy of the dynamic batcher (Triton's
+		// meaning): without one it does not apply. ctx, the request's
+		// deadline, terminates the run.
 		outs, err = e.run.Run(ctx, req.Inputs)
 	}
 	if err != nil {

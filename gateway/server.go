@@ -59,6 +59,12 @@ type Options struct {
 	// memory to parse than their size (a parse tree node per element).
 	// Default DefaultMaxJSONSize.
 	MaxJSONSize int
+	// RequestTimeout is the end-to-end deadline of an inference request:
+	// the wait for a version, the queue and the run, which it terminates
+	// through ONNX Runtime when it expires; the client gets 504. Unlike a
+	// request's "timeout" parameter (Triton's queue policy, for the
+	// dynamic batcher only), it bounds everything. Default 0: none.
+	RequestTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle that long. Default 2m.
 	IdleTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, body included, and
@@ -541,7 +547,13 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	acquireCtx := context.Background()
+	deadlineCtx := context.Background()
+	if s.opts.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		deadlineCtx, cancel = context.WithTimeout(deadlineCtx, s.opts.RequestTimeout)
+		defer cancel()
+	}
+	acquireCtx := deadlineCtx
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
 		acquireCtx, cancel = context.WithTimeout(acquireCtx, time.Duration(min(req.Timeout, math.MaxInt64/1000))*time.Microsecond)
@@ -586,13 +598,21 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		req.indexes = indexes
 	}
 	req.binary = binary
-	selected, err := v.Executor.Infer(context.Background(), batching.Request{
+	selected, err := v.Executor.Infer(deadlineCtx, batching.Request{
 		Inputs:   req.Inputs,
 		Priority: int(min(req.Priority, math.MaxInt32)),
 		Timeout:  time.Duration(min(req.Timeout, math.MaxInt64/1000)) * time.Microsecond,
 	}, indexes)
+	if err == nil && deadlineCtx.Err() != nil {
+		// A batch shared with other requests ran to its end, past this
+		// request's deadline.
+		err = deadlineCtx.Err()
+	}
 	ran = err
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && s.opts.RequestTimeout > 0 {
+			err = fmt.Errorf("the request deadline of %v (http.request_timeout) expired: %w", s.opts.RequestTimeout, err)
+		}
 		s.fail(ctx, fmt.Errorf("model %q version %d: %w", v.Model, v.Number, err))
 		return
 	}

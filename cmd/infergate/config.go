@@ -46,6 +46,10 @@ type Config struct {
 		// a load balancer takes the server out before it stops accepting
 		// (--drain-delay-secs). Default 0.
 		DrainDelay time.Duration `yaml:"drain_delay"`
+		// RequestTimeout is the end-to-end deadline of an inference
+		// request, its run included, which it terminates; the client gets
+		// 504 (--request-timeout-secs). Default 0: none.
+		RequestTimeout time.Duration `yaml:"request_timeout"`
 	} `yaml:"http"`
 	// Metrics is the Prometheus endpoint.
 	Metrics struct {
@@ -176,6 +180,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("model_control_mode: %q is not none, poll or explicit", c.ModelControl)
 	case c.RepositoryPollSecs < 1:
 		return fmt.Errorf("repository_poll_secs: must be 1 or more, got %d", c.RepositoryPollSecs)
+	case c.HTTP.RequestTimeout < 0:
+		return fmt.Errorf("http.request_timeout: must not be negative, got %v", c.HTTP.RequestTimeout)
 	case c.HTTP.DrainDelay < 0 || c.HTTP.DrainDelay > time.Hour:
 		return fmt.Errorf("http.drain_delay: must be in 0..1h, got %v", c.HTTP.DrainDelay)
 	case c.MaxResidentVersions < 0:
@@ -208,6 +214,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	maxJSON := fs.Int("max-json-bytes", gateway.DefaultMaxJSONSize, "largest JSON part of an inference request in bytes")
 	exitSecs := fs.Int("exit-timeout-secs", 30, "seconds to wait for requests in flight at shutdown")
 	drainSecs := fs.Int("drain-delay-secs", 0, "seconds to keep serving after SIGTERM, not ready, before the listener closes")
+	requestSecs := fs.Int("request-timeout-secs", 0, "end-to-end deadline of an inference request in seconds, its run included (0: none)")
 	strict := fs.Bool("strict-readiness", true, "ready only when every model is ready")
 	control := fs.String("model-control-mode", "none", "none, poll or explicit (Triton's model control modes)")
 	pollSecs := fs.Int("repository-poll-secs", 15, "seconds between repository scans in poll mode")
@@ -250,6 +257,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.ExitTimeout = time.Duration(*exitSecs) * time.Second
 		case "drain-delay-secs":
 			c.HTTP.DrainDelay = time.Duration(*drainSecs) * time.Second
+		case "request-timeout-secs":
+			c.HTTP.RequestTimeout = time.Duration(*requestSecs) * time.Second
 		case "strict-readiness":
 			c.StrictReadiness = *strict
 		case "model-control-mode":

@@ -73,6 +73,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		ReadTimeout:        c.HTTP.ReadTimeout,
 		WriteTimeout:       c.HTTP.WriteTimeout,
 		MaxJSONSize:        c.HTTP.MaxJSONBytes,
+		RequestTimeout:     c.HTTP.RequestTimeout,
 		StrictReadiness:    c.StrictReadiness,
 		ModelControl:       c.ModelControl,
 	}

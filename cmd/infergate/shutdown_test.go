@@ -269,3 +269,37 @@ func TestExitTimeoutTerminates(t *testing.T) {
 		t.Errorf("the request in flight succeeded; want it terminated")
 	}
 }
+
+// TestRequestTimeout: http.request_timeout bounds a request end to end and
+// terminates its run (504), while a request's "timeout" parameter, Triton's
+// queue policy, does not touch a model without dynamic batching (issue 11,
+// defect 8).
+func TestRequestTimeout(t *testing.T) {
+	const rows = 1 << 18 // seconds of compute on the slow model
+	header := func(params string) string {
+		return fmt.Sprintf(`{"inputs":[{"name":"x","shape":[%d,32],"datatype":"FP32","parameters":{"binary_data_size":%d}}]%s}`, rows, rows*32*4, params)
+	}
+	send := func(cl *client.Client, h string) (int, string, time.Duration) {
+		start := time.Now()
+		status, b, _, err := cl.Do(context.Background(), http.MethodPost, "/v2/models/slow/infer", append([]byte(h), make([]byte, rows*32*4)...),
+			http.Header{"Inference-Header-Content-Length": {strconv.Itoa(len(h))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, string(b), time.Since(start)
+	}
+	t.Run("the deadline terminates the run", func(t *testing.T) {
+		cl := startServer(t, runtimetest.Models(t), func(c *Config) { c.HTTP.RequestTimeout = 300 * time.Millisecond })
+		status, body, took := send(cl, header(""))
+		t.Logf("answered %d after %v", status, took.Round(time.Millisecond))
+		if status != http.StatusGatewayTimeout || !strings.Contains(body, "http.request_timeout") {
+			t.Errorf("got %d %s, want 504 naming http.request_timeout", status, body)
+		}
+	})
+	t.Run("the timeout parameter is a queue policy", func(t *testing.T) {
+		cl := startServer(t, runtimetest.Models(t), nil)
+		if status, body, _ := send(cl, header(`,"parameters":{"timeout":1000}`)); status != 200 {
+			t.Errorf("with timeout 1 ms and no dynamic batching: got %d %s, want 200", status, body)
+		}
+	})
+}
