@@ -340,8 +340,10 @@ func TestConcurrentRunsAndClose(t *testing.T) {
 // the slot usable (issue 11, defect 7).
 func TestTerminate(t *testing.T) {
 	env := openEnv(t)
-	// 16,384 rows of the slow model: seconds of compute on one thread.
-	big := []runtime.Tensor{{Name: "x", DataType: runtime.FP32, Shape: []int64{16384, 32}, Data: make([]byte, 16384*32*4)}}
+	// 262,144 rows of the slow model: about 3.6 s of compute on one thread
+	// here (16,384 rows took 0.2 s, short enough to end before the cancel).
+	const rows = 1 << 18
+	big := []runtime.Tensor{{Name: "x", DataType: runtime.FP32, Shape: []int64{rows, 32}, Data: make([]byte, rows*32*4)}}
 	small := []runtime.Tensor{{Name: "x", DataType: runtime.FP32, Shape: []int64{1, 32}, Data: make([]byte, 32*4)}}
 
 	t.Run("by its context, then the slot runs again", func(t *testing.T) {
