@@ -56,12 +56,6 @@ type Observer interface {
 	Served(inputs, outputs []runtime.Tensor)
 }
 
-// Errors of the scheduler.
-var (
-	// ErrClosed is returned for requests queued when the scheduler closes.
-	ErrClosed = &RejectError{Status: http.StatusServiceUnavailable, Msg: "model version is unloading"}
-)
-
 // RejectError is a request the scheduler refused or dropped, with the
 // HTTP status and, for overload, the Retry-After the client should honour.
 type RejectError struct {
@@ -240,7 +234,7 @@ func NewScheduler(run Runner, opts Options) (*Scheduler, error) {
 	return s, nil
 }
 
-// Close fails the queued requests with ErrClosed and waits for the running
+// Close fails the queued requests with runtime.ErrClosed and waits for the running
 // batches.
 func (s *Scheduler) Close() {
 	s.mu.Lock()
@@ -255,7 +249,7 @@ func (s *Scheduler) Close() {
 	for i, q := range s.queues {
 		for _, p := range q {
 			p.queued = false
-			p.done <- result{err: ErrClosed}
+			p.done <- result{err: runtime.ErrClosed}
 		}
 		s.queues[i] = nil
 	}
@@ -383,7 +377,7 @@ func (s *Scheduler) enqueue(p *pending) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return runtime.ErrClosed
 	}
 	if s.queued >= s.opts.MaxQueueSize {
 		s.mu.Unlock()
@@ -486,7 +480,7 @@ func (s *Scheduler) delay(p *pending) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		p.done <- result{err: ErrClosed}
+		p.done <- result{err: runtime.ErrClosed}
 		return
 	}
 	p.level = len(s.queues) - 1

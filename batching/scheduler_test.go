@@ -382,7 +382,7 @@ func TestCloseFailsQueued(t *testing.T) {
 	obs.waitDepth(t, 1)
 	closed := make(chan struct{})
 	go func() { s.Close(); close(closed) }()
-	if r := wait(t, queued); r.err != ErrClosed {
+	if r := wait(t, queued); !errors.Is(r.err, runtime.ErrClosed) {
 		t.Errorf("queued: got %v, want ErrClosed", r.err)
 	}
 	close(run.gate)
@@ -390,7 +390,7 @@ func TestCloseFailsQueued(t *testing.T) {
 		t.Errorf("running: got %v", r.err)
 	}
 	<-closed
-	if _, err := s.Infer(context.Background(), rowsReq(1, 0, 2)); err != ErrClosed {
+	if _, err := s.Infer(context.Background(), rowsReq(1, 0, 2)); !errors.Is(err, runtime.ErrClosed) {
 		t.Errorf("after close: got %v", err)
 	}
 }
