@@ -85,16 +85,7 @@ func baselineTensor(b *testing.B, in *jsonInput, bin []byte, n int) runtime.Tens
 // it after numpy's tolist (the shortest float64, up to 17 digits): what
 // Triton's and KServe's Python clients send.
 func pythonRequest(n int) []byte {
-	b := []byte(`{"id":"","inputs":[{"name":"x","datatype":"FP32","shape":[1,`)
-	b = fmt.Appendf(b, "%d", n)
-	b = append(b, `],"data":[`...)
-	for i := range n {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendFloat(b, float64(float32(i)*0.37-40.125), 'g', -1, 64)
-	}
-	return append(b, `]}],"outputs":[{"name":"y"}]}`...)
+	return fp32RequestWith(n, func(b []byte, f float32) []byte { return strconv.AppendFloat(b, float64(f), 'g', -1, 64) })
 }
 
 // BenchmarkDecode decodes one FP32 input of n elements with the one-pass

@@ -671,6 +671,11 @@ func TestDecodeAllocs(t *testing.T) {
 
 // fp32Request returns a JSON request with one FP32 input x of shape [1,n].
 func fp32Request(n int) []byte {
+	return fp32RequestWith(n, func(b []byte, f float32) []byte { return fmt.Appendf(b, "%g", f) })
+}
+
+// fp32RequestWith is fp32Request with each element written by appendFloat.
+func fp32RequestWith(n int, appendFloat func([]byte, float32) []byte) []byte {
 	b := []byte(`{"id":"","inputs":[{"name":"x","datatype":"FP32","shape":[1,`)
 	b = fmt.Appendf(b, "%d", n)
 	b = append(b, `],"data":[`...)
@@ -678,7 +683,7 @@ func fp32Request(n int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = fmt.Appendf(b, "%g", float32(i)*0.37-40.125)
+		b = appendFloat(b, float32(i)*0.37-40.125)
 	}
 	return append(b, `]}],"outputs":[{"name":"y"}]}`...)
 }

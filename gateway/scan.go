@@ -203,6 +203,22 @@ func (s *scanner) span() ([]byte, bool) {
 	return s.b[start:s.pos], true
 }
 
+// parse parses the value at pos with p, for a key that may come once
+// (*seen says it came before: not taken). The value is valid until p
+// parses again.
+func (s *scanner) parse(p *fastjson.Parser, seen *bool) (*fastjson.Value, bool) {
+	if *seen {
+		return nil, false
+	}
+	*seen = true
+	span, ok := s.span()
+	if !ok {
+		return nil, false
+	}
+	v, err := p.ParseBytes(span)
+	return v, err == nil
+}
+
 func (s *scanner) literal(lit string) bool {
 	if len(s.b)-s.pos < len(lit) || string(s.b[s.pos:s.pos+len(lit)]) != lit {
 		return false
@@ -416,8 +432,7 @@ func (s *scanner) integer(signed bool) (int64, bool) {
 func (d *decoder) fast(p *fastjson.Parser, jsonPart []byte, outputs []runtime.TensorInfo) error {
 	req := d.req
 	s := scanner{b: jsonPart}
-	var haveID, haveParams, haveInputs bool
-	var outputsSpan []byte
+	var haveID, haveParams, haveInputs, haveOutputs bool
 	var seenSmall [4]uint64
 	seen := seenSmall[:]
 	if n := (len(d.sig) + 63) / 64; n > len(seen) {
@@ -434,16 +449,8 @@ func (d *decoder) fast(p *fastjson.Parser, jsonPart []byte, outputs []runtime.Te
 			req.ID = string(raw)
 			return ok
 		case "parameters":
-			if haveParams {
-				return false
-			}
-			haveParams = true
-			span, ok := s.span()
-			if !ok {
-				return false
-			}
-			v, err := p.ParseBytes(span)
-			return err == nil && decodeRequestParameters(v, req) == nil
+			v, ok := s.parse(p, &haveParams)
+			return ok && decodeRequestParameters(v, req) == nil
 		case "inputs":
 			if haveInputs {
 				return false
@@ -459,12 +466,8 @@ func (d *decoder) fast(p *fastjson.Parser, jsonPart []byte, outputs []runtime.Te
 				return true
 			})
 		case "outputs":
-			if outputsSpan != nil {
-				return false
-			}
-			var ok bool
-			outputsSpan, ok = s.span()
-			return ok
+			v, ok := s.parse(p, &haveOutputs)
+			return ok && decodeRequestedOutputs(v, outputs, req) == nil
 		}
 		return s.skip(1)
 	})
@@ -478,12 +481,6 @@ func (d *decoder) fast(p *fastjson.Parser, jsonPart []byte, outputs []runtime.Te
 	}
 	if len(d.bin) != d.off {
 		return errFallback
-	}
-	if outputsSpan != nil {
-		v, err := p.ParseBytes(outputsSpan)
-		if err != nil || decodeRequestedOutputs(v, outputs, req) != nil {
-			return errFallback
-		}
 	}
 	return nil
 }
@@ -551,16 +548,8 @@ func (d *decoder) fastInput(p *fastjson.Parser, s *scanner) (int, bool) {
 			shape = d.shapes[start:len(d.shapes):len(d.shapes)]
 			return ok
 		case "parameters":
-			if haveParams {
-				return false
-			}
-			haveParams = true
-			span, ok := s.span()
-			if !ok {
-				return false
-			}
-			v, err := p.ParseBytes(span)
-			if err != nil || v.Type() != fastjson.TypeObject {
+			v, ok := s.parse(p, &haveParams)
+			if !ok || v.Type() != fastjson.TypeObject {
 				return false
 			}
 			po, _ := v.Object()
