@@ -510,10 +510,13 @@ func (s *Scheduler) takeLocked(now time.Time, others int) []*pending {
 		// Held requests wait for more rows or for a running batch to end,
 		// whose instance then takes them: one always runs while they wait.
 		rows := 0
+	count:
 		for _, q := range s.queues {
 			for _, p := range q {
 				if p.key == head.key {
-					rows += p.rows
+					if rows += p.rows; rows >= s.opts.MaxBatchSize {
+						break count // a full batch: no need to count on
+					}
 				}
 			}
 		}

@@ -511,11 +511,12 @@ func (t *tracker) run() {
 	held.Stop()
 	defer held.Stop()
 	armed := false
-	// drain processes every queued sample; it reports whether there was
-	// any.
+	// drain processes the queued samples, at most a queue's worth so that
+	// stop, snapshots and the timers get their turn when samples come
+	// faster than they are processed; it reports whether there was any.
 	drain := func() bool {
 		got := false
-		for {
+		for range cap(t.queue) {
 			var s *sample
 			select {
 			case s = <-t.queue:
@@ -538,6 +539,7 @@ func (t *tracker) run() {
 			}
 			t.processed.Add(1)
 		}
+		return got
 	}
 	// tick drains while samples come; the worker sleeps (idle) when a
 	// drain finds none.

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -101,6 +102,10 @@ type Session struct {
 	closed chan struct{}
 	// terminated is set by Terminate: runs fail with ErrClosed.
 	terminated atomic.Bool
+	// mu orders Terminate with Close's release of the RunOptions
+	// (destroyed says they are gone).
+	mu        sync.Mutex
+	destroyed bool
 	// batched says the leading dimension of every output is the batch of
 	// the first input (SetBatchedOutputs).
 	batched atomic.Bool
@@ -368,8 +373,9 @@ func (s *Session) runWithContext(ctx context.Context, ro *ort.RunOptions, in, ou
 	err := s.s.RunWithOptions(in, out, ro)
 	if !stop() {
 		<-done // the terminate call ran: let it end, then reset the flag
-		if !s.terminated.Load() {
-			ro.UnsetTerminate()
+		ro.UnsetTerminate()
+		if s.terminated.Load() {
+			ro.Terminate() // a Terminate of the session meanwhile stands
 		}
 	}
 	switch {
@@ -385,7 +391,9 @@ func (s *Session) runWithContext(ctx context.Context, ro *ort.RunOptions, in, ou
 // check and fail, as later ones do, with ErrClosed: a hard bound on a
 // shutdown that cannot wait for them. Close must still be called.
 func (s *Session) Terminate() {
-	if s.terminated.Swap(true) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed || s.terminated.Swap(true) {
 		return
 	}
 	for _, ro := range s.runOpt {
@@ -405,9 +413,12 @@ func (s *Session) Close() error {
 	for range cap(s.slots) {
 		<-s.slots // every execution has given its slot back
 	}
+	s.mu.Lock()
+	s.destroyed = true
 	for _, ro := range s.runOpt {
 		ro.Destroy()
 	}
+	s.mu.Unlock()
 	if err := s.s.Destroy(); err != nil {
 		return fmt.Errorf("destroy session: %w", err)
 	}

@@ -354,7 +354,7 @@ func TestTerminate(t *testing.T) {
 			_, err := s.Run(ctx, big)
 			done <- err
 		}()
-		time.Sleep(100 * time.Millisecond) // most likely in flight by now (either way it must fail)
+		waitInFlight(t, s, 1)
 		cancel()
 		if err := <-done; err == nil {
 			t.Fatal("a cancelled run succeeded")
@@ -372,6 +372,7 @@ func TestTerminate(t *testing.T) {
 				done <- err
 			}()
 		}
+		waitInFlight(t, s, 2)
 		s.Terminate()
 		for range 2 {
 			if err := <-done; !errors.Is(err, runtime.ErrClosed) {
@@ -382,4 +383,18 @@ func TestTerminate(t *testing.T) {
 			t.Errorf("a run after Terminate: got %v, want ErrClosed", err)
 		}
 	})
+}
+
+// waitInFlight waits until n executions of s hold a slot, then a little
+// more, for them to reach ONNX Runtime (a run terminated just before it
+// gets there fails the same way).
+func waitInFlight(t *testing.T, s *runtime.Session, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); s.InFlight() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs in flight, want %d", s.InFlight(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
 }
