@@ -45,8 +45,9 @@
 //
 // A fixed fill, a quarter of max_batch_size, was measured first: it gave
 // the MLPs as much (2048 MLP c64 +19 to 23 %, 256 MLP +6 to 21 %), but
-// halved PaddleOCR at concurrency 4, where 16 rows never queue, so the
-// second instance never ran. Other candidates (an instance count that
+// cut PaddleOCR at concurrency 4 to 1.02k images/s in the suite (1.34k
+// with this rule), where 16 rows never queue, so the second instance
+// never ran. Other candidates (an instance count that
 // follows the queue, one instance with every core's threads, ONNX
 // Runtime's spinning off) have not been measured against it.
 //
