@@ -103,9 +103,7 @@ func decodeRequest(p *fastjson.Parser, body []byte, headerLen int, inputs, outpu
 	}
 	// Anything the one-pass decoder does not take, valid or not, is
 	// decoded again by the tree decoder, whose errors are the ones sent.
-	req.reset()
-	d, jsonPart, _ = newDecoder(body, headerLen, inputs, req)
-	return d.tree(p, jsonPart, outputs)
+	return decodeTree(p, body, headerLen, inputs, outputs, req)
 }
 
 // decodeTree is the tree decoder alone, without the one-pass decoder in

@@ -266,7 +266,10 @@ func (s *scanner) float(bits int) (float64, bool) {
 		switch rest := b[i:]; {
 		case bytes.HasPrefix(rest, []byte("Infinity")):
 			s.pos = i + len("Infinity")
-			return math.Inf(1 - 2*btoi(neg)), true
+			if neg {
+				return math.Inf(-1), true
+			}
+			return math.Inf(1), true
 		case !neg && bytes.HasPrefix(rest, []byte("NaN")):
 			s.pos = i + len("NaN")
 			return math.NaN(), true
@@ -395,14 +398,7 @@ func fastFloat(mant uint64, exp, bits int) (float64, bool) {
 	return f, true
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// uint reads an integer of 1 to 18 digits, with a '-' when signed allows
+// integer reads an integer of 1 to 18 digits, with a '-' when signed allows
 // it: the integers fastjson's Int64 and Uint64 read the same way. Longer
 // or other numbers are not taken.
 func (s *scanner) integer(signed bool) (int64, bool) {
@@ -432,7 +428,7 @@ func (s *scanner) integer(signed bool) (int64, bool) {
 func (d *decoder) fast(p *fastjson.Parser, jsonPart []byte, outputs []runtime.TensorInfo) error {
 	req := d.req
 	s := scanner{b: jsonPart}
-	var haveID, haveParams, haveInputs, haveOutputs bool
+	var haveID, haveParams, haveInputs, haveOutputs, anyInput bool
 	var seenSmall [4]uint64
 	seen := seenSmall[:]
 	if n := (len(d.sig) + 63) / 64; n > len(seen) {
@@ -457,7 +453,8 @@ func (d *decoder) fast(p *fastjson.Parser, jsonPart []byte, outputs []runtime.Te
 			}
 			haveInputs = true
 			d.prepare(true)
-			return s.array(func(i int) bool {
+			return s.array(func(int) bool {
+				anyInput = true
 				idx, ok := d.fastInput(p, &s)
 				if !ok || seen[idx/64]&(1<<(idx%64)) != 0 {
 					return false
@@ -471,7 +468,7 @@ func (d *decoder) fast(p *fastjson.Parser, jsonPart []byte, outputs []runtime.Te
 		}
 		return s.skip(1)
 	})
-	if !ok || s.peek() != 0 || !haveInputs {
+	if s.peek(); !ok || s.pos != len(s.b) || !haveInputs || !anyInput {
 		return errFallback
 	}
 	for i := range d.sig {
@@ -688,8 +685,11 @@ func (s *scanner) flatFloat32(dst []byte, n int) (ok, done bool) {
 	}
 	b := s.b
 	for i := 0; ; i++ {
+		if i == n {
+			return false, true // more numbers than the shape holds
+		}
 		f, ok := s.float(32)
-		if !ok || i == n {
+		if !ok {
 			s.pos = start
 			return false, false
 		}

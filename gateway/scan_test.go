@@ -66,9 +66,11 @@ func FuzzDecodeFast(f *testing.F) {
 	}
 	inputs := append(fuzzInputs(), info("i8", runtime.Int8, -1), info("u16", runtime.Uint16, -1),
 		info("f64", runtime.FP64, -1), info("b", runtime.Bool, -1), info("h", runtime.FP16, -1))
+	f.Add([]byte("{\"inputs\":[]}\x00"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkFastAgrees(t, body, -1, inputs, fuzzOutputs())
 		checkFastAgrees(t, body, -1, fuzzInputs(), fuzzOutputs())
+		checkFastAgrees(t, body, -1, nil, nil) // a model without inputs
 	})
 }
 
@@ -101,6 +103,7 @@ func TestDecodeFastTakes(t *testing.T) {
 		{name: "too many elements", body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4,5]},` + s + `]}`},
 		{name: "trailing comma", body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4,]},` + s + `]}`},
 		{name: "truncated", body: `{"inputs":[` + x + `,` + s},
+		{name: "a NUL after the object", body: `{"inputs":[` + x + `,` + s + "]}\x00tail"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

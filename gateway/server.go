@@ -692,18 +692,27 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, headerLen int) ([]byte, e
 	if headerLen > jsonLimit {
 		return nil, tooLarge("JSON part", jsonLimit)
 	}
-	b := make([]byte, headerLen, headerLen+4096)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, badRequest("%s body: the JSON part of %d bytes (%s): %v", enc, headerLen, HeaderInferenceHeaderLength, err)
+	// Read, not preallocated: a small body that claims a large JSON part
+	// must not make the server hold it.
+	b, err := io.ReadAll(io.LimitReader(r, int64(headerLen)))
+	if err != nil {
+		return nil, badRequest("%s body: %v", enc, err)
 	}
-	declared := declaredBinarySize(b)
-	limit := min(declared, int64(s.opts.MaxRequestBodySize-headerLen))
-	rest, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if len(b) < headerLen {
+		return nil, badRequest("%s body: the JSON part of %d bytes (%s) ends after %d", enc, headerLen, HeaderInferenceHeaderLength, len(b))
+	}
+	limit := int64(s.opts.MaxRequestBodySize - headerLen)
+	declared, ok := s.declaredBinarySize(b)
+	if ok {
+		limit = min(declared, limit)
+	} // else the decoder reports the malformed JSON part
+	var rest []byte
+	rest, err = io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, badRequest("%s body: %v", enc, err)
 	}
 	if int64(len(rest)) > limit {
-		if limit < declared {
+		if !ok || limit < declared {
 			return nil, tooLarge("request body", s.opts.MaxRequestBodySize)
 		}
 		return nil, badRequest("decompressed body has more binary data than its inputs declare (%d bytes)", declared)
@@ -712,12 +721,15 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, headerLen int) ([]byte, e
 }
 
 // declaredBinarySize is the sum of the binary_data_size of the inputs of a
-// JSON part, 0 when it declares none or cannot be read (the decoder then
-// reports why).
-func declaredBinarySize(jsonPart []byte) int64 {
-	v, err := fastjson.ParseBytes(jsonPart)
+// JSON part; false when the part cannot be read.
+func (s *Server) declaredBinarySize(jsonPart []byte) (int64, bool) {
+	p := s.parsers.Get()
+	if len(jsonPart) < 1<<20 { // as in decode: fastjson keeps a large document's memory
+		defer s.parsers.Put(p)
+	}
+	v, err := p.ParseBytes(jsonPart)
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	var sum int64
 	for _, in := range v.GetArray("inputs") {
@@ -725,7 +737,7 @@ func declaredBinarySize(jsonPart []byte) int64 {
 			sum += n
 		}
 	}
-	return sum
+	return sum, true
 }
 
 // checkBatch enforces the batch rules of a batched version: every input has

@@ -205,6 +205,7 @@ func TestModels(t *testing.T) {
 		}{
 			{"binary, as declared", compress(header, values), http.Header{"Inference-Header-Content-Length": {hl}}, 200, `"data":[11,22,33]`},
 			{"a JSON bomb", compress(make([]byte, 64<<20)), nil, 413, "decompressed JSON request is larger than the limit of"},
+			{"a JSON part shorter than claimed", compress(header), http.Header{"Inference-Header-Content-Length": {"8000000"}}, 400, "ends after"},
 			{"binary past its declared size", compress(header, values, make([]byte, 32<<20)), http.Header{"Inference-Header-Content-Length": {hl}}, 400,
 				"decompressed body has more binary data than its inputs declare (24 bytes)"},
 		} {
