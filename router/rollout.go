@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -145,27 +146,13 @@ func withRolloutDefaults(r Rollout) Rollout {
 	if len(r.Steps) == 0 {
 		r.Steps = DefaultSteps
 	}
-	if r.IntervalSeconds == 0 {
-		r.IntervalSeconds = DefaultRolloutInterval.Seconds()
-	}
-	if r.MinRequests == 0 {
-		r.MinRequests = DefaultRolloutMinRequests
-	}
-	if r.Threshold == 0 {
-		r.Threshold = DefaultRolloutThreshold
-	}
-	if r.MaxErrorRate == 0 {
-		r.MaxErrorRate = DefaultMaxErrorRate
-	}
-	if r.MaxP99Ratio == 0 {
-		r.MaxP99Ratio = DefaultMaxP99Ratio
-	}
-	if r.MaxDriftPSI == 0 {
-		r.MaxDriftPSI = DefaultMaxDriftPSI
-	}
-	if r.Confidence == 0 {
-		r.Confidence = DefaultConfidence
-	}
+	r.IntervalSeconds = cmp.Or(r.IntervalSeconds, DefaultRolloutInterval.Seconds())
+	r.MinRequests = cmp.Or(r.MinRequests, DefaultRolloutMinRequests)
+	r.Threshold = cmp.Or(r.Threshold, DefaultRolloutThreshold)
+	r.MaxErrorRate = cmp.Or(r.MaxErrorRate, DefaultMaxErrorRate)
+	r.MaxP99Ratio = cmp.Or(r.MaxP99Ratio, DefaultMaxP99Ratio)
+	r.MaxDriftPSI = cmp.Or(r.MaxDriftPSI, DefaultMaxDriftPSI)
+	r.Confidence = cmp.Or(r.Confidence, DefaultConfidence)
 	return r
 }
 

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -560,18 +561,10 @@ func compile(model string, doc *Document, source string) *policy {
 	p.fallback = doc.Fallback
 	if b := doc.Breaker; b != nil {
 		br := *b
-		if br.ConsecutiveFailures == 0 {
-			br.ConsecutiveFailures = DefaultConsecutiveFailures
-		}
-		if br.FailureRatio == 0 {
-			br.FailureRatio = DefaultFailureRatio
-		}
-		if br.MinRequests == 0 {
-			br.MinRequests = DefaultMinRequests
-		}
-		if br.OpenSeconds == 0 {
-			br.OpenSeconds = DefaultOpenSeconds
-		}
+		br.ConsecutiveFailures = cmp.Or(br.ConsecutiveFailures, DefaultConsecutiveFailures)
+		br.FailureRatio = cmp.Or(br.FailureRatio, DefaultFailureRatio)
+		br.MinRequests = cmp.Or(br.MinRequests, DefaultMinRequests)
+		br.OpenSeconds = cmp.Or(br.OpenSeconds, DefaultOpenSeconds)
 		eff.Breaker = &br
 		p.settings = &gobreaker.Settings{
 			MaxRequests: 1,
