@@ -305,8 +305,12 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.Response.Header.Del(HeaderInferenceHeaderLength)
 	var be *batching.RejectError
-	if errors.As(err, &be) && be.RetryAfter > 0 {
+	var re *repository.Error
+	switch {
+	case errors.As(err, &be) && be.RetryAfter > 0:
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(be.RetryAfter.Seconds()))))
+	case errors.As(err, &re) && re.RetryAfter > 0:
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(re.RetryAfter.Seconds()))))
 	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")

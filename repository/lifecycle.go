@@ -679,7 +679,9 @@ func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Ve
 	if limit := r.opts.MaxOnDemandLoadsPerMinute; limit > 0 {
 		now := time.Now()
 		if len(r.onDemand) == limit && now.Sub(r.onDemand[0]) < time.Minute {
-			return nil, errorf(http.StatusServiceUnavailable, "model %q version %d is not resident, and %d versions were loaded on demand in the last minute, the limit (repository.max_on_demand_loads_per_minute): retry later", m.Name, placeholder.Number, limit)
+			e := errorf(http.StatusServiceUnavailable, "model %q version %d is not resident, and %d versions were loaded on demand in the last minute, the limit (repository.max_on_demand_loads_per_minute): retry later", m.Name, placeholder.Number, limit)
+			e.RetryAfter = time.Minute - now.Sub(r.onDemand[0]) // when the oldest load leaves the window
+			return nil, e
 		}
 		if len(r.onDemand) == limit {
 			r.onDemand = append(r.onDemand[:0], r.onDemand[1:]...)

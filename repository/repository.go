@@ -37,6 +37,9 @@ const RoutingFile = "routing.yaml"
 type Error struct {
 	Status int
 	Msg    string
+	// RetryAfter, when positive, is when the client may try again (an
+	// on-demand load refused past its bound).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Msg }

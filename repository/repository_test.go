@@ -460,8 +460,8 @@ func TestLifecycleEdges(t *testing.T) {
 		// third load in the minute is refused.
 		var re *repository.Error
 		if loads != 2 || !errors.As(refused, &re) || re.Status != http.StatusServiceUnavailable ||
-			!strings.Contains(re.Msg, "max_on_demand_loads_per_minute") {
-			t.Fatalf("served %d requests, then %v; want 2, then a 503 naming the limit", loads, refused)
+			!strings.Contains(re.Msg, "max_on_demand_loads_per_minute") || re.RetryAfter <= 0 || re.RetryAfter > time.Minute {
+			t.Fatalf("served %d requests, then %v; want 2, then a 503 naming the limit, with a Retry-After within the minute", loads, refused)
 		}
 	})
 
