@@ -64,10 +64,11 @@
 //
 // The queue holds at most max_queue_size requests (default
 // DefaultMaxQueueSize; unlike Triton, never unbounded). A request that
-// finds it full is rejected at once with a *RejectError (503 with
-// Retry-After, or 429 when configured). A request whose timeout expires
+// finds it full is rejected at once with an errdefs.Overloaded error
+// (HTTP 503 with Retry-After), or errdefs.Throttled (429) when
+// configured. A request whose timeout expires
 // while queued is removed and never run (timeout_action REJECT, the
-// default: 504), or moved behind every request that has not expired
+// default: errdefs.Timeout, 504), or moved behind every request that has not expired
 // (DELAY). A request already in a running batch completes.
 //
 // Executor puts the optional request coalescing and response cache in

@@ -13,6 +13,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -139,7 +140,7 @@ func (e *Executor) infer(ctx context.Context, req Request, outputs []int) ([]run
 		if e.waiting.Add(1) > DefaultMaxQueueSize {
 			e.waiting.Add(-1)
 			e.obs.Rejected("queue_full")
-			return nil, &RejectError{Status: 503, RetryAfter: time.Second, Msg: fmt.Sprintf("more than %d requests wait for the model: retry later", DefaultMaxQueueSize)}
+			return nil, &errdefs.Error{Kind: errdefs.Overloaded, RetryAfter: time.Second, Msg: fmt.Sprintf("more than %d requests wait for the model: retry later", DefaultMaxQueueSize)}
 		}
 		defer e.waiting.Add(-1)
 		// req.Timeout is a queue policy of the dynamic batcher (Triton's

@@ -59,18 +59,31 @@ func (bp *bufferPool) merge(b []*pending, rows int) ([]runtime.Tensor, []*[]byte
 	return out, bufs
 }
 
-// split cuts each output along axis 0 into the batch's requests. The
-// parts share the outputs' memory, which nothing else holds.
-func split(outs []runtime.Tensor, b []*pending, rows int) ([][]runtime.Tensor, error) {
+// checkOutputs fails when an output's leading dimension is not the
+// batch's rows: the outputs of a model that batches along axis 0 must
+// keep the batch first (a model declaring symbolic dimensions may not,
+// as a transpose). It is checked for every batch, of one request too, so
+// that the answer does not depend on which requests share a run.
+func checkOutputs(outs []runtime.Tensor, rows int) error {
+	for _, o := range outs {
+		if len(o.Shape) == 0 || o.Shape[0] != int64(rows) {
+			return fmt.Errorf("%w: output %q does not keep the batch as its leading dimension, as a model served with dynamic batching must: a run of %d rows gave shape %v",
+				runtime.ErrInvalidInput, o.Name, rows, o.Shape)
+		}
+	}
+	return nil
+}
+
+// split cuts each output along axis 0 into the batch's requests, once
+// checkOutputs has passed. The parts share the outputs' memory, which
+// nothing else holds.
+func split(outs []runtime.Tensor, b []*pending) [][]runtime.Tensor {
 	parts := make([][]runtime.Tensor, len(b))
 	flat := make([]runtime.Tensor, len(b)*len(outs))
 	for i := range b {
 		parts[i] = flat[i*len(outs) : (i+1)*len(outs) : (i+1)*len(outs)]
 	}
 	for j, o := range outs {
-		if len(o.Shape) == 0 || o.Shape[0] != int64(rows) {
-			return nil, fmt.Errorf("output %q has shape %v: its leading dimension is not the batch of %d rows", o.Name, o.Shape, rows)
-		}
 		per := 1 // elements per row
 		for _, d := range o.Shape[1:] {
 			per *= int(d)
@@ -92,5 +105,5 @@ func split(outs []runtime.Tensor, b []*pending, rows int) ([][]runtime.Tensor, e
 			off += p.rows
 		}
 	}
-	return parts, nil
+	return parts
 }

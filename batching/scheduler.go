@@ -2,10 +2,8 @@ package batching
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/bits"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -56,16 +55,6 @@ type Observer interface {
 	Served(inputs, outputs []runtime.Tensor)
 }
 
-// RejectError is a request the scheduler refused or dropped, with the
-// HTTP status and, for overload, the Retry-After the client should honour.
-type RejectError struct {
-	Status     int
-	RetryAfter time.Duration
-	Msg        string
-}
-
-func (e *RejectError) Error() string { return e.Msg }
-
 // Options configure a Scheduler, with Triton's dynamic_batching meaning.
 type Options struct {
 	// MaxBatchSize is the most rows a batch may have. Required.
@@ -97,9 +86,9 @@ type Options struct {
 	// DefaultPriority is the level of a request that gives none (Triton's
 	// default_priority_level). Default: the lowest level.
 	DefaultPriority int
-	// RejectStatus is the status of a full-queue rejection: 503 (default)
-	// or 429.
-	RejectStatus int
+	// RejectKind is the kind of a full-queue rejection:
+	// errdefs.Overloaded (default; HTTP 503) or errdefs.Throttled (429).
+	RejectKind errdefs.Kind
 	// RetryAfter is the Retry-After of a full-queue rejection. Default 1s.
 	RetryAfter time.Duration
 	// HoldFactor holds a batch back while another instance is running
@@ -136,11 +125,11 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("preferred batch size %d is outside 1..%d", p, o.MaxBatchSize)
 		}
 	}
-	if o.RejectStatus == 0 {
-		o.RejectStatus = http.StatusServiceUnavailable
+	if o.RejectKind == errdefs.Internal {
+		o.RejectKind = errdefs.Overloaded
 	}
-	if o.RejectStatus != http.StatusServiceUnavailable && o.RejectStatus != http.StatusTooManyRequests {
-		return o, fmt.Errorf("reject status must be 503 or 429, got %d", o.RejectStatus)
+	if o.RejectKind != errdefs.Overloaded && o.RejectKind != errdefs.Throttled {
+		return o, fmt.Errorf("reject kind must be overloaded or throttled, got %v", o.RejectKind)
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
@@ -295,7 +284,7 @@ func (s *Scheduler) Infer(ctx context.Context, req Request) ([]runtime.Tensor, e
 			}
 			if s.remove(p) {
 				s.obs.Rejected("timeout")
-				return nil, &RejectError{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("request timed out after %s in the queue", timeout)}
+				return nil, errdefs.New(errdefs.Timeout, "request timed out after %s in the queue", timeout)
 			}
 		}
 	}
@@ -303,7 +292,7 @@ func (s *Scheduler) Infer(ctx context.Context, req Request) ([]runtime.Tensor, e
 
 func (s *Scheduler) newPending(req Request) (*pending, error) {
 	if len(req.Inputs) == 0 {
-		return nil, errors.New("no inputs")
+		return nil, errdefs.New(errdefs.Invalid, "no inputs")
 	}
 	levels := max(s.opts.PriorityLevels, 1)
 	level := s.opts.DefaultPriority
@@ -382,8 +371,8 @@ func (s *Scheduler) enqueue(p *pending) error {
 	if s.queued >= s.opts.MaxQueueSize {
 		s.mu.Unlock()
 		s.obs.Rejected("queue_full")
-		return &RejectError{
-			Status:     s.opts.RejectStatus,
+		return &errdefs.Error{
+			Kind:       s.opts.RejectKind,
 			RetryAfter: s.opts.RetryAfter,
 			Msg:        fmt.Sprintf("queue is full (%d requests): retry later", s.opts.MaxQueueSize),
 		}
@@ -641,6 +630,9 @@ func (s *Scheduler) executeBatch(b []*pending) (int, time.Duration, bool) {
 	for _, buf := range bufs {
 		s.buffers.put(buf)
 	}
+	if err == nil {
+		err = checkOutputs(outs, rows)
+	}
 	if err != nil {
 		s.fail(b, err)
 		return rows, took, false
@@ -649,11 +641,7 @@ func (s *Scheduler) executeBatch(b []*pending) (int, time.Duration, bool) {
 		b[0].done <- result{outputs: outs}
 		return rows, took, true
 	}
-	parts, err := split(outs, b, rows)
-	if err != nil {
-		s.fail(b, err)
-		return rows, took, false
-	}
+	parts := split(outs, b)
 	for i, p := range b {
 		p.done <- result{outputs: parts[i]}
 	}

@@ -3,7 +3,6 @@ package batching
 import (
 	"context"
 	"errors"
-	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -256,23 +256,23 @@ func TestPreferredSizeHoldsBack(t *testing.T) {
 }
 
 func TestOverload(t *testing.T) {
-	for _, status := range []int{0, http.StatusTooManyRequests} {
+	for _, kind := range []errdefs.Kind{errdefs.Internal, errdefs.Throttled} {
 		run := &fakeRunner{gate: make(chan struct{}), started: make(chan struct{}, 4)}
 		obs := newDepthObserver()
-		s := newScheduler(t, run, Options{MaxBatchSize: 1, Instances: 1, MaxQueueSize: 2, RejectStatus: status, RetryAfter: 2 * time.Second, Observer: obs})
+		s := newScheduler(t, run, Options{MaxBatchSize: 1, Instances: 1, MaxQueueSize: 2, RejectKind: kind, RetryAfter: 2 * time.Second, Observer: obs})
 		first := infer(s, context.Background(), rowsReq(1, 0, 2))
 		<-run.started
 		q1 := infer(s, context.Background(), rowsReq(1, 1, 2))
 		q2 := infer(s, context.Background(), rowsReq(1, 2, 2))
 		obs.waitDepth(t, 2)
 		_, err := s.Infer(context.Background(), rowsReq(1, 3, 2))
-		var re *RejectError
-		want := status
-		if want == 0 {
-			want = http.StatusServiceUnavailable
+		var re *errdefs.Error
+		want := kind
+		if want == errdefs.Internal {
+			want = errdefs.Overloaded
 		}
-		if !errors.As(err, &re) || re.Status != want || re.RetryAfter != 2*time.Second || re.Msg != "queue is full (2 requests): retry later" {
-			t.Errorf("status %d: got %v", status, err)
+		if !errors.As(err, &re) || re.Kind != want || re.RetryAfter != 2*time.Second || re.Msg != "queue is full (2 requests): retry later" {
+			t.Errorf("kind %v: got %v", kind, err)
 		}
 		go func() {
 			for range run.started {
@@ -303,8 +303,8 @@ func TestQueueTimeout(t *testing.T) {
 		expiring := infer(s, context.Background(), req)
 		if !delay {
 			r := wait(t, expiring)
-			var re *RejectError
-			if !errors.As(r.err, &re) || re.Status != http.StatusGatewayTimeout || re.Msg != "request timed out after 1ms in the queue" {
+			var re *errdefs.Error
+			if !errors.As(r.err, &re) || re.Kind != errdefs.Timeout || re.Msg != "request timed out after 1ms in the queue" {
 				t.Fatalf("got %v", r.err)
 			}
 		} else {
@@ -404,7 +404,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"no max batch", Options{}, "max batch size must be positive, got 0"},
 		{"preferred too big", Options{MaxBatchSize: 4, PreferredBatchSizes: []int{8}}, "preferred batch size 8 is outside 1..4"},
 		{"bad default priority", Options{MaxBatchSize: 4, PriorityLevels: 2, DefaultPriority: 3}, "default priority level 3 is outside 1..2"},
-		{"bad reject status", Options{MaxBatchSize: 4, RejectStatus: 500}, "reject status must be 503 or 429, got 500"},
+		{"bad reject kind", Options{MaxBatchSize: 4, RejectKind: errdefs.Invalid}, "reject kind must be overloaded or throttled, got invalid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 	"github.com/infergate/infergate/runtime"
@@ -259,32 +260,34 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	s.observer.ObserveRequest("", nil, "http", ctx.Response.StatusCode(), -1, len(ctx.Request.Body()), len(ctx.Response.Body()))
 }
 
+// statusClientClosed is nginx's status for a request whose client went
+// away before the answer (no one reads it; it shows in logs and metrics).
+const statusClientClosed = 499
+
 // statusOf maps an error to its HTTP status and message: the one place
-// where errors become statuses.
+// where errors become statuses. Below the gateway, errors carry a kind
+// (package errdefs); a *gateway.Error is the protocol's own.
 func statusOf(err error) (int, string) {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe.Status, pe.Msg
 	}
-	var re *repository.Error
-	if errors.As(err, &re) {
-		return re.Status, re.Msg
-	}
-	var be *batching.RejectError
-	if errors.As(err, &be) {
-		return be.Status, err.Error()
-	}
-	switch {
-	case errors.Is(err, router.ErrInvalid), errors.Is(err, router.ErrInvalidRequest):
+	switch errdefs.KindOf(err) {
+	case errdefs.Invalid:
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, router.ErrNoRollout):
+	case errdefs.NotFound:
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, runtime.ErrInvalidInput):
-		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, "request timed out: " + err.Error()
-	case errors.Is(err, runtime.ErrClosed):
-		return http.StatusServiceUnavailable, "model version is unloading: " + err.Error()
+	case errdefs.Unavailable, errdefs.Overloaded:
+		return http.StatusServiceUnavailable, err.Error()
+	case errdefs.Throttled:
+		return http.StatusTooManyRequests, err.Error()
+	case errdefs.Timeout:
+		if errors.Is(err, context.DeadlineExceeded) {
+			return http.StatusGatewayTimeout, "request timed out: " + err.Error()
+		}
+		return http.StatusGatewayTimeout, err.Error()
+	case errdefs.Canceled:
+		return statusClientClosed, "the client closed the request: " + err.Error()
 	}
 	return http.StatusInternalServerError, err.Error()
 }
@@ -292,9 +295,8 @@ func statusOf(err error) (int, string) {
 // fail writes err as a KServe error body.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := statusOf(err)
-	var load *batching.RejectError
-	switch {
-	case errors.As(err, &load) || status == http.StatusGatewayTimeout:
+	switch k := errdefs.KindOf(err); {
+	case k == errdefs.Overloaded || k == errdefs.Throttled || k == errdefs.Timeout:
 		// Caused by load (a full queue, a timeout): counted in the
 		// metrics, and logged at a bounded rate.
 		s.errLog.write(ctx, slog.LevelWarn, "request refused", status, msg)
@@ -304,13 +306,8 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 		s.errLog.write(ctx, slog.LevelDebug, "request rejected", status, msg)
 	}
 	ctx.Response.Header.Del(HeaderInferenceHeaderLength)
-	var be *batching.RejectError
-	var re *repository.Error
-	switch {
-	case errors.As(err, &be) && be.RetryAfter > 0:
-		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(be.RetryAfter.Seconds()))))
-	case errors.As(err, &re) && re.RetryAfter > 0:
-		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(re.RetryAfter.Seconds()))))
+	if d := errdefs.RetryAfter(err); d > 0 {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -552,8 +553,17 @@ func (d *DynamicBatching) batchingOptions(maxBatch, instances int) *batching.Opt
 		DelayOnTimeout:       q.TimeoutAction == "DELAY",
 		PriorityLevels:       d.PriorityLevels,
 		DefaultPriority:      d.DefaultPriorityLevel,
-		RejectStatus:         d.RejectStatus,
+		RejectKind:           rejectKind(d.RejectStatus),
 	}
+}
+
+// rejectKind is the failure kind of reject_status (validated: 0, 503 or
+// 429).
+func rejectKind(status int) errdefs.Kind {
+	if status == 429 {
+		return errdefs.Throttled
+	}
+	return errdefs.Overloaded
 }
 
 func (p *VersionPolicy) validate() error {

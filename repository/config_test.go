@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/infergate/infergate/errdefs"
 )
 
 func TestConfigFixtures(t *testing.T) {
@@ -83,7 +85,7 @@ func TestBatchingOptions(t *testing.T) {
 	o := c.DynamicBatching.batchingOptions(64, 2)
 	if o.MaxBatchSize != 64 || o.Instances != 2 || len(o.PreferredBatchSizes) != 2 || o.MaxQueueDelay.Microseconds() != 500 ||
 		!o.DelayOnTimeout || o.DefaultTimeout.Milliseconds() != 100 || !o.AllowTimeoutOverride || o.MaxQueueSize != 256 ||
-		o.PriorityLevels != 2 || o.DefaultPriority != 2 || o.RejectStatus != 429 {
+		o.PriorityLevels != 2 || o.DefaultPriority != 2 || o.RejectKind != errdefs.Throttled {
 		t.Errorf("got %+v", o)
 	}
 	if !c.ResponseCache.Enable || !c.RequestCoalescing.Enable {

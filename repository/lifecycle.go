@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -228,7 +228,7 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	}
 	r.evictLocked()
 	if len(failures) > 0 {
-		return errorf(http.StatusBadRequest, "load %s: %s", name, strings.Join(failures, "; "))
+		return errorf(errdefs.Invalid, "load %s: %s", name, strings.Join(failures, "; "))
 	}
 	return nil
 }
@@ -248,7 +248,7 @@ func (r *Repository) failLocked(m *Model, old *snapshot, override *Config, stamp
 		next = snapshot{stamp: stamp, reason: reason, apiLabels: old.apiLabels, override: override}
 	}
 	m.snap.Store(&next)
-	return errorf(http.StatusBadRequest, "load %s: %s", m.Name, reason)
+	return errorf(errdefs.Invalid, "load %s: %s", m.Name, reason)
 }
 
 // publish makes next the model's state and retires the versions of old
@@ -444,14 +444,14 @@ func (r *Repository) executorOptions(c *Config, v *Version, s *runtime.Session) 
 // the next LoadModel without one.
 func (r *Repository) LoadModel(ctx context.Context, name string, config *Config) error {
 	if !modelName.MatchString(name) {
-		return errorf(http.StatusBadRequest, "invalid model name %q", name)
+		return errorf(errdefs.Invalid, "invalid model name %q", name)
 	}
 	if err := r.lockOpen(ctx); err != nil {
 		return err
 	}
 	defer r.unlock()
 	if _, err := os.Stat(filepath.Join(r.root, name)); err != nil {
-		return errorf(http.StatusNotFound, "no model %q in the repository", name)
+		return errorf(errdefs.NotFound, "no model %q in the repository", name)
 	}
 	if config == nil {
 		// A load without a config reads config.yaml again.
@@ -492,11 +492,11 @@ func (r *Repository) unloadLocked(m *Model, reason string) {
 // SetLabel points a label at a version that can serve.
 func (r *Repository) SetLabel(ctx context.Context, model, label string, n int64) error {
 	if !labelName.MatchString(label) {
-		return errorf(http.StatusBadRequest, "invalid label %q", label)
+		return errorf(errdefs.Invalid, "invalid label %q", label)
 	}
 	return r.editLabels(ctx, model, func(old *snapshot, labels, api map[string]int64) error {
 		if v := old.version(n); v == nil || v.State != StateReady {
-			return errorf(http.StatusBadRequest, "model %q version %d is not loaded: a label can only point at a loaded version", model, n)
+			return errorf(errdefs.Invalid, "model %q version %d is not loaded: a label can only point at a loaded version", model, n)
 		}
 		labels[label], api[label] = n, n
 		r.log.Info("label set", "model", model, "label", label, "version", n)
@@ -509,7 +509,7 @@ func (r *Repository) SetLabel(ctx context.Context, model, label string, n int64)
 func (r *Repository) DeleteLabel(ctx context.Context, model, label string) error {
 	return r.editLabels(ctx, model, func(old *snapshot, labels, api map[string]int64) error {
 		if _, ok := labels[label]; !ok {
-			return errorf(http.StatusNotFound, "model %q has no label %q", model, label)
+			return errorf(errdefs.NotFound, "model %q has no label %q", model, label)
 		}
 		delete(labels, label)
 		delete(api, label)
@@ -665,10 +665,10 @@ func (r *Repository) evictLocked(keep ...*Version) {
 // see it idle). It returns nil, nil when another request loaded it first.
 func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Version) (*Version, error) {
 	if err := r.lockOpen(ctx); err != nil {
-		if _, ok := err.(*Error); ok {
+		if _, ok := err.(*errdefs.Error); ok {
 			return nil, err
 		}
-		return nil, errorf(http.StatusServiceUnavailable, "model %q version %d is not resident and its load did not finish in time: %v", m.Name, placeholder.Number, err)
+		return nil, errorf(errdefs.Unavailable, "model %q version %d is not resident and its load did not finish in time: %v", m.Name, placeholder.Number, err)
 	}
 	defer r.unlock()
 	old := m.snap.Load()
@@ -679,7 +679,7 @@ func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Ve
 	if limit := r.opts.MaxOnDemandLoadsPerMinute; limit > 0 {
 		now := time.Now()
 		if len(r.onDemand) == limit && now.Sub(r.onDemand[0]) < time.Minute {
-			e := errorf(http.StatusServiceUnavailable, "model %q version %d is not resident, and %d versions were loaded on demand in the last minute, the limit (repository.max_on_demand_loads_per_minute): retry later", m.Name, placeholder.Number, limit)
+			e := errorf(errdefs.Overloaded, "model %q version %d is not resident, and %d versions were loaded on demand in the last minute, the limit (repository.max_on_demand_loads_per_minute): retry later", m.Name, placeholder.Number, limit)
 			e.RetryAfter = time.Minute - now.Sub(r.onDemand[0]) // when the oldest load leaves the window
 			return nil, e
 		}
@@ -690,7 +690,7 @@ func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Ve
 	}
 	v := r.loadVersion(ctx, m.Name, old.config, placeholder.Number, true, placeholder.stamp)
 	if v.State != StateReady {
-		return nil, errorf(http.StatusServiceUnavailable, "model %q version %d: load on demand failed: %s", m.Name, v.Number, v.Reason)
+		return nil, errorf(errdefs.Unavailable, "model %q version %d: load on demand failed: %s", m.Name, v.Number, v.Reason)
 	}
 	v.acquire() // fresh, never retired: cannot fail
 	next := *old

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -31,25 +31,10 @@ const ConfigFile = "config.yaml"
 // router reads and writes it); the repository only leaves it alone.
 const RoutingFile = "routing.yaml"
 
-// Error is an error with the HTTP status the protocol layer answers: 404
-// for an unknown model, version or label, 503 for one that is not ready,
-// 400 for a bad lifecycle request.
-type Error struct {
-	Status int
-	Msg    string
-	// RetryAfter, when positive, is when the client may try again (an
-	// on-demand load refused past its bound).
-	RetryAfter time.Duration
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-// Unavailable returns the error of a request that no version can serve
-// now (503).
-func Unavailable(msg string) *Error { return &Error{Status: http.StatusServiceUnavailable, Msg: msg} }
-
-func errorf(status int, format string, args ...any) *Error {
-	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+// errorf returns a failure of kind k (package errdefs): the protocol
+// layer chooses its status.
+func errorf(k errdefs.Kind, format string, args ...any) *errdefs.Error {
+	return errdefs.New(k, format, args...)
 }
 
 // State is a version's lifecycle state, named as in Triton's repository
@@ -296,7 +281,7 @@ func (r *Repository) lockOpen(ctx context.Context) error {
 	select {
 	case <-r.stop:
 		r.unlock()
-		return errorf(http.StatusServiceUnavailable, "the model repository is closed: the server is stopping")
+		return errorf(errdefs.Unavailable, "the model repository is closed: the server is stopping")
 	default:
 		return nil
 	}
@@ -340,13 +325,13 @@ func (r *Repository) Terminate() {
 // Root returns the repository's root directory, symbolic links resolved.
 func (r *Repository) Root() string { return r.root }
 
-// Model returns the named model, or a 404 *Error.
+// Model returns the named model, or an errdefs.NotFound error.
 func (r *Repository) Model(name string) (*Model, error) {
 	r.mu.RLock()
 	m, ok := r.models[name]
 	r.mu.RUnlock()
 	if !ok {
-		return nil, errorf(http.StatusNotFound, "unknown model %q", name)
+		return nil, errorf(errdefs.NotFound, "unknown model %q", name)
 	}
 	return m, nil
 }
@@ -417,7 +402,7 @@ func (r *Repository) Acquire(ctx context.Context, model string, n int64, label s
 		// Retired between the snapshot load and acquire: a newer snapshot
 		// is published already.
 		if attempt > 1000 { // bounded, though each retry means a newer snapshot
-			return nil, errorf(http.StatusServiceUnavailable, "model %q is changing too fast to serve", m.Name)
+			return nil, errorf(errdefs.Unavailable, "model %q is changing too fast to serve", m.Name)
 		}
 	}
 }
@@ -474,7 +459,7 @@ func (s *snapshot) pick(model string, n int64, label string) (*Version, error) {
 	if label != "" {
 		ln, ok := s.labels[label]
 		if !ok {
-			return nil, errorf(http.StatusNotFound, "model %q has no label %q", model, label)
+			return nil, errorf(errdefs.NotFound, "model %q has no label %q", model, label)
 		}
 		n = ln
 	}
@@ -488,18 +473,18 @@ func (s *snapshot) pick(model string, n int64, label string) (*Version, error) {
 		if reason == "" && len(s.versions) > 0 {
 			reason = s.versions[len(s.versions)-1].Reason
 		}
-		return nil, errorf(http.StatusServiceUnavailable, "model %q is not ready: %s", model, reason)
+		return nil, errorf(errdefs.Unavailable, "model %q is not ready: %s", model, reason)
 	}
 	for _, v := range s.versions {
 		if v.Number != n {
 			continue
 		}
 		if v.State != StateReady {
-			return nil, errorf(http.StatusServiceUnavailable, "model %q version %d is not ready: %s", model, n, v.Reason)
+			return nil, errorf(errdefs.Unavailable, "model %q version %d is not ready: %s", model, n, v.Reason)
 		}
 		return v, nil
 	}
-	return nil, errorf(http.StatusNotFound, "model %q has no version %d", model, n)
+	return nil, errorf(errdefs.NotFound, "model %q has no version %d", model, n)
 }
 
 // IndexEntry is one row of Triton's repository index.

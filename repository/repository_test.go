@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -17,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/runtime"
 	"github.com/infergate/infergate/runtime/runtimetest"
@@ -101,14 +101,14 @@ func TestOpenTestModels(t *testing.T) {
 			name    string
 			model   string
 			version int64
-			status  int
+			kind    errdefs.Kind
 			msg     string
 		}{
-			{"unknown model", "nope", 0, http.StatusNotFound, `unknown model "nope"`},
-			{"unknown version", "mlp", 3, http.StatusNotFound, `model "mlp" has no version 3`},
-			{"default version", "mlp", 0, 0, ""},
-			{"broken default", "corrupt", 0, http.StatusServiceUnavailable, `model "corrupt" is not ready: read model`},
-			{"broken version", "bad_operator", 1, http.StatusServiceUnavailable, `model "bad_operator" version 1 is not ready`},
+			{"unknown model", "nope", 0, errdefs.NotFound, `unknown model "nope"`},
+			{"unknown version", "mlp", 3, errdefs.NotFound, `model "mlp" has no version 3`},
+			{"default version", "mlp", 0, errdefs.Internal, ""},
+			{"broken default", "corrupt", 0, errdefs.Unavailable, `model "corrupt" is not ready: read model`},
+			{"broken version", "bad_operator", 1, errdefs.Unavailable, `model "bad_operator" version 1 is not ready`},
 		}
 		for _, l := range lookups {
 			t.Run(l.name, func(t *testing.T) {
@@ -117,15 +117,15 @@ func TestOpenTestModels(t *testing.T) {
 				if err == nil {
 					v, err = m.Version(l.version)
 				}
-				if l.status == 0 {
+				if l.msg == "" {
 					if err != nil || v.Number != 2 {
 						t.Fatalf("got %v, %v; want version 2", v, err)
 					}
 					return
 				}
-				re, ok := err.(*repository.Error)
-				if !ok || re.Status != l.status || !strings.Contains(re.Msg, l.msg) {
-					t.Fatalf("got %v, want %d %q", err, l.status, l.msg)
+				re, ok := err.(*errdefs.Error)
+				if !ok || re.Kind != l.kind || !strings.Contains(re.Msg, l.msg) {
+					t.Fatalf("got %v, want %v %q", err, l.kind, l.msg)
 				}
 			})
 		}
@@ -458,8 +458,8 @@ func TestLifecycleEdges(t *testing.T) {
 		}
 		// After Open only b is resident: a and b load on demand, then the
 		// third load in the minute is refused.
-		var re *repository.Error
-		if loads != 2 || !errors.As(refused, &re) || re.Status != http.StatusServiceUnavailable ||
+		var re *errdefs.Error
+		if loads != 2 || !errors.As(refused, &re) || re.Kind != errdefs.Overloaded ||
 			!strings.Contains(re.Msg, "max_on_demand_loads_per_minute") || re.RetryAfter <= 0 || re.RetryAfter > time.Minute {
 			t.Fatalf("served %d requests, then %v; want 2, then a 503 naming the limit, with a Retry-After within the minute", loads, refused)
 		}
@@ -475,8 +475,8 @@ func TestLifecycleEdges(t *testing.T) {
 		r.Close()
 		r.Close() // twice is fine
 		err = r.LoadModel(ctx, "a", nil)
-		if re, ok := err.(*repository.Error); !ok || re.Status != http.StatusServiceUnavailable {
-			t.Errorf("load after close: got %v, want a 503", err)
+		if errdefs.KindOf(err) != errdefs.Unavailable {
+			t.Errorf("load after close: got %v, want unavailable", err)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/infergate/infergate/errdefs"
 	"gopkg.in/yaml.v3"
 )
 
@@ -110,11 +111,11 @@ const (
 var (
 	// ErrInvalid is a document that does not validate; the message names
 	// the field.
-	ErrInvalid = errors.New("invalid routing document")
+	ErrInvalid = errdefs.Sentinel(errdefs.Invalid, "invalid routing document")
 	// ErrInvalidRequest is a request whose routing headers are malformed.
-	ErrInvalidRequest = errors.New("invalid request")
+	ErrInvalidRequest = errdefs.Sentinel(errdefs.Invalid, "invalid request")
 	// ErrNoRollout: the model has no rollout to report or control.
-	ErrNoRollout = errors.New("no rollout")
+	ErrNoRollout = errdefs.Sentinel(errdefs.NotFound, "no rollout")
 )
 
 func invalid(path, format string, args ...any) error {

@@ -20,10 +20,9 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"gopkg.in/yaml.v3"
 
-	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router/split"
-	"github.com/infergate/infergate/runtime"
 )
 
 // The reasons of a decision, as infergate_route_decisions_total counts
@@ -334,7 +333,7 @@ func (d *Decision) fallBack(m *repository.Model, pol *policy, why string, from i
 		}
 		return nil
 	}
-	return repository.Unavailable(fmt.Sprintf("model %q: %s, and no other version can serve", m.Name, why))
+	return errdefs.New(errdefs.Unavailable, "model %q: %s, and no other version can serve", m.Name, why)
 }
 
 // Acquire holds the decided version for the execution, loading it first
@@ -383,20 +382,7 @@ var errNotRun = errors.New("not run")
 // unloading version), not the client's (invalid input), not the
 // repository's (not found, not ready).
 func IsExecutionFailure(err error) bool {
-	var reject *batching.RejectError
-	var repoErr *repository.Error
-	switch {
-	case err == nil,
-		errors.Is(err, errNotRun),
-		errors.As(err, &reject),
-		errors.As(err, &repoErr),
-		errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, context.Canceled),
-		errors.Is(err, runtime.ErrInvalidInput),
-		errors.Is(err, runtime.ErrClosed):
-		return false
-	}
-	return true
+	return err != nil && !errors.Is(err, errNotRun) && errdefs.KindOf(err) == errdefs.Internal
 }
 
 // key returns the request's sticky key, or nil.

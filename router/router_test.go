@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 	"github.com/infergate/infergate/runtime"
@@ -408,8 +408,10 @@ func TestExecutionFailures(t *testing.T) {
 		want bool
 	}{
 		{"success", nil, false},
-		{"queue full", &batching.RejectError{Status: 503, Msg: "queue is full"}, false},
-		{"queue timeout", fmt.Errorf("model m: %w", &batching.RejectError{Status: 504, Msg: "timed out"}), false},
+		{"queue full", errdefs.New(errdefs.Overloaded, "queue is full"), false},
+		{"queue timeout", fmt.Errorf("model m: %w", errdefs.New(errdefs.Timeout, "timed out")), false},
+		{"not ready", errdefs.New(errdefs.Unavailable, "model m is not ready"), false},
+		{"canceled", fmt.Errorf("wait: %w", context.Canceled), false},
 		{"deadline", context.DeadlineExceeded, false},
 		{"invalid input", fmt.Errorf("input x: %w", runtime.ErrInvalidInput), false},
 		{"unloading", runtime.ErrClosed, false},

@@ -6,20 +6,22 @@ import (
 	"fmt"
 	"reflect"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/infergate/infergate/errdefs"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
 var (
 	// ErrClosed is returned by Run on a closed Session.
-	ErrClosed = errors.New("session is closed")
+	ErrClosed = errdefs.Sentinel(errdefs.Unavailable, "model version is unloading: session is closed")
 	// ErrInvalidInput wraps the errors of Run that are the caller's fault:
 	// inputs that do not fit the model or that ONNX Runtime cannot take.
-	ErrInvalidInput = errors.New("invalid input")
+	ErrInvalidInput = errdefs.Sentinel(errdefs.Invalid, "invalid input")
 )
 
 // Provider is an ONNX Runtime execution provider to run a session on.
@@ -107,8 +109,11 @@ type Session struct {
 	mu        sync.Mutex
 	destroyed bool
 	// batched says the leading dimension of every output is the batch of
-	// the first input (SetBatchedOutputs).
+	// the first input (SetBatchedOutputs), until a run shows otherwise.
 	batched atomic.Bool
+	// guessHeld says a run with outputs allocated to the guessed batch
+	// shape succeeded: a later failure is the model's, not the guess's.
+	guessHeld atomic.Bool
 }
 
 // SetBatchedOutputs says that the leading dimension of every input and
@@ -118,7 +123,9 @@ type Session struct {
 // by ONNX Runtime and no copy into Go memory. The repository sets it for
 // versions it serves as batched (the dynamic batcher relies on the same
 // rule to split outputs by rows). Default false: ONNX Runtime allocates
-// variable-shape outputs.
+// variable-shape outputs. When the first run that guesses fails and runs
+// again without the guess, Run turns it off: such a model's outputs do
+// not keep the batch first, and the caller sees their real shapes.
 func (s *Session) SetBatchedOutputs(on bool) { s.batched.Store(on) }
 
 // NewSession loads the ONNX model at path.
@@ -321,21 +328,31 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 		}
 		in[i] = v
 	}
-	for i, info := range s.outputs {
-		shape, ok := s.outputShape(info, inputs)
-		if !ok {
-			continue // ONNX Runtime allocates it; onnxruntime_go copies it to Go memory
-		}
-		// ONNX Runtime writes straight into a Go buffer. This is also the
-		// only way to get scalar and FP16 outputs through onnxruntime_go.
-		v, err := newValue(&Tensor{DataType: info.DataType, Shape: shape, Data: make([]byte, elements(shape)*int64(info.DataType.Size()))})
-		if err != nil {
-			return nil, fmt.Errorf("output %q: %w", info.Name, err)
-		}
-		out[i] = v
+	guess := s.batched.Load()
+	guessed, err := s.allocOutputs(out, inputs, guess)
+	if err != nil {
+		return nil, err
 	}
-
-	if err := s.runWithContext(ctx, ro, in, out); err != nil {
+	err = s.runWithContext(ctx, ro, in, out)
+	switch {
+	case err == nil && guessed:
+		s.guessHeld.Store(true)
+	case err != nil && guessed && !s.guessHeld.Load() && ctx.Err() == nil && !s.terminated.Load():
+		// No run has yet shown that the outputs follow the batch, and
+		// this one failed: run again with ONNX Runtime allocating them.
+		// If that succeeds, the guess was wrong (a variable leading
+		// dimension that is not the batch): stop guessing, and let the
+		// caller see the real shapes.
+		destroy(out)
+		clear(out)
+		if _, err = s.allocOutputs(out, inputs, false); err != nil {
+			return nil, err
+		}
+		if err = s.runWithContext(ctx, ro, in, out); err == nil {
+			s.batched.Store(false)
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	results := make([]Tensor, len(out))
@@ -352,6 +369,27 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 		results[i] = t
 	}
 	return results, nil
+}
+
+// allocOutputs allocates the outputs whose shape is known before the run
+// (outputShape); guess allows the batched guess. guessed reports that a
+// variable shape was guessed.
+func (s *Session) allocOutputs(out []ort.Value, inputs []Tensor, guess bool) (guessed bool, err error) {
+	for i, info := range s.outputs {
+		shape, ok := outputShape(info, inputs, guess)
+		if !ok {
+			continue // ONNX Runtime allocates it; onnxruntime_go copies it to Go memory
+		}
+		guessed = guessed || (info.DataType != FP16 && slices.Contains(info.Shape, -1))
+		// ONNX Runtime writes straight into a Go buffer. This is also the
+		// only way to get scalar and FP16 outputs through onnxruntime_go.
+		v, err := newValue(&Tensor{DataType: info.DataType, Shape: shape, Data: make([]byte, elements(shape)*int64(info.DataType.Size()))})
+		if err != nil {
+			return guessed, fmt.Errorf("output %q: %w", info.Name, err)
+		}
+		out[i] = v
+	}
+	return guessed, nil
 }
 
 // runWithContext runs with the slot's RunOptions, which a done ctx or
@@ -428,12 +466,12 @@ func (s *Session) Close() error {
 // outputShape returns the shape of an output to allocate before the run, or
 // false to let ONNX Runtime allocate it. Static shapes are allocated here.
 // So are outputs whose only variable dimension is the leading one, taken
-// to be the batch size of the first input, when the session is batched
-// (SetBatchedOutputs), and FP16 ones always: onnxruntime_go v1.27.0 copies
+// to be the batch size of the first input, when guess is set (the
+// session is batched: SetBatchedOutputs), and FP16 ones always: onnxruntime_go v1.27.0 copies
 // only half of an FP16 output that ONNX Runtime allocated, so there is no
 // other way to return one. An FP16 output of any other variable shape fails
 // the run with a clear error.
-func (s *Session) outputShape(info TensorInfo, inputs []Tensor) ([]int64, bool) {
+func outputShape(info TensorInfo, inputs []Tensor, guess bool) ([]int64, bool) {
 	if info.DataType == Bytes {
 		return nil, false
 	}
@@ -446,7 +484,7 @@ func (s *Session) outputShape(info TensorInfo, inputs []Tensor) ([]int64, bool) 
 	if variable == 0 {
 		return info.Shape, true
 	}
-	if info.DataType != FP16 && !s.batched.Load() {
+	if info.DataType != FP16 && !guess {
 		return nil, false
 	}
 	if variable == 1 && info.Shape[0] < 0 && len(inputs) > 0 && len(inputs[0].Shape) > 0 {

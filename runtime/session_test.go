@@ -398,3 +398,22 @@ func waitInFlight(t *testing.T, s *runtime.Session, n int) {
 	}
 	time.Sleep(20 * time.Millisecond)
 }
+
+// TestBatchedGuessWrong: a batched session whose output's variable
+// leading dimension is not the batch (a reshape to [2*batch, 1]) still
+// runs, with the real shape, and stops guessing.
+func TestBatchedGuessWrong(t *testing.T) {
+	env := openEnv(t)
+	s := openSession(t, env, "unbatched_output", runtime.SessionOptions{})
+	s.SetBatchedOutputs(true)
+	for _, rows := range []int{1, 3} {
+		in := runtime.Tensor{Name: "x", DataType: runtime.FP32, Shape: []int64{int64(rows), 2}, Data: make([]byte, 8*rows)}
+		out, err := s.Run(context.Background(), []runtime.Tensor{in})
+		if err != nil {
+			t.Fatalf("%d rows: %v", rows, err)
+		}
+		if want := []int64{int64(2 * rows), 1}; !slices.Equal(out[0].Shape, want) {
+			t.Fatalf("%d rows: shape %v, want %v", rows, out[0].Shape, want)
+		}
+	}
+}

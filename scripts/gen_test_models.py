@@ -158,6 +158,19 @@ version_policy:
   all: {}
 """)
 
+    # A variable leading dimension that is not the batch: x [batch, 2] is
+    # reshaped to y [2 * batch, 1]. Served with dynamic batching, every
+    # request is refused (400), whether or not it shares a run.
+    save(make([helper.make_node("Reshape", ["x", "column"], ["y"])],
+              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1])],
+              [numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "column")]), repo, "unbatched_output",
+         config="""# The output's leading dimension is variable, so the load accepts batching.
+max_batch_size: 8
+dynamic_batching: {max_queue_delay_microseconds: 2000}
+instance_group: [{count: 1}]
+""")
+
     # A 256-feature, 10-class softmax classifier for the drift tests.
     save(mlp([256, 10], seed=7), repo, "drift_mlp")
 

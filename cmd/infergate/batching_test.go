@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -171,4 +172,33 @@ func TestQueueParametersOverHTTP(t *testing.T) {
 	if statuses[http.StatusGatewayTimeout] == 0 || statuses[http.StatusOK] == 0 {
 		t.Errorf("got %v, want both 200 and 504", statuses)
 	}
+}
+
+// TestOutputLosesBatch: a model whose outputs do not keep the batch first
+// (a reshape to [2*batch, 1]) is refused with the same 400 whether a
+// request runs alone or shares a run with others.
+func TestOutputLosesBatch(t *testing.T) {
+	c := startServer(t, runtimetest.Models(t), nil)
+	req := &client.Request{Inputs: []client.Tensor{{Name: "x", Datatype: "FP32", Shape: []int64{1, 2}, Data: []float32{1, 2}}}}
+	const want = `model "unbatched_output" version 1: invalid input: output "y" does not keep the batch as its leading dimension, as a model served with dynamic batching must: a run of `
+	check := func(err error) {
+		t.Helper()
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusBadRequest || !strings.HasPrefix(ce.Msg, want) {
+			t.Errorf("got %v, want a 400 starting %q", err, want)
+		}
+	}
+	_, err := c.Infer(context.Background(), "unbatched_output", "", req)
+	check(err)
+	if err != nil && !strings.HasSuffix(err.Error(), "a run of 1 rows gave shape [2 1]") {
+		t.Errorf("alone: got %v", err)
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			_, err := c.Infer(context.Background(), "unbatched_output", "", req)
+			check(err)
+		})
+	}
+	wg.Wait()
 }
