@@ -39,6 +39,10 @@ const HeaderInferenceHeaderLength = "Inference-Header-Content-Length"
 // binary form; about 100 MiB as JSON numbers) with room to spare.
 const DefaultMaxRequestBodySize = 128 << 20
 
+// DefaultMaxInflightBodyBytes bounds the memory of all request bodies in
+// flight: eight bodies of the default limit.
+const DefaultMaxInflightBodyBytes = 8 * DefaultMaxRequestBodySize
+
 // DefaultMaxJSONSize bounds the JSON part of a request: about a million
 // JSON numbers.
 const DefaultMaxJSONSize = 8 << 20
@@ -60,6 +64,14 @@ type Options struct {
 	// memory to parse than their size (a parse tree node per element).
 	// Default DefaultMaxJSONSize.
 	MaxJSONSize int
+	// MaxInflightBodyBytes bounds the memory of all request bodies in
+	// flight, over every connection: a request reserves its
+	// Content-Length (a chunked one, MaxRequestBodySize) once its headers
+	// arrive, before its body is read, and an inflated body its
+	// inflation bound; past the budget the request gets 503 with
+	// Retry-After. Default DefaultMaxInflightBodyBytes, and at least
+	// MaxRequestBodySize; negative: unlimited.
+	MaxInflightBodyBytes int64
 	// RequestTimeout is the end-to-end deadline of an inference request:
 	// the wait for a version, the queue and the run, which it terminates
 	// through ONNX Runtime when it expires; the client gets 504. Unlike a
@@ -104,6 +116,7 @@ type Server struct {
 	ownRouter bool // made by New: Shutdown closes it
 	srv       *fasthttp.Server
 
+	bodies   *bodyBudget
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
 	draining atomic.Bool
@@ -126,6 +139,12 @@ func New(repo *repository.Repository, opts Options) *Server {
 	if opts.MaxJSONSize <= 0 {
 		opts.MaxJSONSize = DefaultMaxJSONSize
 	}
+	if opts.MaxInflightBodyBytes == 0 {
+		opts.MaxInflightBodyBytes = DefaultMaxInflightBodyBytes
+	}
+	if opts.MaxInflightBodyBytes > 0 {
+		opts.MaxInflightBodyBytes = max(opts.MaxInflightBodyBytes, int64(opts.MaxRequestBodySize))
+	}
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = time.Minute
 	}
@@ -141,7 +160,9 @@ func New(repo *repository.Repository, opts Options) *Server {
 		s.observer = nopRequests{}
 	}
 	s.requests.New = func() any { return new(inferRequest) }
+	s.bodies = newBodyBudget(opts.MaxInflightBodyBytes, opts.MaxRequestBodySize)
 	s.srv = &fasthttp.Server{
+		HeaderReceived:               s.bodies.headerReceived,
 		Handler:                      s.Handler(),
 		Name:                         "infergate",
 		MaxRequestBodySize:           opts.MaxRequestBodySize,
@@ -209,6 +230,11 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	}
 	h := r.Handler
 	return func(ctx *fasthttp.RequestCtx) {
+		defer s.bodies.release(&ctx.Request.Header)
+		if s.bodies.refused(&ctx.Request.Header) {
+			s.fail(ctx, s.bodies.refusedError(fmt.Sprintf("a request body of %d bytes", ctx.Request.Header.ContentLength())))
+			return
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("panic in handler", "path", string(ctx.Path()), "panic", p, "stack", string(debug.Stack()))
@@ -247,8 +273,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // transportError answers errors fasthttp meets before a handler runs.
 // They count as requests of no model.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	refused := s.bodies.release(&ctx.Request.Header)
 	var small *fasthttp.ErrSmallBuffer
 	switch {
+	case refused && errors.Is(err, fasthttp.ErrBodyTooLarge):
+		s.fail(ctx, s.bodies.refusedError(fmt.Sprintf("a request body of %d bytes", ctx.Request.Header.ContentLength())))
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		s.fail(ctx, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body is larger than the limit of %d bytes", s.opts.MaxRequestBodySize)})
 	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
@@ -676,6 +705,9 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, headerLen int) ([]byte, e
 	default:
 		return nil, &Error{Status: http.StatusUnsupportedMediaType, Msg: fmt.Sprintf("Content-Encoding %q is not supported (want gzip or deflate)", enc)}
 	}
+	// What inflates counts against the budget of bodies in flight as it
+	// is read.
+	r = s.bodies.reader(&ctx.Request.Header, r)
 	jsonLimit := min(s.opts.MaxJSONSize, s.opts.MaxRequestBodySize)
 	tooLarge := func(what string, limit int) error {
 		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("decompressed %s is larger than the limit of %d bytes", what, limit)}
@@ -683,7 +715,7 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, headerLen int) ([]byte, e
 	if headerLen < 0 {
 		b, err := io.ReadAll(io.LimitReader(r, int64(jsonLimit)+1))
 		if err != nil {
-			return nil, badRequest("%s body: %v", enc, err)
+			return nil, inflateError(enc, err)
 		}
 		if len(b) > jsonLimit {
 			return nil, tooLarge("JSON request", jsonLimit)
@@ -697,7 +729,7 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, headerLen int) ([]byte, e
 	// must not make the server hold it.
 	b, err := io.ReadAll(io.LimitReader(r, int64(headerLen)))
 	if err != nil {
-		return nil, badRequest("%s body: %v", enc, err)
+		return nil, inflateError(enc, err)
 	}
 	if len(b) < headerLen {
 		return nil, badRequest("%s body: the JSON part of %d bytes (%s) ends after %d", enc, headerLen, HeaderInferenceHeaderLength, len(b))
@@ -710,7 +742,7 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, headerLen int) ([]byte, e
 	var rest []byte
 	rest, err = io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return nil, badRequest("%s body: %v", enc, err)
+		return nil, inflateError(enc, err)
 	}
 	if int64(len(rest)) > limit {
 		if !ok || limit < declared {
@@ -719,6 +751,16 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, headerLen int) ([]byte, e
 		return nil, badRequest("decompressed body has more binary data than its inputs declare (%d bytes)", declared)
 	}
 	return append(b, rest...), nil
+}
+
+// inflateError is the answer to a failed inflation: the budget's refusal
+// as it is, else a corrupt body.
+func inflateError(enc string, err error) error {
+	var refused *errdefs.Error
+	if errors.As(err, &refused) {
+		return err
+	}
+	return badRequest("%s body: %v", enc, err)
 }
 
 // declaredBinarySize is the sum of the binary_data_size of the inputs of a

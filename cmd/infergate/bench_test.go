@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/infergate/infergate/gateway/client"
 	"github.com/infergate/infergate/runtime"
 	"github.com/infergate/infergate/runtime/runtimetest"
 )
@@ -51,8 +52,8 @@ func BenchmarkMLPLatency(b *testing.B) {
 	})
 
 	c := startServer(b, runtimetest.Models(b), nil)
-	base := strings.TrimPrefix(c.BaseURL(), "http://")
-	hc := &fasthttp.HostClient{Addr: base, MaxConns: 1}
+	// The same without the budget of bodies in flight, for its cost.
+	unbudgeted := startServer(b, runtimetest.Models(b), func(c *Config) { c.HTTP.MaxInflightBodyBytes = -1 })
 	var nums []string
 	for _, v := range row {
 		nums = append(nums, strconv.FormatFloat(float64(v), 'g', -1, 32))
@@ -65,13 +66,18 @@ func BenchmarkMLPLatency(b *testing.B) {
 	}
 	for _, tc := range []struct {
 		name      string
+		server    *client.Client
 		body      []byte
 		headerLen int
 	}{
-		{"infergate-http-json", jsonBody, -1},
-		{"infergate-http-binary", binBody, len(header)},
+		{"infergate-http-json", c, jsonBody, -1},
+		{"infergate-http-json-no-body-budget", unbudgeted, jsonBody, -1},
+		{"infergate-http-binary", c, binBody, len(header)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
+			base := strings.TrimPrefix(tc.server.BaseURL(), "http://")
+			hc := &fasthttp.HostClient{Addr: base, MaxConns: 1}
+			defer hc.CloseIdleConnections()
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
@@ -92,7 +98,6 @@ func BenchmarkMLPLatency(b *testing.B) {
 			})
 		})
 	}
-	hc.CloseIdleConnections()
 }
 
 // measure runs f b.N times, one at a time, and reports the p50 and p99

@@ -35,6 +35,11 @@ type Config struct {
 		// larger gets 413 asking for binary tensors (--max-json-bytes).
 		// Default 8 MiB.
 		MaxJSONBytes int `yaml:"max_json_bytes"`
+		// MaxInflightBodyBytes bounds the memory of all request bodies in
+		// flight: past it a request gets 503 with Retry-After before its
+		// body is read. Default 1 GiB (0); at least
+		// max_request_body_bytes; -1: unlimited.
+		MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
 		// IdleTimeout closes idle keep-alive connections. Default 2m.
 		IdleTimeout time.Duration `yaml:"idle_timeout"`
 		// ReadTimeout bounds reading a request, body included; WriteTimeout
@@ -180,6 +185,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("model_control_mode: %q is not none, poll or explicit", c.ModelControl)
 	case c.RepositoryPollSecs < 1:
 		return fmt.Errorf("repository_poll_secs: must be 1 or more, got %d", c.RepositoryPollSecs)
+	case c.HTTP.MaxInflightBodyBytes < -1 || (c.HTTP.MaxInflightBodyBytes > 0 && c.HTTP.MaxInflightBodyBytes < int64(c.HTTP.MaxRequestBodyBytes)):
+		return fmt.Errorf("http.max_inflight_body_bytes: must be -1 (unlimited), 0 (default) or at least http.max_request_body_bytes (%d), got %d", c.HTTP.MaxRequestBodyBytes, c.HTTP.MaxInflightBodyBytes)
 	case c.HTTP.RequestTimeout < 0:
 		return fmt.Errorf("http.request_timeout: must not be negative, got %v", c.HTTP.RequestTimeout)
 	case c.HTTP.DrainDelay < 0 || c.HTTP.DrainDelay > time.Hour:

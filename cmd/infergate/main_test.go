@@ -90,6 +90,10 @@ func TestRunErrors(t *testing.T) {
 	if err := os.WriteFile(badConfig, []byte("http:\n  prot: 8000\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	smallBudget := filepath.Join(t.TempDir(), "budget.yaml")
+	if err := os.WriteFile(smallBudget, []byte("model_repository: .\nhttp:\n  max_request_body_bytes: 1000\n  max_inflight_body_bytes: 999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -100,6 +104,8 @@ func TestRunErrors(t *testing.T) {
 		{"no repository", []string{"serve"}, []string{"model_repository: required (--model-repository DIR)"}},
 		{"bad port", []string{"serve", "--model-repository", ".", "--http-port", "70000"}, []string{"http.port: 70000 is not a TCP port"}},
 		{"unknown config field", []string{"serve", "--config", badConfig}, []string{"line 2: field prot not found"}},
+		{"body budget below the body limit", []string{"serve", "--config", smallBudget},
+			[]string{"http.max_inflight_body_bytes: must be -1 (unlimited), 0 (default) or at least http.max_request_body_bytes (1000), got 999"}},
 		{"missing library", []string{"serve", "--model-repository", ".", "--onnxruntime-lib", "/nonexistent/libonnxruntime.so"},
 			[]string{"onnxruntime library not found", "ONNXRUNTIME_LIB", "--onnxruntime-lib", "scripts/fetch-onnxruntime.sh"}},
 		{"missing repository", []string{"serve", "--model-repository", "/nonexistent/models", "--onnxruntime-lib", "LIB"}, []string{"model repository", "/nonexistent/models"}},

@@ -65,17 +65,18 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		MaxOnDemandLoadsPerMinute: c.Repository.MaxOnDemandLoadsPerMinute,
 	}
 	gopts := gateway.Options{
-		MaxRequestBodySize: c.HTTP.MaxRequestBodyBytes,
-		Version:            version,
-		RuntimeVersion:     env.Version(),
-		Logger:             log,
-		IdleTimeout:        c.HTTP.IdleTimeout,
-		ReadTimeout:        c.HTTP.ReadTimeout,
-		WriteTimeout:       c.HTTP.WriteTimeout,
-		MaxJSONSize:        c.HTTP.MaxJSONBytes,
-		RequestTimeout:     c.HTTP.RequestTimeout,
-		StrictReadiness:    c.StrictReadiness,
-		ModelControl:       c.ModelControl,
+		MaxRequestBodySize:   c.HTTP.MaxRequestBodyBytes,
+		Version:              version,
+		RuntimeVersion:       env.Version(),
+		Logger:               log,
+		IdleTimeout:          c.HTTP.IdleTimeout,
+		ReadTimeout:          c.HTTP.ReadTimeout,
+		WriteTimeout:         c.HTTP.WriteTimeout,
+		MaxJSONSize:          c.HTTP.MaxJSONBytes,
+		MaxInflightBodyBytes: c.HTTP.MaxInflightBodyBytes,
+		RequestTimeout:       c.HTTP.RequestTimeout,
+		StrictReadiness:      c.StrictReadiness,
+		ModelControl:         c.ModelControl,
 	}
 	if mon != nil {
 		ro.Observer = mon
