@@ -120,6 +120,9 @@ type Server struct {
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
 	draining atomic.Bool
+
+	lnMu sync.Mutex
+	ln   net.Listener // what Serve serves, for Shutdown's drain of its accept queue
 }
 
 // New returns a Server for repo.
@@ -255,14 +258,70 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 // A load balancer then takes the server out before Shutdown.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// Serve serves HTTP on ln until Shutdown.
+// Listen returns a TCP listener on address for Serve: plain TCP, not Go's
+// default Multipath TCP, whose sockets take no socket filter, so that
+// Shutdown can drain its accept queue (drainBacklog).
+func Listen(ctx context.Context, address string) (net.Listener, error) {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	return lc.Listen(ctx, "tcp", address)
+}
+
+// Serve serves HTTP on ln until Shutdown. A listener from Listen lets
+// Shutdown answer every connection the kernel accepted.
 func (s *Server) Serve(ln net.Listener) error {
+	s.lnMu.Lock()
+	s.ln = ln
+	s.lnMu.Unlock()
 	return s.srv.Serve(ln)
 }
 
-// Shutdown stops accepting connections and waits for the requests in
-// flight, or for ctx.
+// backlogSettle is how long Shutdown lets the handshakes under way
+// complete before the listener closes: a few round trips within a data
+// centre.
+const backlogSettle = 50 * time.Millisecond
+
+// drainBacklog answers the connections the kernel has accepted before the
+// listener closes: new connection attempts are dropped (the clients retry
+// and are refused once it closes), the handshakes under way complete, and
+// Serve accepts what the accept queue holds. Without it, the connections
+// in the queue when the listener closes are reset, with their requests
+// sent. Linux only; elsewhere Shutdown closes the listener at once.
+func (s *Server) drainBacklog(ctx context.Context) {
+	s.lnMu.Lock()
+	ln := s.ln
+	s.lnMu.Unlock()
+	if ln == nil {
+		return
+	}
+	queued, err := refuseNewConnections(ln)
+	if err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			s.log.Warn("cannot drain the listen backlog (serve a listener from gateway.Listen): the connections it holds at shutdown will be reset", "err", err)
+		}
+		return
+	}
+	settled := time.Now().Add(backlogSettle)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n, err := queued()
+		if err != nil || (n == 0 && time.Now().After(settled)) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Shutdown stops accepting connections, once those the kernel has
+// accepted are (drainBacklog), and waits for the requests in flight, or
+// for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.drainBacklog(ctx)
 	err := s.srv.ShutdownWithContext(ctx)
 	if s.ownRouter {
 		s.router.Close()

@@ -113,7 +113,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	defer rt.Close()
 	gopts.Router = rt
 	srv := gateway.New(repo, gopts)
-	ln, err := net.Listen("tcp", net.JoinHostPort(c.HTTP.Address, strconv.Itoa(c.HTTP.Port)))
+	ln, err := gateway.Listen(ctx, net.JoinHostPort(c.HTTP.Address, strconv.Itoa(c.HTTP.Port)))
 	if err != nil {
 		return err
 	}
