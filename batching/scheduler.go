@@ -171,13 +171,60 @@ type result struct {
 
 // pending is a queued request.
 type pending struct {
-	inputs   []runtime.Tensor
-	rows     int
-	key      string // non-batch dims of every input: only equal keys batch together
-	level    int    // queue index: priority-1, or the delayed queue
-	enqueued time.Time
-	queued   bool        // in a queue; guarded by Scheduler.mu
-	done     chan result // size 1: the worker never blocks on it
+	inputs    []runtime.Tensor
+	rows      int
+	key       string // non-batch dims of every input: only equal keys batch together
+	level     int    // queue index: priority-1, or the delayed queue
+	enqueued  time.Time
+	queued    bool        // in a queue; guarded by Scheduler.mu
+	run       *batchRun   // the run of the batch it was taken into; set once, under Scheduler.mu
+	abandoned bool        // no longer waits for run; guarded by Scheduler.mu
+	done      chan result // size 1: the worker never blocks on it
+}
+
+// batchRun is one execution of a batch. Its context is cancelled, which
+// terminates the run through ONNX Runtime, once every request of the
+// batch has gone (its deadline passed, or its client left): nobody waits
+// for the answer any more. It lives as long as the run, which is why it
+// holds a context.
+type batchRun struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	left   int // requests still waiting; guarded by Scheduler.mu
+	// copied is closed once the run has copied the requests' inputs
+	// (merge, for a batch of several), after which a request that leaves
+	// may return before the run ends: its memory is no longer read.
+	copied chan struct{}
+}
+
+// bindLocked makes b one run.
+func bindLocked(b []*pending) {
+	if b == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &batchRun{ctx: ctx, cancel: cancel, left: len(b), copied: make(chan struct{})}
+	for _, p := range b {
+		p.run = r
+	}
+}
+
+// abandon tells p's run, if it is in one, that p no longer waits for it,
+// and returns the run's copied channel (nil without a run).
+func (s *Scheduler) abandon(p *pending) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := p.run
+	if r == nil {
+		return nil
+	}
+	if !p.abandoned {
+		p.abandoned = true
+		if r.left--; r.left == 0 {
+			r.cancel()
+		}
+	}
+	return r.copied
 }
 
 // Scheduler is the dynamic batcher of one model version.
@@ -257,7 +304,7 @@ func (s *Scheduler) Infer(ctx context.Context, req Request) ([]runtime.Tensor, e
 	if req.Timeout > 0 && s.opts.AllowTimeoutOverride && (timeout == 0 || req.Timeout < timeout) {
 		timeout = req.Timeout
 	}
-	if err := s.enqueue(p); err != nil {
+	if err := s.enqueue(ctx, p); err != nil {
 		return nil, err
 	}
 	var expired <-chan time.Time
@@ -269,13 +316,24 @@ func (s *Scheduler) Infer(ctx context.Context, req Request) ([]runtime.Tensor, e
 	for {
 		select {
 		case r := <-p.done:
+			if r.err != nil && ctx.Err() != nil {
+				// Its run was terminated because it left.
+				return nil, fmt.Errorf("waiting for its batch to run: %w", ctx.Err())
+			}
 			return r.outputs, r.err
 		case <-ctx.Done():
 			if s.remove(p) {
 				return nil, ctx.Err()
 			}
-			r := <-p.done // already running: it completes
-			return r.outputs, r.err
+			// Already in a batch: its run is terminated once no request
+			// of it waits, else it completes without this one, which
+			// returns once the run no longer reads its inputs.
+			copied := s.abandon(p)
+			select {
+			case <-p.done:
+			case <-copied:
+			}
+			return nil, fmt.Errorf("waiting for its batch to run: %w", ctx.Err())
 		case <-expired:
 			expired = nil
 			if s.opts.DelayOnTimeout {
@@ -362,7 +420,9 @@ func (s *Scheduler) key(inputs []runtime.Tensor) string {
 	return k.key
 }
 
-func (s *Scheduler) enqueue(p *pending) error {
+// enqueue queues p and may run a batch on the calling goroutine
+// (dispatchLocked), which p's ctx bounds as long as p is in it.
+func (s *Scheduler) enqueue(ctx context.Context, p *pending) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -382,16 +442,24 @@ func (s *Scheduler) enqueue(p *pending) error {
 	s.queues[p.level] = append(s.queues[p.level], p)
 	s.queued++
 	s.obs.QueueDepth(s.queued)
-	s.dispatchLocked() // unlocks
+	s.dispatchLocked(ctx, p) // unlocks
 	return nil
 }
 
 // dispatchLocked runs a batch on the calling goroutine if a token is free
 // and the queue has a batch to give: inline for a request's goroutine
-// (see runBatches). It is called with s.mu held and unlocks it.
-func (s *Scheduler) dispatchLocked() { s.startLocked(true) }
+// (see runBatches), self, whose context is ctx (nil for none). It is
+// called with s.mu held and unlocks it.
+func (s *Scheduler) dispatchLocked(ctx context.Context, self *pending) {
+	s.startLocked(ctx, self, true)
+}
 
-func (s *Scheduler) startLocked(inline bool) {
+// startLocked takes a batch and runs it (runBatches). When the batch is
+// self alone, self's context is the run's, with nothing to set up (an
+// idle server's request); otherwise the batch gets a run of its own
+// (bindLocked), which self, running it inline, still abandons when ctx
+// ends.
+func (s *Scheduler) startLocked(ctx context.Context, self *pending, inline bool) {
 	if s.idle == 0 || s.closed {
 		s.mu.Unlock()
 		return
@@ -401,25 +469,41 @@ func (s *Scheduler) startLocked(inline bool) {
 		s.mu.Unlock()
 		return
 	}
+	own := self != nil && len(b) == 1 && b[0] == self
+	if !own {
+		bindLocked(b)
+	}
 	s.idle--
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.runBatches(b, inline)
+	var runCtx context.Context
+	switch {
+	case own:
+		runCtx = ctx
+	default:
+		runCtx = b[0].run.ctx
+		if self != nil && ctx.Done() != nil && slices.Contains(b, self) {
+			stop := context.AfterFunc(ctx, func() { s.abandon(self) })
+			defer stop()
+		}
+	}
+	s.runBatches(runCtx, b, inline)
 }
 
 // runBatches runs b, then keeps the token for the batches queued
 // meanwhile: on a new goroutine when called from a request's goroutine
 // (inline), so that the request returns, or on this one otherwise. It
 // returns the token when the queue is empty. s.wg counts it.
-func (s *Scheduler) runBatches(b []*pending, inline bool) {
+func (s *Scheduler) runBatches(ctx context.Context, b []*pending, inline bool) {
 	for {
-		rows, took, ok := s.execute(b)
+		rows, took, ok := s.execute(ctx, b)
 		s.mu.Lock()
 		if ok {
 			s.cost.add(rows, took)
 		}
 		if !s.closed {
 			b = s.takeLocked(time.Now(), s.opts.Instances-s.idle-1)
+			bindLocked(b)
 		} else {
 			b = nil
 		}
@@ -429,13 +513,14 @@ func (s *Scheduler) runBatches(b []*pending, inline bool) {
 			s.wg.Done()
 			return
 		}
+		ctx = b[0].run.ctx
 		if !inline {
 			s.mu.Unlock()
 			continue
 		}
 		s.wg.Add(1) // for the new goroutine; this one's count ends below
 		s.mu.Unlock()
-		go s.runBatches(b, false)
+		go s.runBatches(ctx, b, false)
 		s.wg.Done()
 		return
 	}
@@ -477,7 +562,7 @@ func (s *Scheduler) delay(p *pending) {
 	s.queues[p.level] = append(s.queues[p.level], p)
 	s.queued++
 	s.obs.QueueDepth(s.queued)
-	s.dispatchLocked()
+	s.dispatchLocked(nil, nil)
 }
 
 // takeLocked removes and returns the next batch, or nil when the queue is
@@ -587,7 +672,7 @@ func (s *Scheduler) holdUntilLocked(t time.Time) {
 // timer's goroutine.
 func (s *Scheduler) wake() {
 	s.mu.Lock()
-	s.startLocked(false)
+	s.startLocked(nil, nil, false)
 }
 
 func (s *Scheduler) fail(b []*pending, err error) {
@@ -601,30 +686,36 @@ func (s *Scheduler) fail(b []*pending, err error) {
 // instead of losing the instance.
 //
 // It returns the batch's rows and compute time, ok when it ran.
-func (s *Scheduler) execute(b []*pending) (rows int, took time.Duration, ok bool) {
+func (s *Scheduler) execute(ctx context.Context, b []*pending) (rows int, took time.Duration, ok bool) {
 	answered := false
 	defer func() {
 		if p := recover(); p != nil && !answered {
 			s.fail(b, fmt.Errorf("batch of %d requests: panic: %v", len(b), p))
 		}
 	}()
-	rows, took, ok = s.executeBatch(b)
+	rows, took, ok = s.executeBatch(ctx, b)
 	answered = true
 	return rows, took, ok
 }
 
-func (s *Scheduler) executeBatch(b []*pending) (int, time.Duration, bool) {
+// executeBatch runs b under ctx: its run's, or its one request's.
+func (s *Scheduler) executeBatch(ctx context.Context, b []*pending) (int, time.Duration, bool) {
 	rows := 0
 	for _, p := range b {
 		rows += p.rows
 	}
 	inputs := b[0].inputs
+	run := b[0].run // nil for a request's own
+	if run != nil {
+		defer run.cancel()
+	}
 	var bufs []*[]byte
 	if len(b) > 1 {
 		inputs, bufs = s.buffers.merge(b, rows)
+		close(run.copied)
 	}
 	start := time.Now()
-	outs, err := s.run.Run(context.Background(), inputs)
+	outs, err := s.run.Run(ctx, inputs)
 	took := time.Since(start)
 	s.obs.BatchDone(rows, len(b), took, err)
 	for _, buf := range bufs {

@@ -39,6 +39,19 @@ func BenchmarkSchedulerOverhead(b *testing.B) {
 			}
 		}
 	})
+	b.Run("scheduler/sequential-cancelable-ctx", func(b *testing.B) {
+		// As a server's requests: their context can end.
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		s, _ := NewScheduler(echoRunner{}, Options{MaxBatchSize: 64, Instances: 2})
+		defer s.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Infer(cctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("scheduler/parallel-64", func(b *testing.B) {
 		s, _ := NewScheduler(echoRunner{}, Options{MaxBatchSize: 64, Instances: 2})
 		defer s.Close()

@@ -3,6 +3,7 @@ package batching
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -523,4 +524,73 @@ func TestHoldFactor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ctxRunner blocks each run until its context is done, or until release.
+type ctxRunner struct {
+	started chan struct{}
+	release chan struct{}
+	ended   chan error // the run's ctx.Err() when it ends
+}
+
+func (f *ctxRunner) Run(ctx context.Context, in []runtime.Tensor) ([]runtime.Tensor, error) {
+	f.started <- struct{}{}
+	select {
+	case <-ctx.Done():
+		f.ended <- ctx.Err()
+		return nil, fmt.Errorf("run terminated: %w", ctx.Err())
+	case <-f.release:
+		f.ended <- nil
+		out := in[0]
+		out.Name = "y"
+		return []runtime.Tensor{out}, nil
+	}
+}
+
+// TestAbandonedRun: a run is terminated (its context cancelled) once no
+// request of its batch waits for it, and not while one does; a request
+// that leaves gets its own error at once.
+func TestAbandonedRun(t *testing.T) {
+	t.Run("every request left", func(t *testing.T) {
+		run := &ctxRunner{started: make(chan struct{}, 4), release: make(chan struct{}), ended: make(chan error, 4)}
+		s := newScheduler(t, run, Options{MaxBatchSize: 4, Instances: 1})
+		ctx, cancel := context.WithCancel(context.Background())
+		ch := infer(s, ctx, rowsReq(1, 1, 2))
+		<-run.started
+		cancel()
+		if r := wait(t, ch); !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("got %v, want the request's own cancellation", r.err)
+		}
+		if err := <-run.ended; !errors.Is(err, context.Canceled) {
+			t.Fatalf("the run ended with %v, want terminated", err)
+		}
+	})
+	t.Run("one request still waits", func(t *testing.T) {
+		run := &ctxRunner{started: make(chan struct{}, 4), release: make(chan struct{}), ended: make(chan error, 4)}
+		obs := newDepthObserver()
+		s := newScheduler(t, run, Options{MaxBatchSize: 4, Instances: 1, Observer: obs})
+		// The first run holds the instance while two requests queue, to
+		// share the next batch.
+		first := infer(s, context.Background(), rowsReq(1, 0, 2))
+		<-run.started
+		ctx, cancel := context.WithCancel(context.Background())
+		leaving := infer(s, ctx, rowsReq(1, 1, 2))
+		staying := infer(s, context.Background(), rowsReq(1, 2, 2))
+		obs.waitDepth(t, 2)
+		run.release <- struct{}{}
+		<-run.ended
+		wait(t, first)
+		<-run.started // the batch of two
+		cancel()
+		if r := wait(t, leaving); !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("leaving: got %v", r.err)
+		}
+		run.release <- struct{}{}
+		if err := <-run.ended; err != nil {
+			t.Fatalf("the run was terminated while a request waited: %v", err)
+		}
+		if r := wait(t, staying); r.err != nil || len(r.outputs) != 1 {
+			t.Fatalf("staying: got %v", r.err)
+		}
+	})
 }
