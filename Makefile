@@ -57,15 +57,28 @@ test: deps
 	@echo "== go vet"; $(GO) vet ./...
 	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	@echo "== go test -race"; $(GO) test -race -count=1 -timeout 8m ./...
+	@echo "== fuzz, $(FUZZTIME_SHORT) a target"
+	$(call fuzz_all,$(FUZZTIME_SHORT))
 
-# Decoder fuzzing, FUZZTIME each (default 60s).
+# Fuzzing: every target (package:Name) for FUZZTIME each (default 60s);
+# make test runs each for FUZZTIME_SHORT (default 2s). The seeds are in
+# the tests and under each package's testdata/fuzz.
 FUZZTIME ?= 60s
+FUZZTIME_SHORT ?= 2s
+FUZZ_TARGETS := ./gateway/:FuzzDecodeJSON ./gateway/:FuzzDecodeBinary ./gateway/:FuzzDecodeFast \
+	./gateway/:FuzzHTTPRequest ./gateway/client/:FuzzDecodeResponse ./repository/:FuzzParseConfig \
+	./cmd/infergate/:FuzzGatewayConfig ./router/:FuzzParseDocument ./monitoring/drift/:FuzzParseReference \
+	./router/rollout/check/:FuzzErrorRate ./router/rollout/check/:FuzzDrift
+define fuzz_all
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "== fuzz $$name ($$pkg, $(1))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) $$pkg | grep -E '^(ok|FAIL|---|fuzz: elapsed: [0-9.]+s, execs: [0-9]+ \(|    )' | tail -2; \
+		test $${PIPESTATUS[0]} -eq 0; \
+	done
+endef
+
 fuzz: deps
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME) ./gateway/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./gateway/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFast$$' -fuzztime $(FUZZTIME) ./gateway/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseReference$$' -fuzztime $(FUZZTIME) ./monitoring/drift/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseDocument$$' -fuzztime $(FUZZTIME) ./router/
+	$(call fuzz_all,$(FUZZTIME))
 
 # The benchmark MLPs (256-512-512-10 and 512-2048-2048-10; 22 MB, generated, never committed).
 $(BENCH_MODELS):

@@ -161,3 +161,32 @@ func TestConfigBounds(t *testing.T) {
 		t.Errorf("the largest allowed values: %v", err)
 	}
 }
+
+// FuzzParseConfig: no config.yaml panics the decoder or the validation,
+// and one that validates can be turned into batching options without an
+// error and within the documented bounds (issue 11, defect 11).
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		"max_batch_size: 64\ndynamic_batching: {preferred_batch_size: [8, 16], max_queue_delay_microseconds: 500, priority_levels: 2, default_priority_level: 2, default_queue_policy: {max_queue_size: 256, timeout_action: DELAY, default_timeout_microseconds: 100000, allow_timeout_override: true}, reject_status: 429}\n",
+		"instance_group: [{count: 2, kind: KIND_CPU}]\nparameters: {intra_op_thread_count: 2}\nversion_policy: {specific: {versions: [1, 3]}}\n",
+		"response_cache: {enable: true}\nrequest_coalescing: {enable: true}\nmodel_warmup: [{name: w, batch_size: 4, inputs: {x: {data_type: TYPE_FP32, dims: [4], zero_data: true}}}]\n",
+		"input: [{name: x, data_type: TYPE_FP32, dims: [4]}]\noutput: [{name: y, dims: [-1]}]\n",
+		"parameters: {intra_op_thread_count: 100000}\n", "dynamic_batching: {priority_levels: 100000000}\n", "max_batch_size: -1\n", "[]",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseConfig(b)
+		if err != nil || c.DynamicBatching == nil {
+			return
+		}
+		maxBatch := 8
+		if c.MaxBatchSize != nil && *c.MaxBatchSize > 0 {
+			maxBatch = *c.MaxBatchSize
+		}
+		o := c.DynamicBatching.batchingOptions(maxBatch, 1)
+		if o.PriorityLevels > 256 || o.MaxQueueSize > 1<<20 || o.MaxBatchSize > 1<<16 {
+			t.Fatalf("out of bounds validated: %+v", o)
+		}
+	})
+}

@@ -159,10 +159,19 @@ func loadConfigFile(path string, c *Config) error {
 	if err != nil {
 		return err
 	}
+	if err := decodeConfig(b, c); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// decodeConfig decodes a --config document strictly (unknown fields are
+// errors) over c.
+func decodeConfig(b []byte, c *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	return nil
 }
