@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/valyala/fastjson"
@@ -137,6 +138,24 @@ func newDecoder(body []byte, headerLen int, inputs []runtime.TensorInfo, req *in
 	return d, jsonPart, nil
 }
 
+// maxParseError bounds the parser's message in an error body: fastjson
+// names every enclosing value, which for deep nesting runs to kilobytes.
+const maxParseError = 300
+
+// parseError is fastjson's message for a malformed document, its chain of
+// enclosing values cut to the innermost ones past maxParseError.
+func parseError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "cannot parse JSON: ")
+	if len(msg) <= maxParseError {
+		return msg
+	}
+	tail := msg[len(msg)-maxParseError:]
+	if i := strings.Index(tail, "cannot parse "); i >= 0 {
+		tail = tail[i:]
+	}
+	return "...: " + tail
+}
+
 // tree decodes the JSON part with fastjson's value tree: the decoder of
 // record for every request the one-pass decoder hands back, and so for
 // every error.
@@ -144,7 +163,7 @@ func (d *decoder) tree(p *fastjson.Parser, jsonPart []byte, outputs []runtime.Te
 	req, inputs := d.req, d.sig
 	v, err := p.ParseBytes(withFiniteLiterals(jsonPart))
 	if err != nil {
-		return badRequest("malformed JSON: %s", strings.TrimPrefix(err.Error(), "cannot parse JSON: "))
+		return badRequest("malformed JSON: %s", parseError(err))
 	}
 	if v.Type() != fastjson.TypeObject {
 		return badRequest("request must be a JSON object, got %s", describe(v))
@@ -685,6 +704,9 @@ func jsonStrings(t *runtime.Tensor, data *fastjson.Value, n int) error {
 			return badRequest("input %q: element %d must be a string, got %s", t.Name, i, describe(v))
 		}
 		s, _ := v.StringBytes()
+		if !utf8.Valid(s) {
+			return badRequest("input %q: BYTES element %d is not valid UTF-8, as JSON text must be: send arbitrary bytes as binary data (binary_data_size)", t.Name, i)
+		}
 		total += len(s)
 		i++
 		return nil

@@ -1,10 +1,20 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
+	"net"
 	"net/http"
+	"os"
+	goruntime "runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/infergate/infergate/runtime/runtimetest"
 )
@@ -21,7 +31,13 @@ func TestBadRequests(t *testing.T) {
 		return header + data, map[string]string{"Inference-Header-Content-Length": itoa(len(header))}
 	}
 	binBody, binHeader := bin(`{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","parameters":{"binary_data_size":64}}]}`, strings.Repeat("\x00", 60))
+	binBody2, binHeader2 := bin(`{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","parameters":{"binary_data_size":32}}]}`, strings.Repeat("\x00", 32))
 	shortBody, _ := bin(`{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","parameters":{"binary_data_size":64}}]}`, strings.Repeat("\x00", 64))
+	var bomb bytes.Buffer // 16 MiB of zeros in 16 KiB
+	zw := gzip.NewWriter(&bomb)
+	zw.Write(make([]byte, 16<<20))
+	zw.Close()
+	nested := `{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}]}`
 	tests := []struct {
 		name   string
 		method string
@@ -67,29 +83,165 @@ func TestBadRequests(t *testing.T) {
 		{"corrupt gzip", "POST", mlp, good, map[string]string{"Content-Encoding": "gzip"}, 400, `gzip body: gzip: invalid header`},
 		{"ONNX Runtime failure", "POST", "/v2/models/reshape3/infer", `{"inputs":[{"name":"x","shape":[4],"datatype":"FP32","data":[1,2,3,4]}]}`, nil, 500, `model "reshape3" version 1: Error running network: `},
 		{"model failed to load", "POST", "/v2/models/corrupt/infer", good, nil, 503, `model "corrupt" is not ready: read model: `},
+		{"trailing garbage", "POST", mlp, good + `xyz`, nil, 400, `malformed JSON: unexpected tail: "xyz"`},
+		{"shape not an array", "POST", mlp, `{"inputs":[{"name":"input","shape":"1,16","datatype":"FP32","data":` + row + `}]}`, nil, 400, `input "input": "shape" must be an array, got "1,16"`},
+		{"datatype not a string", "POST", mlp, `{"inputs":[{"name":"input","shape":[1,16],"datatype":5,"data":` + row + `}]}`, nil, 400, `input "input": "datatype" must be a string, got 5`},
+		{"inputs an object", "POST", mlp, `{"inputs":{"name":"input"}}`, nil, 400, `"inputs" must be an array, got object`},
+		{"shape overflows", "POST", mlp, `{"inputs":[{"name":"input","shape":[4611686018427387904,16],"datatype":"FP32","data":` + row + `}]}`, nil, 400, `input "input": shape [4611686018427387904,16] has too many elements for a request body of 127 bytes`},
+		{"negative dimension", "POST", mlp, `{"inputs":[{"name":"input","shape":[-1,16],"datatype":"FP32","data":` + row + `}]}`, nil, 400, `input "input": shape dimension 0 must be a non-negative integer, got -1`},
+		{"binary size disagrees with the shape", "POST", mlp, binBody2, binHeader2, 400, `input "input": shape [1,16] of FP32 needs 64 bytes, got binary_data_size 32`},
+		{"negative header length", "POST", mlp, good, map[string]string{"Inference-Header-Content-Length": "-5"}, 400, `invalid Inference-Header-Content-Length header "-5"`},
+		{"duplicate input", "POST", mlp, `{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":` + row + `},{"name":"input","shape":[1,16],"datatype":"FP32","data":` + row + `}]}`, nil, 400, `input "input" given twice`},
+		{"invalid UTF-8 in BYTES", "POST", "/v2/models/strings/infer", "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"a\xff\xfeb\"]}]}", nil, 400, `input "text": BYTES element 0 is not valid UTF-8, as JSON text must be: send arbitrary bytes as binary data (binary_data_size)`},
+		{"deeply nested data", "POST", mlp, nested, nil, 400, `malformed JSON: ...: cannot parse array: cannot parse array value: `},
+		{"gzip bomb", "POST", mlp, bomb.String(), map[string]string{"Content-Encoding": "gzip"}, 413, `decompressed JSON request is larger than the limit of 65536 bytes`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			for k, v := range tt.header {
-				h.Set(k, v)
-			}
-			status, body, _, err := c.Do(context.Background(), tt.method, tt.path, []byte(tt.body), h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := errorBody(t, body)
-			exact := !strings.HasSuffix(tt.want, ": ")
-			if status != tt.status || (exact && got != tt.want) || (!exact && !strings.HasPrefix(got, tt.want)) {
-				t.Errorf("got %d %q, want %d %q", status, got, tt.status, tt.want)
+	if len(tests) < 40 {
+		t.Fatalf("the catalogue has %d cases, want at least 40", len(tests))
+	}
+	// Raw connections: what an HTTP client library would not send.
+	raw := []struct {
+		name, request string
+		status        int
+		want          string
+	}{
+		{"declared body over the limit", "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n", 413,
+			"request body is larger than the limit of 1048576 bytes"},
+		{"request line over the read buffer", "POST /v2/models/" + strings.Repeat("m", 5000) + "/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 431,
+			"the request line and headers are larger than the server's limit of 4096 bytes: shorten the URL (model names, versions) or the headers"},
+		{"a header with no colon", "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nbroken\r\nContent-Length: 2\r\n\r\n{}", 400, "malformed HTTP request: "},
+	}
+	addr := strings.TrimPrefix(c.BaseURL(), "http://")
+	pass := func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				h := http.Header{}
+				for k, v := range tt.header {
+					h.Set(k, v)
+				}
+				status, body, _, err := c.Do(context.Background(), tt.method, tt.path, []byte(tt.body), h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := errorBody(t, body)
+				exact := !strings.HasSuffix(tt.want, ": ")
+				if status != tt.status || (exact && got != tt.want) || (!exact && !strings.HasPrefix(got, tt.want)) {
+					t.Errorf("got %d %q, want %d %q", status, got, tt.status, tt.want)
+				}
+			})
+		}
+		for _, tt := range raw {
+			t.Run(tt.name, func(t *testing.T) {
+				status, body := rawRequest(t, addr, []byte(tt.request), 0)
+				got := errorBody(t, body)
+				exact := !strings.HasSuffix(tt.want, ": ")
+				if status != tt.status || (exact && got != tt.want) || (!exact && !strings.HasPrefix(got, tt.want)) {
+					t.Errorf("got %d %q, want %d %q", status, got, tt.status, tt.want)
+				}
+			})
+		}
+		t.Run("a slow client sends its headers byte by byte", func(t *testing.T) {
+			req := "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: " + itoa(len(good)) + "\r\n\r\n" + good
+			if status, body := rawRequest(t, addr, []byte(req), time.Millisecond); status != http.StatusOK {
+				t.Errorf("got %d %s", status, body)
 			}
 		})
+	}
+
+	// A first pass warms the server up (pools, parsers, ONNX Runtime's
+	// arenas); leaks then show as growth over the passes that follow.
+	pass(t)
+	c.CloseIdleConnections()
+	goroutines, rss := settledGoroutines(t, -1), settledRSS(t)
+	for range 5 {
+		pass(t)
+	}
+	c.CloseIdleConnections()
+	afterG, afterRSS := settledGoroutines(t, goroutines), settledRSS(t)
+	t.Logf("after 5 more passes (%d requests): goroutines %d -> %d, RSS %d -> %d KiB", 5*(len(tests)+len(raw)+1), goroutines, afterG, rss>>10, afterRSS>>10)
+	if afterG > goroutines {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines grew from %d to %d:\n%s", goroutines, afterG, buf[:goruntime.Stack(buf, true)])
+	}
+	if float64(afterRSS) > 1.1*float64(rss) {
+		t.Errorf("RSS grew from %d to %d KiB, more than 10%%", rss>>10, afterRSS>>10)
 	}
 	// Nothing above took the server down.
 	status, _, _, err := c.Do(context.Background(), "POST", mlp, []byte(good), nil)
 	if err != nil || status != 200 {
 		t.Fatalf("after the bad requests: %d %v", status, err)
 	}
+}
+
+// rawRequest writes req on a new connection, a byte at a time with gap
+// between bytes when gap > 0, and reads the response.
+func rawRequest(t *testing.T, addr string, req []byte, gap time.Duration) (int, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if gap > 0 {
+		for i := range req {
+			if _, err := conn.Write(req[i : i+1]); err != nil {
+				t.Fatal(err)
+			}
+			if req[i] == '\n' {
+				time.Sleep(gap) // per line: a byte per write, and slow
+			}
+		}
+	} else if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// settledGoroutines returns the goroutine count once it is at most want
+// (or, with want < 0, once it stops changing), within 15 s: fasthttp
+// keeps an idle worker goroutine for up to 10 s.
+func settledGoroutines(t *testing.T, want int) int {
+	t.Helper()
+	n := goruntime.NumGoroutine()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		m := goruntime.NumGoroutine()
+		if (want >= 0 && m <= want) || (want < 0 && m == n) {
+			return m
+		}
+		n = m
+	}
+	return n
+}
+
+// settledRSS returns the process's resident memory after a GC that
+// returns freed memory to the system.
+func settledRSS(t *testing.T) int64 {
+	t.Helper()
+	goruntime.GC()
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
 
 func itoa(n int) string {
