@@ -1,7 +1,7 @@
 # infergate: two commands for a new user.
 #   make run    fetch what is missing, build, serve configs/example-repository on :8000
 #   make test   everything else: vet, gofmt, race-enabled unit and end-to-end tests
-# Long runs have their own targets: make bench, make fuzz.
+# Long runs have their own targets: make bench, make fuzz, make overload, make soak.
 
 SHELL := /bin/bash
 GO ?= go
@@ -112,6 +112,12 @@ models:
 
 clean:
 	rm -rf bin
+
+# Overload: the 256 MLP with batching in open loop at half and twice its
+# measured capacity, admission off, adaptive and fixed (about 2 minutes).
+.PHONY: overload
+overload: deps bench-models build bin/infergate-bench
+	scripts/overload.sh $(BENCH_OUT)/overload
 
 # The cost of monitoring: mlp_256 at concurrency 64 with metrics and drift
 # on against off, in alternating rounds (ROUNDS=5, about 3 minutes).

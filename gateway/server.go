@@ -72,6 +72,11 @@ type Options struct {
 	// Retry-After. Default DefaultMaxInflightBodyBytes, and at least
 	// MaxRequestBodySize; negative: unlimited.
 	MaxInflightBodyBytes int64
+	// AdmissionLimit bounds the inference requests in flight: past it a
+	// request gets 503 with Retry-After before it is decoded or queued.
+	// 0 (default): no limit; > 0: that many; AdmissionAdaptive: a limit
+	// that follows latency (see admission).
+	AdmissionLimit int
 	// RequestTimeout is the end-to-end deadline of an inference request:
 	// the wait for a version, the queue and the run, which it terminates
 	// through ONNX Runtime when it expires; the client gets 504. Unlike a
@@ -117,6 +122,7 @@ type Server struct {
 	srv       *fasthttp.Server
 
 	bodies   *bodyBudget
+	admit    *admission
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
 	draining atomic.Bool
@@ -164,6 +170,7 @@ func New(repo *repository.Repository, opts Options) *Server {
 	}
 	s.requests.New = func() any { return new(inferRequest) }
 	s.bodies = newBodyBudget(opts.MaxInflightBodyBytes, opts.MaxRequestBodySize)
+	s.admit = newAdmission(opts.AdmissionLimit)
 	s.srv = &fasthttp.Server{
 		HeaderReceived:               s.bodies.headerReceived,
 		Handler:                      s.Handler(),
@@ -558,6 +565,12 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
+	if err := s.admit.acquire(); err != nil {
+		s.fail(ctx, err)
+		s.observer.ObserveRequest("", nil, "http", ctx.Response.StatusCode(), time.Since(start), len(ctx.Request.Body()), len(ctx.Response.Body()))
+		return
+	}
+	defer func() { s.admit.release(time.Since(start), time.Now()) }()
 	var (
 		model string
 		v     *repository.Version // the version the request resolved to

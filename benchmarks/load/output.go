@@ -69,7 +69,7 @@ func roundTo(x float64, decimals int) float64 {
 // WriteTable writes results as an aligned text table for a terminal.
 func WriteTable(w io.Writer, results []*Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "label\tload\treq/s\titems/s\tp50\tp90\tp99\tp99.9\tmax\tok\tfailed\tstable\t")
+	fmt.Fprintln(tw, "label\tload\treq/s\titems/s\tp50\tp90\tp99\tp99.9\tmax\tok\tfailed\trefused p50/p99\tstable\t")
 	for _, r := range results {
 		ld := fmt.Sprintf("c%d", r.Concurrency)
 		if r.Mode != "closed" {
@@ -80,8 +80,12 @@ func WriteTable(w io.Writer, results []*Result) error {
 			failed += " (" + s + ")"
 		}
 		l := r.Latency
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%v\t\n", r.Label, ld, SI(r.Throughput), SI(r.ItemsPerSec),
-			Micros(l.P50), Micros(l.P90), Micros(l.P99), Micros(l.P999), Micros(l.Max), r.OK, failed, r.Stable)
+		refused := "-"
+		if r.Refused != nil {
+			refused = Micros(r.Refused.P50) + "/" + Micros(r.Refused.P99)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%v\t\n", r.Label, ld, SI(r.Throughput), SI(r.ItemsPerSec),
+			Micros(l.P50), Micros(l.P90), Micros(l.P99), Micros(l.P999), Micros(l.Max), r.OK, failed, refused, r.Stable)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)

@@ -150,6 +150,12 @@ type Result struct {
 	// it; a large SendLag with few workers busy means the generator, not
 	// the server, was the bottleneck.
 	SendLag *Latency `json:"send_lag,omitempty"`
+	// Service, in open loop, summarizes the 2xx answers' latencies from
+	// their actual send: the server's time, without the generator's lag.
+	Service *Latency `json:"service,omitempty"`
+	// Refused summarizes the service times of the 429 and 503 answers
+	// (load shed), from their actual send; absent without any.
+	Refused *Latency `json:"refused,omitempty"`
 	// Stable says the last StableWindows windows agreed within the
 	// stability bound; Windows counts every window run, warm-up included.
 	Stable  bool `json:"stable"`
@@ -214,16 +220,19 @@ func RunFunc(ctx context.Context, opts Options, f Func) (*Result, error) {
 			if sends != nil {
 				for i := range sends {
 					began := start.Add(offsets[i])
-					sh.recordLag(time.Since(began))
+					sent := time.Now()
+					sh.recordLag(sent.Sub(began))
 					status, err := f(ctx, w)
-					sh.record(time.Since(began), status, err)
+					done := time.Now()
+					sh.record(done.Sub(began), done.Sub(sent), status, err)
 				}
 				return
 			}
 			for !stopped.Load() {
 				began := time.Now()
 				status, err := f(ctx, w)
-				sh.record(time.Since(began), status, err)
+				took := time.Since(began)
+				sh.record(took, took, status, err)
 			}
 		})
 	}
@@ -245,7 +254,7 @@ func RunFunc(ctx context.Context, opts Options, f Func) (*Result, error) {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			w := &window{h: newHistogram(), lag: newHistogram()}
+			w := &window{h: newHistogram(), lag: newHistogram(), service: newHistogram(), refused: newHistogram()}
 			for _, s := range shards {
 				s.drain(w)
 			}
@@ -301,8 +310,14 @@ func RunFunc(ctx context.Context, opts Options, f Func) (*Result, error) {
 		r.Concurrency = 0
 		lag := summarize(m.lag)
 		r.SendLag = &lag
+		svc := summarize(m.service)
+		r.Service = &svc
 	}
 	r.ItemsPerSec = r.Throughput
+	if m.refused != nil && m.refused.TotalCount() > 0 {
+		ref := summarize(m.refused)
+		r.Refused = &ref
+	}
 	if len(m.non2xx) > 0 {
 		r.Non2xx = map[string]int64{}
 		for s, n := range m.non2xx {

@@ -116,6 +116,9 @@ type shard struct {
 	mu  sync.Mutex
 	h   *hdrhistogram.Histogram
 	lag *hdrhistogram.Histogram // open loop: intended to actual send time
+	// service: 2xx latencies from the actual send; refused: those of 429
+	// and 503 answers (load shedding).
+	service, refused *hdrhistogram.Histogram
 	counts
 }
 
@@ -131,7 +134,7 @@ func (s *shard) recordLag(lag time.Duration) {
 
 // record adds one request's outcome: a 2xx latency to the histogram, a
 // non-2xx status or a transport error to the counts only.
-func (s *shard) record(latency time.Duration, status int, err error) {
+func (s *shard) record(latency, service time.Duration, status int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -141,6 +144,12 @@ func (s *shard) record(latency time.Duration, status int, err error) {
 			s.firstErr = err.Error()
 		}
 	case status < 200 || status > 299:
+		if status == 429 || status == 503 {
+			if s.refused == nil {
+				s.refused = newHistogram()
+			}
+			_ = s.refused.RecordValue(min(int64(service), highestLatency))
+		}
 		if s.non2xx == nil {
 			s.non2xx = map[int]int64{}
 		}
@@ -148,6 +157,10 @@ func (s *shard) record(latency time.Duration, status int, err error) {
 	default:
 		s.ok++
 		_ = s.h.RecordValue(min(int64(latency), highestLatency))
+		if s.service == nil {
+			s.service = newHistogram()
+		}
+		_ = s.service.RecordValue(min(int64(service), highestLatency))
 	}
 }
 
@@ -161,6 +174,20 @@ func (s *shard) drain(w *window) {
 		w.lag.Merge(s.lag)
 		s.lag.Reset()
 	}
+	if s.service != nil {
+		if w.service == nil {
+			w.service = newHistogram()
+		}
+		w.service.Merge(s.service)
+		s.service.Reset()
+	}
+	if s.refused != nil {
+		if w.refused == nil {
+			w.refused = newHistogram()
+		}
+		w.refused.Merge(s.refused)
+		s.refused.Reset()
+	}
 	w.counts.add(s.counts)
 	s.counts = counts{}
 }
@@ -169,6 +196,8 @@ func (s *shard) drain(w *window) {
 type window struct {
 	h       *hdrhistogram.Histogram
 	lag     *hdrhistogram.Histogram
+	service *hdrhistogram.Histogram
+	refused *hdrhistogram.Histogram
 	elapsed time.Duration
 	counts
 }
@@ -211,9 +240,15 @@ func stable(ws []*window, tolerance float64) bool {
 
 // merge sums windows into one.
 func merge(ws []*window) *window {
-	out := &window{h: newHistogram(), lag: newHistogram()}
+	out := &window{h: newHistogram(), lag: newHistogram(), service: newHistogram(), refused: newHistogram()}
 	for _, w := range ws {
 		out.h.Merge(w.h)
+		if w.refused != nil {
+			out.refused.Merge(w.refused)
+		}
+		if w.service != nil {
+			out.service.Merge(w.service)
+		}
 		if w.lag != nil {
 			out.lag.Merge(w.lag)
 		}

@@ -138,13 +138,13 @@ func TestSummarize(t *testing.T) {
 func TestShardRecord(t *testing.T) {
 	t.Parallel()
 	s := &shard{h: newHistogram()}
-	s.record(time.Millisecond, 200, nil)
-	s.record(2*time.Millisecond, 204, nil)
-	s.record(time.Second, 503, nil)
-	s.record(time.Second, 503, nil)
-	s.record(time.Second, 429, nil)
-	s.record(time.Second, 0, errTest("connection refused"))
-	s.record(time.Second, 0, errTest("timeout"))
+	s.record(time.Millisecond, time.Millisecond, 200, nil)
+	s.record(2*time.Millisecond, 2*time.Millisecond, 204, nil)
+	s.record(time.Second, time.Second, 503, nil)
+	s.record(time.Second, time.Second, 503, nil)
+	s.record(time.Second, time.Second, 429, nil)
+	s.record(time.Second, time.Second, 0, errTest("connection refused"))
+	s.record(time.Second, time.Second, 0, errTest("timeout"))
 	w := &window{h: newHistogram()}
 	s.drain(w)
 	if w.ok != 2 || w.errors != 2 || w.non2xx[503] != 2 || w.non2xx[429] != 1 || w.firstErr != "connection refused" {

@@ -40,6 +40,11 @@ type Config struct {
 		// body is read. Default 1 GiB (0); at least
 		// max_request_body_bytes; -1: unlimited.
 		MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
+		// AdmissionLimit bounds the inference requests in flight: past
+		// it a request gets 503 with Retry-After before it is decoded.
+		// 0 (default): none; N > 0: N; -1: adaptive, following latency
+		// (Envoy's gradient controller; see gateway/admission.go).
+		AdmissionLimit int `yaml:"admission_limit"`
 		// IdleTimeout closes idle keep-alive connections. Default 2m.
 		IdleTimeout time.Duration `yaml:"idle_timeout"`
 		// ReadTimeout bounds reading a request, body included; WriteTimeout
@@ -196,6 +201,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("repository_poll_secs: must be 1 or more, got %d", c.RepositoryPollSecs)
 	case c.HTTP.MaxInflightBodyBytes < -1 || (c.HTTP.MaxInflightBodyBytes > 0 && c.HTTP.MaxInflightBodyBytes < int64(c.HTTP.MaxRequestBodyBytes)):
 		return fmt.Errorf("http.max_inflight_body_bytes: must be -1 (unlimited), 0 (default) or at least http.max_request_body_bytes (%d), got %d", c.HTTP.MaxRequestBodyBytes, c.HTTP.MaxInflightBodyBytes)
+	case c.HTTP.AdmissionLimit < -1 || c.HTTP.AdmissionLimit > 1<<20:
+		return fmt.Errorf("http.admission_limit: must be -1 (adaptive), 0 (none) or a limit up to %d, got %d", 1<<20, c.HTTP.AdmissionLimit)
 	case c.HTTP.RequestTimeout < 0:
 		return fmt.Errorf("http.request_timeout: must not be negative, got %v", c.HTTP.RequestTimeout)
 	case c.HTTP.DrainDelay < 0 || c.HTTP.DrainDelay > time.Hour:

@@ -74,6 +74,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		WriteTimeout:         c.HTTP.WriteTimeout,
 		MaxJSONSize:          c.HTTP.MaxJSONBytes,
 		MaxInflightBodyBytes: c.HTTP.MaxInflightBodyBytes,
+		AdmissionLimit:       c.HTTP.AdmissionLimit,
 		RequestTimeout:       c.HTTP.RequestTimeout,
 		StrictReadiness:      c.StrictReadiness,
 		ModelControl:         c.ModelControl,

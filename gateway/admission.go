@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/infergate/infergate/errdefs"
+)
+
+// admission limits the inference requests in flight, so that under
+// overload the excess is refused at once, before its decoding and its
+// run, instead of queueing in front of the batcher where every admitted
+// request's latency grows with the backlog.
+//
+// The limit adapts to latency in the manner of Envoy's adaptive
+// concurrency filter (gradient controller):
+//   - every probeEvery, the limit drops to probeConcurrency until
+//     probeSamples requests have completed; their median latency is the
+//     no-load latency, minRTT (the requests refused meanwhile get 503,
+//     for milliseconds under load);
+//   - otherwise, every updateEvery completions, their mean latency
+//     sampleRTT gives gradient = minRTT × (1 + admissionBuffer) /
+//     sampleRTT, clamped to [0.5, 2], and the limit becomes
+//     limit × gradient + √limit, smoothed, within [admissionMin,
+//     admissionMax]. It grows while latency stays within twice the
+//     no-load latency, and shrinks when requests queue past it; it grows
+//     only while the requests in flight use at least half of it.
+//
+// A fixed limit (Options.AdmissionLimit > 0) skips the adaptation.
+//
+// AdmissionAdaptive as Options.AdmissionLimit selects this limiter.
+const AdmissionAdaptive = -1
+type admission struct {
+	fixed    bool
+	min, max float64
+
+	mu        sync.Mutex
+	inflight  int
+	limit     float64
+	minRTT    float64 // seconds; 0 until the first probe ends
+	probing   bool
+	stale     int // completions to skip in a probe: admitted before it
+	probe     []float64
+	nextProbe time.Time
+	sum       float64 // latencies since the last update
+	n         int
+	peak      int // most in flight since the last update
+}
+
+const (
+	admissionInitial = 64
+	admissionMin     = 4
+	admissionMax     = 4096
+	admissionBuffer  = 1.0 // latency may reach (1 + buffer) × minRTT
+	smoothing        = 0.2
+	updateEvery      = 32
+	probeEvery       = 10 * time.Second
+	probeConcurrency = 3
+	probeSamples     = 50
+	admissionRetry   = time.Second
+)
+
+// newAdmission returns the limiter for Options.AdmissionLimit: 0 none
+// (nil), > 0 fixed, AdmissionAdaptive adaptive.
+func newAdmission(limit int) *admission {
+	switch {
+	case limit == AdmissionAdaptive:
+		return &admission{limit: admissionInitial, min: admissionMin, max: admissionMax, probing: true}
+	case limit > 0:
+		return &admission{fixed: true, limit: float64(limit), min: float64(limit), max: float64(limit)}
+	}
+	return nil
+}
+
+// acquire admits a request, or refuses it with the error to answer.
+func (a *admission) acquire() error {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	limit := math.Floor(a.limit)
+	if a.probing {
+		limit = probeConcurrency
+	}
+	if float64(a.inflight) >= limit {
+		return &errdefs.Error{
+			Kind:       errdefs.Overloaded,
+			RetryAfter: admissionRetry,
+			Msg:        fmt.Sprintf("the server is at its limit of %d inference requests in flight: retry later", int(limit)),
+		}
+	}
+	a.inflight++
+	a.peak = max(a.peak, a.inflight)
+	return nil
+}
+
+// release ends an admitted request that took rtt, at now.
+func (a *admission) release(rtt time.Duration, now time.Time) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.inflight--
+	if a.fixed {
+		return
+	}
+	x := rtt.Seconds()
+	switch {
+	case a.probing && a.stale > 0:
+		a.stale--
+		return
+	case a.probing:
+		if a.probe = append(a.probe, x); len(a.probe) < probeSamples {
+			return
+		}
+		slices.Sort(a.probe)
+		a.minRTT = a.probe[len(a.probe)/2]
+		a.probe = a.probe[:0]
+		a.probing, a.nextProbe = false, now.Add(probeEvery)
+		a.sum, a.n, a.peak = 0, 0, a.inflight
+		return
+	case !now.Before(a.nextProbe):
+		a.probing, a.stale = true, a.inflight
+		return
+	}
+	a.sum += x
+	if a.n++; a.n < updateEvery {
+		return
+	}
+	sample := a.sum / float64(a.n)
+	gradient := min(max(a.minRTT*(1+admissionBuffer)/sample, 0.5), 2)
+	next := a.limit*gradient + math.Sqrt(a.limit)
+	if next > a.limit && float64(a.peak) < a.limit/2 {
+		next = a.limit // the load, not the limit, bounds what is in flight
+	}
+	a.limit = min(max(a.limit*(1-smoothing)+next*smoothing, a.min), a.max)
+	a.sum, a.n, a.peak = 0, 0, a.inflight
+}
+
+// state returns the limit in effect and the requests in flight.
+func (a *admission) state() (limit, inflight int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.probing {
+		return probeConcurrency, a.inflight
+	}
+	return int(a.limit), a.inflight
+}

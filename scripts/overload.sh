@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Overload: the 256-512-512-10 MLP with dynamic batching, in open loop at
+# half and at twice its capacity, with admission off and adaptive
+# (http.admission_limit 0, -1 and 128; MODES overrides). Capacity is measured first (closed
+# loop, c64). Results: a table on stdout and the JSON of each run in OUT.
+#
+#   scripts/overload.sh [OUT]     (make overload)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-benchmarks/results/$(date -u +%F)/overload}
+mkdir -p "$OUT"
+LIB=${ONNXRUNTIME_LIB:?set ONNXRUNTIME_LIB}
+repo=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; rm -rf "$repo"' EXIT
+mkdir -p "$repo/mlp_256/1"
+cp .cache/bench-models/mlp_256/1/model.onnx "$repo/mlp_256/1/"
+printf 'max_batch_size: 64\ndynamic_batching: {}\n' >"$repo/mlp_256/config.yaml"
+port=${PORT:-18123}
+url=http://127.0.0.1:$port
+
+start() { # admission_limit
+	printf 'http:\n  admission_limit: %s\n' "$1" >"$repo/gateway.yaml"
+	bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
+		--http-port "$port" --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/server-$1.log" &
+	pid=$!
+	for _ in $(seq 100); do curl -sf "$url/v2/health/ready" >/dev/null && return; sleep 0.1; done
+	echo "server did not start" >&2; exit 1
+}
+stop() { kill "$pid"; wait "$pid" || true; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+
+start 0
+bin/infergate-bench load --url "$url" --model mlp_256 --concurrency 64 --quiet --json "$OUT/capacity.json" >/dev/null
+cap=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[0]["throughput"]))' "$OUT/capacity.json")
+stop
+half=$((cap / 2)); double=$((cap * 2))
+echo "capacity (c64, closed loop): $cap req/s; open loop at $half and $double req/s"
+for mode in ${MODES:-0 -1 128}; do
+	start "$mode"
+	before=$(rss)
+	bin/infergate-bench load --url "$url" --model mlp_256 --request-rate "$half,$double" --max-in-flight 2048 \
+		--quiet --json "$OUT/admission$mode.json" >"$OUT/admission$mode.txt"
+	after=$(rss)
+	stop
+	echo "== http.admission_limit: $mode   (server RSS $((before / 1024)) -> $((after / 1024)) MiB)"
+	cat "$OUT/admission$mode.txt"
+done
+
+# The figures: service times are from each request's actual send (the
+# server's time); latency from its intended send (the generator's lag
+# included, which dominates once the generator saturates these cores).
+python3 - "$OUT" ${MODES:-0 -1 128} <<'PY'
+import json, sys
+out, modes = sys.argv[1], sys.argv[2:]
+print("\n| admission_limit | offered req/s | answered req/s | refused req/s | refused service p50 / p99 | admitted service p99 | admitted p99 from intended send | send lag p50 |")
+print("|---|---|---|---|---|---|---|---|")
+ms = lambda us: f"{us/1e3:.2f} ms"
+for m in modes:
+    for r in json.load(open(f"{out}/admission{m}.json")):
+        ref = sum((r.get("non_2xx") or {}).values()) / r["seconds"]
+        rs = r.get("refused")
+        rtxt = f"{ms(rs['p50_us'])} / {ms(rs['p99_us'])}" if rs else "-"
+        print(f"| {m} | {r['rate']:.0f} | {r['throughput']:.0f} | {ref:.0f} | {rtxt} | {ms(r['service']['p99_us'])} | {ms(r['latency']['p99_us'])} | {ms(r['send_lag']['p50_us'])} |")
+PY
