@@ -33,6 +33,7 @@ import (
 //
 // AdmissionAdaptive as Options.AdmissionLimit selects this limiter.
 const AdmissionAdaptive = -1
+
 type admission struct {
 	fixed    bool
 	min, max float64
