@@ -30,10 +30,6 @@ import (
 //     only while the requests in flight use at least half of it.
 //
 // A fixed limit (Options.AdmissionLimit > 0) skips the adaptation.
-//
-// AdmissionAdaptive as Options.AdmissionLimit selects this limiter.
-const AdmissionAdaptive = -1
-
 type admission struct {
 	fixed    bool
 	min, max float64
@@ -50,6 +46,9 @@ type admission struct {
 	n         int
 	peak      int // most in flight since the last update
 }
+
+// AdmissionAdaptive as Options.AdmissionLimit selects the adaptive limit.
+const AdmissionAdaptive = -1
 
 const (
 	admissionInitial = 64
