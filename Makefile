@@ -119,6 +119,15 @@ clean:
 overload: deps bench-models build bin/infergate-bench
 	scripts/overload.sh $(BENCH_OUT)/overload
 
+# Soak: SOAK (default 10m) of mixed traffic on the binary, a hot swap a
+# minute and canary rollouts one after another; RSS may grow at most 5 %
+# after the warm-up and goroutines stay flat. The log goes to BENCH_OUT.
+SOAK ?= 10m
+.PHONY: soak
+soak: deps
+	@mkdir -p $(BENCH_OUT)
+	INFERGATE_SOAK=$(SOAK) $(GO) test -run '^TestSoak$$' -v -count=1 -timeout 40m ./cmd/infergate/ 2>&1 | grep -v 'main_test.go:42' | tee $(BENCH_OUT)/soak.txt; test $${PIPESTATUS[0]} -eq 0
+
 # The cost of monitoring: mlp_256 at concurrency 64 with metrics and drift
 # on against off, in alternating rounds (ROUNDS=5, about 3 minutes).
 ROUNDS ?= 5

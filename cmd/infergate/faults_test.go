@@ -80,46 +80,12 @@ func TestKillAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "infergate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	root := t.TempDir()
 	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "mlp"), filepath.Join(root, "mlp"))
 	start := func() (*exec.Cmd, *client.Client, time.Duration) {
-		began := time.Now()
-		cmd := exec.Command(bin, "serve", "--model-repository", root, "--http-address", "127.0.0.1", "--http-port", "0",
+		return runBinary(t, bin, "serve", "--model-repository", root, "--http-address", "127.0.0.1", "--http-port", "0",
 			"--onnxruntime-lib", runtimetest.Library(t))
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		addr := make(chan string, 1)
-		go func() {
-			re := regexp.MustCompile(`address=(\S+)`)
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				if m := re.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "serving KServe") {
-					addr <- m[1]
-				}
-			}
-		}()
-		var a string
-		select {
-		case a = <-addr:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatal("server did not start")
-		}
-		c := client.New("http://"+a, nil)
-		waitFor(t, "ready", func() bool {
-			ok, err := c.ServerReady(context.Background())
-			return err == nil && ok
-		})
-		return cmd, c, time.Since(began)
 	}
 	cmd, c, first := start()
 	body := []byte(`{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":[` + strings.Repeat("1,", 15) + `1]}]}`)
@@ -150,4 +116,53 @@ func TestKillAndRestart(t *testing.T) {
 		t.Fatalf("after the restart: %d %s %v", status, b, err)
 	}
 	t.Logf("start to ready: %v the first time, %v after kill -9", first.Round(time.Millisecond), again.Round(time.Millisecond))
+}
+
+// buildBinary builds the infergate binary into a temporary folder.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "infergate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runBinary starts bin with args (an HTTP port of 0), waits until it is
+// ready and returns it, a client, and the time from start to ready. The
+// caller stops it.
+func runBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, *client.Client, time.Duration) {
+	t.Helper()
+	began := time.Now()
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`address=(\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "serving KServe") {
+				addr <- m[1]
+			}
+		}
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("server did not start")
+	}
+	c := client.New("http://"+a, nil)
+	waitFor(t, "ready", func() bool {
+		ok, err := c.ServerReady(context.Background())
+		return err == nil && ok
+	})
+	return cmd, c, time.Since(began)
 }
