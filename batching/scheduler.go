@@ -337,7 +337,7 @@ func (s *Scheduler) Infer(ctx context.Context, req Request) ([]runtime.Tensor, e
 		case <-expired:
 			expired = nil
 			if s.opts.DelayOnTimeout {
-				s.delay(p)
+				s.delay(ctx, p)
 				continue
 			}
 			if s.remove(p) {
@@ -547,7 +547,7 @@ func (s *Scheduler) remove(p *pending) bool {
 }
 
 // delay moves p behind every request that has not expired.
-func (s *Scheduler) delay(p *pending) {
+func (s *Scheduler) delay(ctx context.Context, p *pending) {
 	if !s.remove(p) {
 		return
 	}
@@ -562,7 +562,7 @@ func (s *Scheduler) delay(p *pending) {
 	s.queues[p.level] = append(s.queues[p.level], p)
 	s.queued++
 	s.obs.QueueDepth(s.queued)
-	s.dispatchLocked(nil, nil)
+	s.dispatchLocked(ctx, p)
 }
 
 // takeLocked removes and returns the next batch, or nil when the queue is

@@ -18,9 +18,9 @@ import (
 // The limit adapts to latency in the manner of Envoy's adaptive
 // concurrency filter (gradient controller):
 //   - every probeEvery, the limit drops to probeConcurrency until
-//     probeSamples requests have completed; their median latency is the
-//     no-load latency, minRTT (the requests refused meanwhile get 503,
-//     for milliseconds under load);
+//     probeSamples requests admitted by the probe have completed, or
+//     probeMax has passed; their median latency is the no-load latency,
+//     minRTT (the requests refused meanwhile get 503);
 //   - otherwise, every updateEvery completions, their mean latency
 //     sampleRTT gives gradient = minRTT × (1 + admissionBuffer) /
 //     sampleRTT, clamped to [0.5, 2], and the limit becomes
@@ -39,7 +39,8 @@ type admission struct {
 	limit     float64
 	minRTT    float64 // seconds; 0 until the first probe ends
 	probing   bool
-	stale     int // completions to skip in a probe: admitted before it
+	probeEnd  time.Time // a probe ends by then, with what it has
+	stale     int       // completions to skip in a probe: admitted before it
 	probe     []float64
 	nextProbe time.Time
 	sum       float64 // latencies since the last update
@@ -60,6 +61,7 @@ const (
 	probeEvery       = 10 * time.Second
 	probeConcurrency = 3
 	probeSamples     = 50
+	probeMax         = 250 * time.Millisecond // the longest a probe lasts
 	admissionRetry   = time.Second
 )
 
@@ -84,7 +86,11 @@ func (a *admission) acquire() error {
 	defer a.mu.Unlock()
 	limit := math.Floor(a.limit)
 	if a.probing {
-		limit = probeConcurrency
+		if time.Now().After(a.probeEnd) && !a.probeEnd.IsZero() {
+			a.endProbeLocked(time.Now())
+		} else {
+			limit = probeConcurrency
+		}
 	}
 	if float64(a.inflight) >= limit {
 		return &errdefs.Error{
@@ -111,25 +117,27 @@ func (a *admission) release(rtt time.Duration, now time.Time) {
 	}
 	x := rtt.Seconds()
 	switch {
+	case a.probing && !a.probeEnd.IsZero() && now.After(a.probeEnd):
+		a.endProbeLocked(now)
+		return
 	case a.probing && a.stale > 0:
 		a.stale--
 		return
 	case a.probing:
-		if a.probe = append(a.probe, x); len(a.probe) < probeSamples {
-			return
+		if a.probe = append(a.probe, x); len(a.probe) >= probeSamples {
+			a.endProbeLocked(now)
 		}
-		slices.Sort(a.probe)
-		a.minRTT = a.probe[len(a.probe)/2]
-		a.probe = a.probe[:0]
-		a.probing, a.nextProbe = false, now.Add(probeEvery)
-		a.sum, a.n, a.peak = 0, 0, a.inflight
 		return
 	case !now.Before(a.nextProbe):
-		a.probing, a.stale = true, a.inflight
+		a.probing, a.stale, a.probeEnd = true, a.inflight, now.Add(probeMax)
 		return
 	}
 	a.sum += x
 	if a.n++; a.n < updateEvery {
+		return
+	}
+	if a.minRTT == 0 { // no probe has measured it yet
+		a.probing, a.stale, a.probeEnd = true, a.inflight, now.Add(probeMax)
 		return
 	}
 	sample := a.sum / float64(a.n)
@@ -139,6 +147,18 @@ func (a *admission) release(rtt time.Duration, now time.Time) {
 		next = a.limit // the load, not the limit, bounds what is in flight
 	}
 	a.limit = min(max(a.limit*(1-smoothing)+next*smoothing, a.min), a.max)
+	a.sum, a.n, a.peak = 0, 0, a.inflight
+}
+
+// endProbeLocked ends a probe: its samples' median is the new minRTT
+// (a probe cut short by probeMax with few samples keeps the old one).
+func (a *admission) endProbeLocked(now time.Time) {
+	if len(a.probe) >= probeSamples/5 || a.minRTT == 0 && len(a.probe) > 0 {
+		slices.Sort(a.probe)
+		a.minRTT = a.probe[len(a.probe)/2]
+	}
+	a.probe = a.probe[:0]
+	a.probing, a.nextProbe = false, now.Add(probeEvery)
 	a.sum, a.n, a.peak = 0, 0, a.inflight
 }
 

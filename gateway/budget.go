@@ -17,19 +17,24 @@ import (
 //
 // A request reserves its Content-Length when its headers have arrived
 // (fasthttp's HeaderReceived), before fasthttp allocates the body, and a
-// chunked one the body limit; an inflated body reserves its inflation
-// bound on top. The reservation lasts until the handler returns. A
-// request that does not fit is refused with 503 and Retry-After without
-// its body being read (the connection then closes).
+// chunked one the body limit; a compressed body also reserves what it
+// inflates to, 64 KiB at a time, as it is read. The reservation lasts
+// until the handler returns. A request that does not
+// fit is refused with 503 and Retry-After without its body being read,
+// and its connection closes.
 //
 // Reservations are keyed by the request's header, which fasthttp keeps
-// for the request's whole life. A request whose connection fails between
-// its headers and the handler, where fasthttp calls no error handler (a
-// connection closed by Shutdown), leaves its reservation until the next
-// request on the same context replaces it.
+// for the request's whole life. Where a connection ends between its
+// headers and the handler and fasthttp calls no error handler (a chunked
+// body cut at a chunk boundary, a connection closed by Shutdown), the
+// reservation is left behind: the next request on the same context
+// replaces it, and a request that does not fit first reclaims those
+// whose handler never started within the read timeout, the longest
+// fasthttp reads a request.
 type bodyBudget struct {
-	limit   int64 // ≤ 0: unlimited, and nothing is tracked
-	maxBody int64
+	limit       int64 // ≤ 0: unlimited, and nothing is tracked
+	maxBody     int64
+	readTimeout time.Duration
 
 	mu   sync.Mutex
 	used int64
@@ -37,16 +42,19 @@ type bodyBudget struct {
 }
 
 type reservation struct {
-	n       int64
-	refused bool
+	n        int64
+	declared int64 // the request's Content-Length (-1 chunked)
+	at       time.Time
+	started  bool // the handler or the error handler has it
+	refused  bool
 }
 
 // budgetRetryAfter is the Retry-After of a refused body: bodies in flight
 // are read within a read timeout, most within milliseconds.
 const budgetRetryAfter = time.Second
 
-func newBodyBudget(limit int64, maxBody int) *bodyBudget {
-	return &bodyBudget{limit: limit, maxBody: int64(maxBody), held: make(map[*fasthttp.RequestHeader]reservation)}
+func newBodyBudget(limit int64, maxBody int, readTimeout time.Duration) *bodyBudget {
+	return &bodyBudget{limit: limit, maxBody: int64(maxBody), readTimeout: readTimeout, held: make(map[*fasthttp.RequestHeader]reservation)}
 }
 
 // headerReceived reserves the request's declared body. A request that
@@ -56,7 +64,8 @@ func (b *bodyBudget) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestC
 	if b.limit <= 0 {
 		return fasthttp.RequestConfig{}
 	}
-	n := int64(h.ContentLength())
+	declared := int64(h.ContentLength())
+	n := declared
 	switch {
 	case n == -1: // chunked: it may grow to the body limit
 		n = b.maxBody
@@ -72,13 +81,28 @@ func (b *bodyBudget) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestC
 	if n <= 0 {
 		return fasthttp.RequestConfig{}
 	}
+	now := time.Now()
 	if b.used+n > b.limit {
-		b.held[h] = reservation{refused: true}
+		b.reclaimLocked(now)
+	}
+	if b.used+n > b.limit {
+		b.held[h] = reservation{declared: declared, at: now, refused: true}
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
 	b.used += n
-	b.held[h] = reservation{n: n}
+	b.held[h] = reservation{n: n, declared: declared, at: now}
 	return fasthttp.RequestConfig{}
+}
+
+// reclaimLocked drops the reservations whose handler never started
+// within the read timeout: their connections ended unseen.
+func (b *bodyBudget) reclaimLocked(now time.Time) {
+	for h, r := range b.held {
+		if !r.started && now.Sub(r.at) > b.readTimeout {
+			b.used -= r.n
+			delete(b.held, h)
+		}
+	}
 }
 
 // take reserves n more bytes for the request (an inflated body), false
@@ -100,30 +124,37 @@ func (b *bodyBudget) take(h *fasthttp.RequestHeader, n int64) bool {
 }
 
 // release ends the request's reservation and reports whether its body
-// was refused.
-func (b *bodyBudget) release(h *fasthttp.RequestHeader) (refused bool) {
+// was refused, with its declared size.
+func (b *bodyBudget) release(h *fasthttp.RequestHeader) (refused bool, declared int64) {
 	if b.limit <= 0 {
-		return false
+		return false, 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r, ok := b.held[h]
 	if !ok {
-		return false
+		return false, 0
 	}
 	b.used -= r.n
 	delete(b.held, h)
-	return r.refused
+	return r.refused, r.declared
 }
 
-// refused reports whether the request's body did not fit.
-func (b *bodyBudget) refused(h *fasthttp.RequestHeader) bool {
+// start marks the request's reservation as taken by its handler, and
+// reports whether its body was refused, with its declared size.
+func (b *bodyBudget) start(h *fasthttp.RequestHeader) (refused bool, declared int64) {
 	if b.limit <= 0 {
-		return false
+		return false, 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.held[h].refused
+	r, ok := b.held[h]
+	if !ok {
+		return false, 0
+	}
+	r.started = true
+	b.held[h] = r
+	return r.refused, r.declared
 }
 
 // inflateChunk is how much an inflating body reserves at a time.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -13,7 +14,7 @@ import (
 // TestBodyBudget: reservations add up to the limit, a refused request is
 // marked, inflation is reserved as it is read, and release returns all.
 func TestBodyBudget(t *testing.T) {
-	b := newBodyBudget(1000, 600)
+	b := newBodyBudget(1000, 600, time.Minute)
 	var h1, h2, h3 fasthttp.RequestHeader
 	h1.SetContentLength(600)
 	h2.SetContentLength(500)
@@ -21,10 +22,13 @@ func TestBodyBudget(t *testing.T) {
 	if c := b.headerReceived(&h1); c.MaxRequestBodySize != 0 || b.inUse() != 600 {
 		t.Fatalf("first: %+v, in use %d", c, b.inUse())
 	}
-	if c := b.headerReceived(&h2); c.MaxRequestBodySize != 1 || !b.refused(&h2) || b.inUse() != 600 {
+	if c := b.headerReceived(&h2); c.MaxRequestBodySize != 1 || b.inUse() != 600 {
 		t.Fatalf("second should be refused: %+v, in use %d", c, b.inUse())
 	}
-	if !b.release(&h2) {
+	if refused, declared := b.start(&h2); !refused || declared != 500 {
+		t.Fatalf("start of a refused request: %v %d", refused, declared)
+	}
+	if refused, _ := b.release(&h2); !refused {
 		t.Fatal("release of a refused request reports it")
 	}
 	if c := b.headerReceived(&h3); c.MaxRequestBodySize != 0 || b.inUse() != 900 {
@@ -58,8 +62,37 @@ func TestBodyBudget(t *testing.T) {
 		t.Fatalf("chunked and over-limit: %d in use, want 610", b.inUse())
 	}
 	// Unlimited tracks nothing.
-	u := newBodyBudget(-1, 600)
-	if c := u.headerReceived(&h1); c.MaxRequestBodySize != 0 || u.refused(&h1) || u.release(&h1) {
+	u := newBodyBudget(-1, 600, time.Minute)
+	if c := u.headerReceived(&h1); c.MaxRequestBodySize != 0 {
 		t.Fatal("unlimited budget refused")
+	}
+	if refused, _ := u.start(&h1); refused {
+		t.Fatal("unlimited budget refused")
+	}
+}
+
+// TestBodyBudgetReclaims: a reservation whose handler never started
+// (its connection ended unseen by fasthttp's error handler) is reclaimed
+// past the read timeout when a request would not fit; a started one is
+// not.
+func TestBodyBudgetReclaims(t *testing.T) {
+	b := newBodyBudget(1000, 1000, time.Millisecond)
+	var lost, running, next fasthttp.RequestHeader
+	lost.SetContentLength(-1) // chunked: reserves the body limit
+	b.headerReceived(&lost)
+	time.Sleep(5 * time.Millisecond)
+	running.SetContentLength(10)
+	next.SetContentLength(500)
+	if c := b.headerReceived(&running); c.MaxRequestBodySize != 0 {
+		t.Fatal("refused although the lost reservation is past the read timeout")
+	}
+	b.start(&running)
+	if b.inUse() != 10 {
+		t.Fatalf("in use %d, want 10", b.inUse())
+	}
+	time.Sleep(5 * time.Millisecond)
+	b.headerReceived(&next) // fits: no reclaim needed, and running is started
+	if b.inUse() != 510 {
+		t.Fatalf("in use %d, want 510", b.inUse())
 	}
 }

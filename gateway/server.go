@@ -169,7 +169,7 @@ func New(repo *repository.Repository, opts Options) *Server {
 		s.observer = nopRequests{}
 	}
 	s.requests.New = func() any { return new(inferRequest) }
-	s.bodies = newBodyBudget(opts.MaxInflightBodyBytes, opts.MaxRequestBodySize)
+	s.bodies = newBodyBudget(opts.MaxInflightBodyBytes, opts.MaxRequestBodySize, opts.ReadTimeout)
 	s.admit = newAdmission(opts.AdmissionLimit)
 	s.srv = &fasthttp.Server{
 		HeaderReceived:               s.bodies.headerReceived,
@@ -241,8 +241,9 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	h := r.Handler
 	return func(ctx *fasthttp.RequestCtx) {
 		defer s.bodies.release(&ctx.Request.Header)
-		if s.bodies.refused(&ctx.Request.Header) {
-			s.fail(ctx, s.bodies.refusedError(fmt.Sprintf("a request body of %d bytes", ctx.Request.Header.ContentLength())))
+		if refused, declared := s.bodies.start(&ctx.Request.Header); refused {
+			s.fail(ctx, s.bodies.refusedError(declaredBody(declared)))
+			ctx.SetConnectionClose()
 			return
 		}
 		defer func() {
@@ -336,14 +337,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// declaredBody names a refused body by its declared size.
+func declaredBody(n int64) string {
+	if n < 0 {
+		return "a chunked request body"
+	}
+	return fmt.Sprintf("a request body of %d bytes", n)
+}
+
 // transportError answers errors fasthttp meets before a handler runs.
 // They count as requests of no model.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
-	refused := s.bodies.release(&ctx.Request.Header)
+	refused, declared := s.bodies.release(&ctx.Request.Header)
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case refused && errors.Is(err, fasthttp.ErrBodyTooLarge):
-		s.fail(ctx, s.bodies.refusedError(fmt.Sprintf("a request body of %d bytes", ctx.Request.Header.ContentLength())))
+		s.fail(ctx, s.bodies.refusedError(declaredBody(declared)))
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		s.fail(ctx, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body is larger than the limit of %d bytes", s.opts.MaxRequestBodySize)})
 	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):

@@ -348,8 +348,8 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 		if _, err = s.allocOutputs(out, inputs, false); err != nil {
 			return nil, err
 		}
-		if err = s.runWithContext(ctx, ro, in, out); err == nil {
-			s.batched.Store(false)
+		if err = s.runWithContext(ctx, ro, in, out); err == nil && !s.guessHeld.Load() && !leadingIsBatch(out, inputs) {
+			s.batched.Store(false) // the guess was wrong, not the first run unlucky
 		}
 	}
 	if err != nil {
@@ -369,6 +369,23 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 		results[i] = t
 	}
 	return results, nil
+}
+
+// leadingIsBatch reports whether every output's leading dimension is the
+// first input's batch, as the batched guess takes it to be.
+func leadingIsBatch(out []ort.Value, inputs []Tensor) bool {
+	if len(inputs) == 0 || len(inputs[0].Shape) == 0 {
+		return true
+	}
+	for _, v := range out {
+		if v == nil {
+			continue
+		}
+		if shape := v.GetShape(); len(shape) == 0 || shape[0] != inputs[0].Shape[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // allocOutputs allocates the outputs whose shape is known before the run
