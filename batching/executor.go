@@ -115,10 +115,8 @@ func (e *Executor) Infer(ctx context.Context, req Request, outputs []int) ([]run
 	if e.group == nil {
 		outs, err = e.infer(ctx, req, outputs)
 	} else {
-		outs, err = e.group.do(ctx, k, e.obs, func() ([]runtime.Tensor, error) {
-			// Shared by every joined request: the leader's cancellation
-			// must not fail the others.
-			return e.infer(context.WithoutCancel(ctx), req, outputs)
+		outs, err = e.group.do(ctx, k, e.obs, func(runCtx context.Context) ([]runtime.Tensor, error) {
+			return e.infer(runCtx, req, outputs)
 		})
 	}
 	if err == nil && e.opts.Cache != nil {
@@ -266,25 +264,51 @@ type flight struct {
 	done chan struct{} // closed when outs and err are set
 	outs []runtime.Tensor
 	err  error
+	// waiting counts the requests that still wait for the flight, the
+	// leader's included; guarded by coalescer.mu. When it reaches 0 the
+	// run is cancelled (cancel): nobody wants its answer.
+	waiting int
+	cancel  context.CancelFunc
 }
 
-// A panic in run fails the flight, its followers included, with an error
-// instead of leaving them waiting: the flight ends whatever happens.
-func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func() ([]runtime.Tensor, error)) (outs []runtime.Tensor, err error) {
+// leave tells f that one of its requests no longer waits.
+func (c *coalescer) leave(f *flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.waiting--; f.waiting == 0 {
+		f.cancel()
+	}
+}
+
+// do runs run once for the requests of key k in flight together. The run
+// is shared: it is not bound by the leader's context alone, but
+// cancelled once every request has left (its deadline passed, or its
+// client went away). A panic in run fails the flight, its followers
+// included, with an error instead of leaving them waiting: the flight
+// ends whatever happens.
+func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func(context.Context) ([]runtime.Tensor, error)) (outs []runtime.Tensor, err error) {
 	c.mu.Lock()
 	if f, ok := c.flights[k]; ok {
+		f.waiting++
 		c.mu.Unlock()
 		obs.Coalesced()
 		select {
 		case <-f.done:
 			return f.outs, f.err
 		case <-ctx.Done():
+			c.leave(f)
 			return nil, ctx.Err()
 		}
 	}
-	f := &flight{done: make(chan struct{})}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	f := &flight{done: make(chan struct{}), waiting: 1, cancel: cancel}
 	c.flights[k] = f
 	c.mu.Unlock()
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.leave(f) })
+		defer stop()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			f.outs, f.err = nil, fmt.Errorf("run panicked: %v", p)
@@ -294,7 +318,10 @@ func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func()
 		c.mu.Unlock()
 		close(f.done)
 		outs, err = f.outs, f.err
+		if err != nil && ctx.Err() != nil {
+			outs, err = nil, fmt.Errorf("coalesced run: %w", ctx.Err()) // the leader's own deadline
+		}
 	}()
-	f.outs, f.err = run()
+	f.outs, f.err = run(runCtx)
 	return f.outs, f.err
 }

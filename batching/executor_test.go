@@ -137,7 +137,7 @@ func TestCoalescedPanic(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	leader := make(chan error, 1)
 	go func() {
-		_, err := c.do(context.Background(), k, nopObserver{}, func() ([]runtime.Tensor, error) {
+		_, err := c.do(context.Background(), k, nopObserver{}, func(context.Context) ([]runtime.Tensor, error) {
 			close(started)
 			<-release
 			panic("boom")
@@ -148,7 +148,7 @@ func TestCoalescedPanic(t *testing.T) {
 	follower := make(chan error, 1)
 	joined := &joinObserver{joined: make(chan struct{})}
 	go func() {
-		_, err := c.do(context.Background(), k, joined, func() ([]runtime.Tensor, error) {
+		_, err := c.do(context.Background(), k, joined, func(context.Context) ([]runtime.Tensor, error) {
 			return nil, errors.New("the follower ran its own flight")
 		})
 		follower <- err
@@ -165,7 +165,7 @@ func TestCoalescedPanic(t *testing.T) {
 			t.Fatalf("%s still waits on the panicked flight", name)
 		}
 	}
-	outs, err := c.do(context.Background(), k, nopObserver{}, func() ([]runtime.Tensor, error) {
+	outs, err := c.do(context.Background(), k, nopObserver{}, func(context.Context) ([]runtime.Tensor, error) {
 		return []runtime.Tensor{{Name: "y"}}, nil
 	})
 	if err != nil || len(outs) != 1 {
@@ -180,3 +180,69 @@ type joinObserver struct {
 }
 
 func (o *joinObserver) Coalesced() { close(o.joined) }
+
+// TestCoalescedRunAbandoned: a coalesced run is cancelled once every
+// request of its flight has left, the leader's included, and not while
+// one still waits; the leader gets its own deadline's error.
+func TestCoalescedRunAbandoned(t *testing.T) {
+	run := func(ended chan error) func(context.Context) ([]runtime.Tensor, error) {
+		return func(ctx context.Context) ([]runtime.Tensor, error) {
+			select {
+			case <-ctx.Done():
+				ended <- ctx.Err()
+				return nil, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+				ended <- nil
+				return []runtime.Tensor{{Name: "y"}}, nil
+			}
+		}
+	}
+	t.Run("everyone left", func(t *testing.T) {
+		c := &coalescer{flights: map[cacheKey]*flight{}}
+		ended := make(chan error, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		_, err := c.do(ctx, cacheKey{executor: 1}, nopObserver{}, run(ended))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("leader: got %v, want its deadline", err)
+		}
+		if err := <-ended; !errors.Is(err, context.Canceled) {
+			t.Fatalf("the run ended with %v, want cancelled", err)
+		}
+	})
+	t.Run("a follower still waits", func(t *testing.T) {
+		c := &coalescer{flights: map[cacheKey]*flight{}}
+		ended := make(chan error, 1)
+		k := cacheKey{executor: 1}
+		ctx, cancel := context.WithCancel(context.Background())
+		leader := make(chan error, 1)
+		go func() {
+			_, err := c.do(ctx, k, nopObserver{}, run(ended))
+			leader <- err
+		}()
+		for { // until the leader's flight is registered
+			c.mu.Lock()
+			_, ok := c.flights[k]
+			c.mu.Unlock()
+			if ok {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		joined := &joinObserver{joined: make(chan struct{})}
+		follower := make(chan error, 1)
+		go func() {
+			_, err := c.do(context.Background(), k, joined, run(ended))
+			follower <- err
+		}()
+		<-joined.joined
+		cancel() // the leader leaves; the follower still waits
+		if err := <-ended; err != nil {
+			t.Fatalf("the run was cancelled while a follower waited: %v", err)
+		}
+		if err := <-follower; err != nil {
+			t.Fatalf("follower: %v", err)
+		}
+		<-leader
+	})
+}
