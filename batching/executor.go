@@ -288,7 +288,7 @@ func (c *coalescer) leave(f *flight) {
 // ends whatever happens.
 func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func(context.Context) ([]runtime.Tensor, error)) (outs []runtime.Tensor, err error) {
 	c.mu.Lock()
-	if f, ok := c.flights[k]; ok {
+	if f, ok := c.flights[k]; ok && f.waiting > 0 { // not a cancelled one
 		f.waiting++
 		c.mu.Unlock()
 		obs.Coalesced()
@@ -314,7 +314,9 @@ func (c *coalescer) do(ctx context.Context, k cacheKey, obs Observer, run func(c
 			f.outs, f.err = nil, fmt.Errorf("run panicked: %v", p)
 		}
 		c.mu.Lock()
-		delete(c.flights, k)
+		if c.flights[k] == f { // a later flight may have replaced a cancelled one
+			delete(c.flights, k)
+		}
 		c.mu.Unlock()
 		close(f.done)
 		outs, err = f.outs, f.err

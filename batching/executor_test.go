@@ -210,6 +210,21 @@ func TestCoalescedRunAbandoned(t *testing.T) {
 			t.Fatalf("the run ended with %v, want cancelled", err)
 		}
 	})
+	t.Run("a cancelled flight is not joined", func(t *testing.T) {
+		c := &coalescer{flights: map[cacheKey]*flight{}}
+		k := cacheKey{executor: 1}
+		dead := &flight{done: make(chan struct{}), cancel: func() {}} // everyone left; its run ends
+		c.flights[k] = dead
+		outs, err := c.do(context.Background(), k, nopObserver{}, func(context.Context) ([]runtime.Tensor, error) {
+			return []runtime.Tensor{{Name: "y"}}, nil
+		})
+		if err != nil || len(outs) != 1 {
+			t.Fatalf("got %v, %v; want a fresh run", outs, err)
+		}
+		if _, ok := c.flights[k]; ok {
+			t.Fatal("the fresh flight was left behind")
+		}
+	})
 	t.Run("a follower still waits", func(t *testing.T) {
 		c := &coalescer{flights: map[cacheKey]*flight{}}
 		ended := make(chan error, 1)

@@ -19,7 +19,7 @@ import (
 // concurrency filter (gradient controller):
 //   - every probeEvery, the limit drops to probeConcurrency until
 //     probeSamples requests admitted by the probe have completed, or
-//     probeMax has passed; their median latency is the no-load latency,
+//     probeMax has passed and one has; their median latency is the no-load latency,
 //     minRTT (the requests refused meanwhile get 503);
 //   - otherwise, every updateEvery completions, their mean latency
 //     sampleRTT gives gradient = minRTT × (1 + admissionBuffer) /
@@ -86,8 +86,12 @@ func (a *admission) acquire() error {
 	defer a.mu.Unlock()
 	limit := math.Floor(a.limit)
 	if a.probing {
-		if time.Now().After(a.probeEnd) && !a.probeEnd.IsZero() {
-			a.endProbeLocked(time.Now())
+		now := time.Now()
+		if a.probeEnd.IsZero() {
+			a.probeEnd = now.Add(probeMax) // the first probe's
+		}
+		if len(a.probe) > 0 && now.After(a.probeEnd) {
+			a.endProbeLocked(now)
 		} else {
 			limit = probeConcurrency
 		}
@@ -117,14 +121,15 @@ func (a *admission) release(rtt time.Duration, now time.Time) {
 	}
 	x := rtt.Seconds()
 	switch {
-	case a.probing && !a.probeEnd.IsZero() && now.After(a.probeEnd):
-		a.endProbeLocked(now)
-		return
-	case a.probing && a.stale > 0:
-		a.stale--
-		return
 	case a.probing:
-		if a.probe = append(a.probe, x); len(a.probe) >= probeSamples {
+		if a.stale > 0 {
+			a.stale-- // admitted before the probe
+		} else {
+			a.probe = append(a.probe, x)
+		}
+		// It ends with enough samples, or past probeMax with at least
+		// one (a model slower than probeMax gives one a run).
+		if len(a.probe) >= probeSamples || (len(a.probe) > 0 && now.After(a.probeEnd)) {
 			a.endProbeLocked(now)
 		}
 		return
@@ -134,10 +139,6 @@ func (a *admission) release(rtt time.Duration, now time.Time) {
 	}
 	a.sum += x
 	if a.n++; a.n < updateEvery {
-		return
-	}
-	if a.minRTT == 0 { // no probe has measured it yet
-		a.probing, a.stale, a.probeEnd = true, a.inflight, now.Add(probeMax)
 		return
 	}
 	sample := a.sum / float64(a.n)
@@ -150,13 +151,11 @@ func (a *admission) release(rtt time.Duration, now time.Time) {
 	a.sum, a.n, a.peak = 0, 0, a.inflight
 }
 
-// endProbeLocked ends a probe: its samples' median is the new minRTT
-// (a probe cut short by probeMax with few samples keeps the old one).
+// endProbeLocked ends a probe, which has at least one sample: their
+// median is the new minRTT.
 func (a *admission) endProbeLocked(now time.Time) {
-	if len(a.probe) >= probeSamples/5 || a.minRTT == 0 && len(a.probe) > 0 {
-		slices.Sort(a.probe)
-		a.minRTT = a.probe[len(a.probe)/2]
-	}
+	slices.Sort(a.probe)
+	a.minRTT = a.probe[len(a.probe)/2]
 	a.probe = a.probe[:0]
 	a.probing, a.nextProbe = false, now.Add(probeEvery)
 	a.sum, a.n, a.peak = 0, 0, a.inflight

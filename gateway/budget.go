@@ -116,7 +116,10 @@ func (b *bodyBudget) take(h *fasthttp.RequestHeader, n int64) bool {
 	if b.used+n > b.limit {
 		return false
 	}
-	r := b.held[h]
+	r, ok := b.held[h]
+	if !ok { // no body reserved at its headers: its handler runs now
+		r = reservation{at: time.Now(), started: true}
+	}
 	r.n += n
 	b.held[h] = r
 	b.used += n
