@@ -62,7 +62,7 @@ func FuzzHTTPRequest(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	documented := map[int]bool{200: true, 400: true, 403: true, 404: true, 405: true, 409: true, 413: true, 415: true, 429: true, 431: true, 503: true, 504: true}
+	documented := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 405: true, 409: true, 413: true, 415: true, 429: true, 431: true, 503: true, 504: true}
 	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req fasthttp.Request

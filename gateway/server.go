@@ -77,6 +77,9 @@ type Options struct {
 	// 0 (default): no limit; > 0: that many; AdmissionAdaptive: a limit
 	// that follows latency (see admission).
 	AdmissionLimit int
+	// Admin guards the repository API (see AdminAuth). Default: no
+	// tokens, loopback clients served, every other 401.
+	Admin AdminAuth
 	// RequestTimeout is the end-to-end deadline of an inference request:
 	// the wait for a version, the queue and the run, which it terminates
 	// through ONNX Runtime when it expires; the client gets 504. Unlike a
@@ -123,6 +126,7 @@ type Server struct {
 
 	bodies   *bodyBudget
 	admit    *admission
+	guard    *adminGuard
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
 	draining atomic.Bool
@@ -171,6 +175,12 @@ func New(repo *repository.Repository, opts Options) *Server {
 	s.requests.New = func() any { return new(inferRequest) }
 	s.bodies = newBodyBudget(opts.MaxInflightBodyBytes, opts.MaxRequestBodySize, opts.ReadTimeout)
 	s.admit = newAdmission(opts.AdmissionLimit)
+	guard, err := newAdminGuard(opts.Admin)
+	if err != nil { // AdminAuth.Validate tells the caller first
+		s.log.Error("admin tokens refused: the repository API serves loopback clients only", "err", err)
+		guard = &adminGuard{auth: AdminAuth{}}
+	}
+	s.guard = guard
 	s.srv = &fasthttp.Server{
 		HeaderReceived:               s.bodies.headerReceived,
 		Handler:                      s.Handler(),
@@ -209,19 +219,19 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	r.GET("/v2", s.serverMetadata)
 	r.GET("/v2/health/live", s.live)
 	r.GET("/v2/health/ready", s.ready)
-	r.POST("/v2/repository/index", s.repositoryIndex)
-	r.POST("/v2/repository/models/{model}/load", s.loadModel)
-	r.POST("/v2/repository/models/{model}/unload", s.unloadModel)
-	r.GET("/v2/repository/models/{model}/labels", s.labels)
-	r.PUT("/v2/repository/models/{model}/labels/{label}", s.setLabel)
-	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.deleteLabel)
-	r.GET("/v2/repository/models/{model}/routing", s.getRouting)
-	r.PUT("/v2/repository/models/{model}/routing", s.putRouting)
-	r.DELETE("/v2/repository/models/{model}/routing", s.deleteRouting)
-	r.GET("/v2/repository/models/{model}/rollout", s.getRollout)
-	r.POST("/v2/repository/models/{model}/rollout/{action}", s.controlRollout)
+	r.POST("/v2/repository/index", s.adminOnly(ScopeRead, s.repositoryIndex))
+	r.POST("/v2/repository/models/{model}/load", s.adminOnly(ScopeWrite, s.loadModel))
+	r.POST("/v2/repository/models/{model}/unload", s.adminOnly(ScopeWrite, s.unloadModel))
+	r.GET("/v2/repository/models/{model}/labels", s.adminOnly(ScopeRead, s.labels))
+	r.PUT("/v2/repository/models/{model}/labels/{label}", s.adminOnly(ScopeWrite, s.setLabel))
+	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.adminOnly(ScopeWrite, s.deleteLabel))
+	r.GET("/v2/repository/models/{model}/routing", s.adminOnly(ScopeRead, s.getRouting))
+	r.PUT("/v2/repository/models/{model}/routing", s.adminOnly(ScopeWrite, s.putRouting))
+	r.DELETE("/v2/repository/models/{model}/routing", s.adminOnly(ScopeWrite, s.deleteRouting))
+	r.GET("/v2/repository/models/{model}/rollout", s.adminOnly(ScopeRead, s.getRollout))
+	r.POST("/v2/repository/models/{model}/rollout/{action}", s.adminOnly(ScopeWrite, s.controlRollout))
 	if s.opts.Drift != nil {
-		r.GET("/v2/repository/models/{model}/versions/{version}/drift", s.drift)
+		r.GET("/v2/repository/models/{model}/versions/{version}/drift", s.adminOnly(ScopeRead, s.drift))
 	}
 	if s.opts.Metrics != nil {
 		r.GET("/metrics", s.opts.Metrics)

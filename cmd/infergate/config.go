@@ -81,6 +81,25 @@ type Config struct {
 		// "": rebuilt at every load.
 		StateDir string `yaml:"state_dir"`
 	} `yaml:"monitoring"`
+	// Admin guards the repository API (/v2/repository/...).
+	Admin struct {
+		// Tokens are named bearer tokens, each read from its file and
+		// read again when it changes. INFERGATE_ADMIN_TOKEN adds one
+		// write token named "env".
+		Tokens []struct {
+			Name      string `yaml:"name"`
+			TokenFile string `yaml:"token_file"`
+			// Scope is read or write.
+			Scope string `yaml:"scope"`
+		} `yaml:"tokens"`
+		// TrustLoopback serves loopback clients without a token. Default
+		// true; set false behind a sidecar (Istio, Knative's
+		// queue-proxy), where every request comes from 127.0.0.1.
+		TrustLoopback bool `yaml:"trust_loopback"`
+		// AllowUnauthenticated serves every client without a token,
+		// with a warning at start. Default false.
+		AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	} `yaml:"admin"`
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
 	ResponseCache struct {
@@ -155,6 +174,7 @@ func defaultConfig() Config {
 	c.Metrics.Allow = true
 	c.Metrics.Address = "0.0.0.0"
 	c.Repository.MaxOnDemandLoadsPerMinute = 60
+	c.Admin.TrustLoopback = true
 	return c
 }
 
@@ -365,3 +385,16 @@ func printVersion(args []string, stdout, stderr io.Writer) error {
 
 // maxCacheEntries bounds response_cache.max_entries.
 const maxCacheEntries = 1 << 24
+
+// adminAuth is the gateway's AdminAuth for c, with INFERGATE_ADMIN_TOKEN
+// (getenv's) as a write token named "env".
+func (c *Config) adminAuth(getenv func(string) string) gateway.AdminAuth {
+	a := gateway.AdminAuth{DistrustLoopback: !c.Admin.TrustLoopback, AllowUnauthenticated: c.Admin.AllowUnauthenticated}
+	for _, t := range c.Admin.Tokens {
+		a.Tokens = append(a.Tokens, gateway.AdminToken{Name: t.Name, Scope: gateway.Scope(t.Scope), File: t.TokenFile})
+	}
+	if v := getenv("INFERGATE_ADMIN_TOKEN"); v != "" {
+		a.Tokens = append(a.Tokens, gateway.AdminToken{Name: "env", Scope: gateway.ScopeWrite, Value: v})
+	}
+	return a
+}

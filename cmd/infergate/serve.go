@@ -64,7 +64,15 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		MaxResidentVersions:       c.MaxResidentVersions,
 		MaxOnDemandLoadsPerMinute: c.Repository.MaxOnDemandLoadsPerMinute,
 	}
+	admin := c.adminAuth(os.Getenv)
+	if err := admin.Validate(); err != nil {
+		return fmt.Errorf("admin.tokens: %w", err)
+	}
+	if admin.AllowUnauthenticated {
+		log.Warn("admin.allow_unauthenticated: the repository API is open to every client")
+	}
 	gopts := gateway.Options{
+		Admin:                admin,
 		MaxRequestBodySize:   c.HTTP.MaxRequestBodyBytes,
 		Version:              version,
 		RuntimeVersion:       env.Version(),
