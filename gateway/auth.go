@@ -192,7 +192,8 @@ func (s *Server) adminOnly(scope Scope, h fasthttp.RequestHandler) fasthttp.Requ
 			return
 		}
 		if scope == ScopeWrite {
-			s.log.Info("admin call", "actor", actor, "method", string(ctx.Method()), "path", string(ctx.Path()))
+			s.log.Info("admin call", "actor", actor, "method", string(ctx.Method()), "path", string(ctx.Path()),
+				"request_id", string(ctx.Request.Header.Peek(HeaderRequestID)))
 		}
 		h(ctx)
 	}

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -11,8 +13,39 @@ import (
 	"github.com/infergate/infergate/repository"
 )
 
-// HeaderRequestID carries a request id from the client into the logs.
+// HeaderRequestID carries a request id from the client into the logs,
+// and back in the response. A request without one, or with one that is
+// not up to maxRequestIDLen printable ASCII characters, gets a generated
+// one (16 hex digits).
 const HeaderRequestID = "X-Request-Id"
+
+// maxRequestIDLen bounds an accepted request id.
+const maxRequestIDLen = 128
+
+// setRequestID makes sure the request has an id, and echoes it in the
+// response.
+func setRequestID(ctx *fasthttp.RequestCtx) {
+	id := ctx.Request.Header.Peek(HeaderRequestID)
+	if !validRequestID(id) {
+		var b [16]byte
+		id = strconv.AppendUint(b[:0], rand.Uint64()|1<<63, 16)
+		ctx.Request.Header.SetBytesV(HeaderRequestID, id)
+		id = ctx.Request.Header.Peek(HeaderRequestID)
+	}
+	ctx.Response.Header.SetBytesV(HeaderRequestID, id)
+}
+
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > maxRequestIDLen {
+		return false
+	}
+	for _, c := range id {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
 
 // RequestObserver is told of every inference request once it is answered;
 // the monitoring package implements it. It is called on the request's

@@ -54,3 +54,35 @@ func TestLineLimit(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// TestRequestID: a client's id is echoed; a missing or unfit one is
+// replaced by a generated one, which the logs then see on the request.
+func TestRequestID(t *testing.T) {
+	for _, tc := range []struct {
+		name, sent string
+		kept       bool
+	}{
+		{"kept", "req-42", true},
+		{"missing", "", false},
+		{"with a space", "a b", false},
+		{"too long", strings.Repeat("x", 129), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ctx fasthttp.RequestCtx
+			if tc.sent != "" {
+				ctx.Request.Header.Set(HeaderRequestID, tc.sent)
+			}
+			setRequestID(&ctx)
+			got := string(ctx.Response.Header.Peek(HeaderRequestID))
+			if string(ctx.Request.Header.Peek(HeaderRequestID)) != got {
+				t.Fatalf("request %q, response %q", ctx.Request.Header.Peek(HeaderRequestID), got)
+			}
+			switch {
+			case tc.kept && got != tc.sent:
+				t.Fatalf("got %q, want %q kept", got, tc.sent)
+			case !tc.kept && (len(got) != 16 || strings.Trim(got, "0123456789abcdef") != ""):
+				t.Fatalf("generated %q, want 16 hex digits", got)
+			}
+		})
+	}
+}

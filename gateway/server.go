@@ -251,6 +251,7 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	h := r.Handler
 	return func(ctx *fasthttp.RequestCtx) {
 		defer s.bodies.release(&ctx.Request.Header)
+		setRequestID(ctx)
 		if refused, declared := s.bodies.start(&ctx.Request.Header); refused {
 			s.fail(ctx, s.bodies.refusedError(declaredBody(declared)))
 			ctx.SetConnectionClose()
@@ -358,6 +359,7 @@ func declaredBody(n int64) string {
 // transportError answers errors fasthttp meets before a handler runs.
 // They count as requests of no model.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	setRequestID(ctx)
 	refused, declared := s.bodies.release(&ctx.Request.Header)
 	var small *fasthttp.ErrSmallBuffer
 	switch {

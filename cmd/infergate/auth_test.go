@@ -118,6 +118,9 @@ func TestAdminAuth(t *testing.T) {
 			if status == 401 && h.Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
 			}
+			if h.Get("X-Request-Id") == "" {
+				t.Error("no X-Request-Id in the response")
+			}
 		})
 	}
 
@@ -135,7 +138,7 @@ func TestAdminAuth(t *testing.T) {
 			t.Errorf("a token is in the logs:\n%s", logs.String())
 		}
 	}
-	if !strings.Contains(logs.String(), `msg="admin call" actor=ci method=PUT path=/v2/repository/models/mlp/routing`) {
+	if !strings.Contains(logs.String(), `msg="admin call" actor=ci method=PUT path=/v2/repository/models/mlp/routing request_id=`) {
 		t.Errorf("the write call is not logged with its actor:\n%s", logs.String())
 	}
 }
