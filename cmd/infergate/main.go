@@ -4,6 +4,7 @@
 //	infergate serve --model-repository DIR [--http-port 8000] [--config FILE]
 //	infergate version
 //	infergate reference build --model-repository DIR --model NAME --samples FILE
+//	infergate validate [--config FILE] --model-repository DIR
 //
 // main only parses flags and wires the packages together; see run.
 package main
@@ -34,6 +35,7 @@ const usage = `usage:
   infergate serve --model-repository DIR [--http-port N] [--config FILE] [--onnxruntime-lib PATH]
   infergate version [--onnxruntime-lib PATH]
   infergate reference build --model-repository DIR --model NAME [--version N] --samples FILE [--out FILE]
+  infergate validate [--config FILE] --model-repository DIR   (no ONNX Runtime needed)
 
 Run "infergate serve -h" for every flag.
 `
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return printVersion(args[1:], stdout, stderr)
 	case "reference":
 		return referenceBuild(ctx, args[1:], stdout, stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
