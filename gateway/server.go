@@ -77,6 +77,11 @@ type Options struct {
 	// 0 (default): no limit; > 0: that many; AdmissionAdaptive: a limit
 	// that follows latency (see admission).
 	AdmissionLimit int
+	// Tenants have limits of their own (see Tenant), named by the
+	// TenantHeader of a request (default DefaultTenantHeader). Default:
+	// none.
+	Tenants      []Tenant
+	TenantHeader string
 	// Admin guards the repository API (see AdminAuth). Default: no
 	// tokens, loopback clients served, every other 401.
 	Admin AdminAuth
@@ -127,6 +132,7 @@ type Server struct {
 	bodies   *bodyBudget
 	admit    *admission
 	guard    *adminGuard
+	tenants  *tenants
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
 	draining atomic.Bool
@@ -181,6 +187,11 @@ func New(repo *repository.Repository, opts Options) *Server {
 		guard = &adminGuard{auth: AdminAuth{}}
 	}
 	s.guard = guard
+	ts, err := newTenants(opts.TenantHeader, opts.Tenants)
+	if err != nil { // ValidateTenants tells the caller first
+		s.log.Error("tenants refused: no tenant limits apply", "err", err)
+	}
+	s.tenants = ts
 	s.srv = &fasthttp.Server{
 		HeaderReceived:               s.bodies.headerReceived,
 		Handler:                      s.Handler(),
@@ -633,6 +644,12 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	}
 	v = d.Version
 	model = v.Model
+	tenant, err := s.tenants.admit(ctx, model, s.observer)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	defer tenant.release()
 	headerLen := -1
 	if h := ctx.Request.Header.Peek(HeaderInferenceHeaderLength); h != nil {
 		n, err := strconv.Atoi(string(h))
@@ -723,7 +740,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	req.binary = binary
 	selected, err := v.Executor.Infer(deadlineCtx, batching.Request{
 		Inputs:   req.Inputs,
-		Priority: int(min(req.Priority, math.MaxInt32)),
+		Priority: int(min(tenant.priority(req.Priority), math.MaxInt32)),
 		Timeout:  time.Duration(min(req.Timeout, math.MaxInt64/1000)) * time.Microsecond,
 	}, indexes)
 	if err == nil && deadlineCtx.Err() != nil {

@@ -67,6 +67,7 @@ type Monitor struct {
 	queueCapacity  *prometheus.GaugeVec
 	inflight       *prometheus.GaugeVec
 	rejected       *prometheus.CounterVec // model, version, reason
+	tenantRejected *prometheus.CounterVec // tenant, reason
 	cacheLookups   *prometheus.CounterVec // model, version, result
 	coalesced      *prometheus.CounterVec
 	driftScore     *prometheus.GaugeVec // model, version, kind, tensor, statistic
@@ -186,6 +187,7 @@ func New(opts Options) *Monitor {
 		shadowDiverge:  prometheus.NewHistogramVec(histogram("shadow_divergence", "Largest absolute difference between the primary's and the shadow's outputs of a request.", divergenceBuckets), versionLabels),
 		shadowDisagree: prometheus.NewCounterVec(counter("shadow_disagreements_total", "Rows of [N, C] outputs whose argmax differs between the primary and the shadow."), versionLabels),
 		rolloutWeight:  prometheus.NewGaugeVec(gauge("rollout_weight", "The canary's share of a model's traffic in its rollout, in percent."), []string{"model"}),
+		tenantRejected: prometheus.NewCounterVec(counter("tenant_rejected_total", "Requests a tenant's limit refused, by reason: rate, concurrency, model. tenant is a configured name or other."), []string{"tenant", "reason"}),
 		rolloutPhase:   prometheus.NewGaugeVec(gauge("rollout_phase", "1 for the phase a model's rollout is in (progressing, holding, paused, promoted, rolled_back), else 0."), []string{"model", "phase"}),
 	}
 	m.perVersion = []*prometheus.MetricVec{
@@ -206,9 +208,15 @@ func New(opts Options) *Monitor {
 		m.loads, m.loadDuration, m.unloads, m.resident,
 		m.decisions, m.fallbacks, m.breakerState,
 		m.shadowRequests, m.shadowDiverge, m.shadowDisagree,
-		m.rolloutWeight, m.rolloutPhase,
+		m.rolloutWeight, m.rolloutPhase, m.tenantRejected,
 	)
 	return m
+}
+
+// TenantRejected counts a request a tenant's limit refused (the
+// gateway's TenantObserver). The gateway passes configured names only.
+func (m *Monitor) TenantRejected(tenant, reason string) {
+	m.tenantRejected.WithLabelValues(tenant, reason).Inc()
 }
 
 // Registry returns the Monitor's registry.

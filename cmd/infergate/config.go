@@ -81,6 +81,27 @@ type Config struct {
 		// "": rebuilt at every load.
 		StateDir string `yaml:"state_dir"`
 	} `yaml:"monitoring"`
+	// Tenants split a shared gateway between applications: a request
+	// names its tenant in Header; the limits of a tenant named "other"
+	// apply to every request that names no configured tenant.
+	Tenants struct {
+		// Header names a request's tenant. Default X-Tenant.
+		Header string `yaml:"header"`
+		Limits []struct {
+			Name string `yaml:"name"`
+			// RatePerSecond and Burst make a token bucket (0: no rate
+			// limit; Burst defaults to the rate).
+			RatePerSecond float64 `yaml:"rate_per_second"`
+			Burst         int     `yaml:"burst"`
+			// MaxConcurrency bounds its requests in flight (0: none).
+			MaxConcurrency int `yaml:"max_concurrency"`
+			// Priority is its requests' batching priority level (1 the
+			// highest); a request may lower it, never raise it.
+			Priority int `yaml:"priority"`
+			// Models it may call; empty: all. Others get 403.
+			Models []string `yaml:"models"`
+		} `yaml:"limits"`
+	} `yaml:"tenants"`
 	// Admin guards the repository API (/v2/repository/...).
 	Admin struct {
 		// Tokens are named bearer tokens, each read from its file and
@@ -235,6 +256,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("response_cache.max_entries: must be in 0..%d, got %d", maxCacheEntries, c.ResponseCache.MaxEntries)
 	case c.ExitTimeout < 0:
 		return fmt.Errorf("exit_timeout: must not be negative, got %s", c.ExitTimeout)
+	}
+	if err := gateway.ValidateTenants(c.tenants()); err != nil {
+		return fmt.Errorf("tenants.limits: %w", err)
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return fmt.Errorf("log.level: %w", err)
@@ -397,4 +421,13 @@ func (c *Config) adminAuth(getenv func(string) string) gateway.AdminAuth {
 		a.Tokens = append(a.Tokens, gateway.AdminToken{Name: "env", Scope: gateway.ScopeWrite, Value: v})
 	}
 	return a
+}
+
+// tenants is the gateway's tenant list for c.
+func (c *Config) tenants() []gateway.Tenant {
+	var out []gateway.Tenant
+	for _, t := range c.Tenants.Limits {
+		out = append(out, gateway.Tenant{Name: t.Name, Rate: t.RatePerSecond, Burst: t.Burst, MaxConcurrency: t.MaxConcurrency, Priority: t.Priority, Models: t.Models})
+	}
+	return out
 }

@@ -73,6 +73,8 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	}
 	gopts := gateway.Options{
 		Admin:                admin,
+		Tenants:              c.tenants(),
+		TenantHeader:         c.Tenants.Header,
 		MaxRequestBodySize:   c.HTTP.MaxRequestBodyBytes,
 		Version:              version,
 		RuntimeVersion:       env.Version(),
