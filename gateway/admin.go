@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -77,6 +78,29 @@ func (s *Server) loadModel(ctx *fasthttp.RequestCtx) {
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	if err := s.repo.LoadModel(c, name, config); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, struct{}{})
+}
+
+// uploadVersion answers PUT /v2/repository/models/{m}/versions/{v}: the
+// body is the version's model.onnx, written into the repository, loaded
+// and warmed up (Repository.UploadVersion). The body limit bounds it too.
+func (s *Server) uploadVersion(ctx *fasthttp.RequestCtx) {
+	if !s.allowControl(ctx) {
+		return
+	}
+	name, _ := ctx.UserValue("model").(string)
+	vs, _ := ctx.UserValue("version").(string)
+	n, err := strconv.ParseInt(vs, 10, 64)
+	if err != nil || n < 1 {
+		s.fail(ctx, badRequest("invalid model version %q: want a positive integer", vs))
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := s.repo.UploadVersion(c, name, n, ctx.PostBody()); err != nil {
 		s.fail(ctx, err)
 		return
 	}

@@ -233,6 +233,7 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	r.POST("/v2/repository/index", s.adminOnly(ScopeRead, s.repositoryIndex))
 	r.POST("/v2/repository/models/{model}/load", s.adminOnly(ScopeWrite, s.loadModel))
 	r.POST("/v2/repository/models/{model}/unload", s.adminOnly(ScopeWrite, s.unloadModel))
+	r.PUT("/v2/repository/models/{model}/versions/{version}", s.adminOnly(ScopeWrite, s.uploadVersion))
 	r.GET("/v2/repository/models/{model}/labels", s.adminOnly(ScopeRead, s.labels))
 	r.PUT("/v2/repository/models/{model}/labels/{label}", s.adminOnly(ScopeWrite, s.setLabel))
 	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.adminOnly(ScopeWrite, s.deleteLabel))

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/runtime"
@@ -463,6 +464,76 @@ func (r *Repository) LoadModel(ctx context.Context, name string, config *Config)
 		}
 	}
 	return r.loadLocked(ctx, name, config, true)
+}
+
+// UploadVersion writes data as <root>/<name>/<version>/model.onnx, written
+// beside and renamed into place, then loads the model (its config.yaml's
+// version policy must select the version) and warms it up. A failure
+// removes what it wrote and loads the model as it was, so the serving
+// versions and the disk stay as before. An existing version is refused:
+// upload under a new number.
+func (r *Repository) UploadVersion(ctx context.Context, name string, version int64, data []byte) error {
+	limit := r.opts.MaxUploadBytes
+	if limit <= 0 {
+		limit = DefaultMaxUploadBytes
+	}
+	switch {
+	case !modelName.MatchString(name):
+		return errorf(errdefs.Invalid, "invalid model name %q", name)
+	case version < 1:
+		return errorf(errdefs.Invalid, "invalid version %d: want a positive integer", version)
+	case len(data) == 0:
+		return errorf(errdefs.Invalid, "empty upload: send the model.onnx bytes as the body")
+	case int64(len(data)) > limit:
+		return errorf(errdefs.Invalid, "upload of %d bytes is over repository.max_upload_bytes (%d)", len(data), limit)
+	}
+	if err := r.lockOpen(ctx); err != nil {
+		return err
+	}
+	defer r.unlock()
+	modelDir := filepath.Join(r.root, name)
+	versionDir := filepath.Join(modelDir, strconv.FormatInt(version, 10))
+	if _, err := os.Stat(filepath.Join(versionDir, ModelFile)); err == nil {
+		return errorf(errdefs.Invalid, "model %q already has a version %d on disk: upload under a new version number", name, version)
+	}
+	var created []string // to remove on failure, innermost last
+	for _, d := range []string{modelDir, versionDir} {
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return errorf(errdefs.Unavailable, "the repository is not writable: %v", err)
+			}
+			created = append(created, d)
+		}
+	}
+	undo := func() {
+		os.Remove(filepath.Join(versionDir, ModelFile))
+		for _, d := range slices.Backward(created) {
+			os.Remove(d)
+		}
+	}
+	if err := renameio.WriteFile(filepath.Join(versionDir, ModelFile), data, 0o644); err != nil {
+		undo()
+		return errorf(errdefs.Unavailable, "write %s: %v", filepath.Join(name, strconv.FormatInt(version, 10), ModelFile), err)
+	}
+	err := r.loadLocked(ctx, name, nil, true)
+	var v *Version
+	if err == nil {
+		v, err = r.model(name).Version(version)
+	}
+	if err == nil && v.State != StateReady {
+		err = errorf(errdefs.Invalid, "version %d did not load: %s", version, v.Reason)
+	}
+	if err != nil {
+		undo()
+		if len(created) == 0 || created[0] != modelDir {
+			r.loadLocked(ctx, name, nil, true) // as it was
+		}
+		if k := errdefs.KindOf(err); k == errdefs.NotFound || k == errdefs.Unavailable {
+			err = errorf(errdefs.Invalid, "upload of model %q version %d: %v (its config.yaml's version_policy must select it)", name, version, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // UnloadModel unloads every version of a model once its requests are done

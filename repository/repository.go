@@ -27,6 +27,9 @@ const ModelFile = "model.onnx"
 // ConfigFile is the file name of a model's optional configuration.
 const ConfigFile = "config.yaml"
 
+// DefaultMaxUploadBytes bounds an uploaded model file by default.
+const DefaultMaxUploadBytes = 128 << 20
+
 // RoutingFile is the file name of a model's routing document (package
 // router reads and writes it); the repository only leaves it alone.
 const RoutingFile = "routing.yaml"
@@ -136,6 +139,9 @@ type Options struct {
 	// about 126 KiB inside ONNX Runtime), so a client alternating versions
 	// must not drive them without bound. 0: no bound.
 	MaxOnDemandLoadsPerMinute int
+	// MaxUploadBytes bounds a model file uploaded through UploadVersion.
+	// Default DefaultMaxUploadBytes.
+	MaxUploadBytes int64
 	// Observer receives lifecycle events. Default: none.
 	Observer Observer
 }

@@ -150,6 +150,10 @@ type Config struct {
 		// (with max_resident_versions) that requests cause in any minute;
 		// past it a request gets 503. Default 60; 0: no bound.
 		MaxOnDemandLoadsPerMinute int `yaml:"max_on_demand_loads_per_minute"`
+		// MaxUploadBytes bounds a model file uploaded with PUT
+		// /v2/repository/models/{m}/versions/{v} (and so does
+		// http.max_request_body_bytes). Default 128 MiB.
+		MaxUploadBytes int64 `yaml:"max_upload_bytes"`
 	} `yaml:"repository"`
 	// pollInterval, when set (by tests), replaces RepositoryPollSecs.
 	pollInterval time.Duration
@@ -252,6 +256,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("max_resident_versions: must not be negative, got %d", c.MaxResidentVersions)
 	case c.Repository.MaxOnDemandLoadsPerMinute < 0 || c.Repository.MaxOnDemandLoadsPerMinute > 1_000_000:
 		return fmt.Errorf("repository.max_on_demand_loads_per_minute: must be in 0..1000000, got %d", c.Repository.MaxOnDemandLoadsPerMinute)
+	case c.Repository.MaxUploadBytes < 0:
+		return fmt.Errorf("repository.max_upload_bytes: must not be negative, got %d", c.Repository.MaxUploadBytes)
 	case c.ResponseCache.MaxEntries < 0 || c.ResponseCache.MaxEntries > maxCacheEntries:
 		return fmt.Errorf("response_cache.max_entries: must be in 0..%d, got %d", maxCacheEntries, c.ResponseCache.MaxEntries)
 	case c.ExitTimeout < 0:

@@ -63,6 +63,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		Cache:                     cache,
 		MaxResidentVersions:       c.MaxResidentVersions,
 		MaxOnDemandLoadsPerMinute: c.Repository.MaxOnDemandLoadsPerMinute,
+		MaxUploadBytes:            c.Repository.MaxUploadBytes,
 	}
 	admin := c.adminAuth(os.Getenv)
 	if err := admin.Validate(); err != nil {
