@@ -69,8 +69,9 @@ func FuzzHTTPRequest(f *testing.F) {
 		if err := req.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
 			return // fasthttp refuses it before any handler
 		}
-		if bytes.Contains(req.RequestURI(), []byte("/load")) || bytes.Contains(req.RequestURI(), []byte("/unload")) {
-			return // loads and unloads change the repository for later inputs
+		if uri := req.RequestURI(); bytes.Contains(uri, []byte("/load")) || bytes.Contains(uri, []byte("/unload")) ||
+			(req.Header.IsPut() && bytes.Contains(uri, []byte("/repository/"))) {
+			return // loads, unloads and uploads change the repository for later inputs
 		}
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&req, addr, nil)
