@@ -61,7 +61,9 @@ test: deps
 	$(call fuzz_all,$(FUZZTIME_SHORT))
 
 # Fuzzing: every target (package:Name) for FUZZTIME each (default 60s);
-# make test runs each for FUZZTIME_SHORT (default 2s). The seeds are in
+# make test runs each for FUZZTIME_SHORT (default 2s); a failure is shown
+# and the target run once more (a crasher found is saved and fails again,
+# a fuzzing engine hiccup does not). The seeds are in
 # the tests and under each package's testdata/fuzz.
 FUZZTIME ?= 60s
 FUZZTIME_SHORT ?= 2s
@@ -72,8 +74,10 @@ FUZZ_TARGETS := ./gateway/:FuzzDecodeJSON ./gateway/:FuzzDecodeBinary ./gateway/
 define fuzz_all
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "== fuzz $$name ($$pkg, $(1))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) $$pkg | grep -E '^(ok|FAIL|---|fuzz: elapsed: [0-9.]+s, execs: [0-9]+ \(|    )' | tail -2; \
-		test $${PIPESTATUS[0]} -eq 0; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) $$pkg 2>&1) || { \
+			echo "$$out"; echo "== fuzz $$name failed: once more (a crasher it found is now a seed and fails again)"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) $$pkg 2>&1) || { echo "$$out"; exit 1; }; }; \
+		echo "$$out" | grep -E '^(ok|fuzz: elapsed: [0-9.]+s, execs: [0-9]+ \()' | tail -2; \
 	done
 endef
 
