@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -215,9 +216,37 @@ func loadConfigFile(path string, c *Config) error {
 	return nil
 }
 
+// envRef is a reference to an environment variable in a --config
+// document: ${NAME}.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces every ${NAME} in a --config document with the
+// variable's value (getenv's), so that a secret need not be written in
+// the file. A variable that is not set is an error naming it, never its
+// value.
+func expandEnv(b []byte, getenv func(string) (string, bool)) ([]byte, error) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(b, func(ref []byte) []byte {
+		name := string(ref[2 : len(ref)-1])
+		v, ok := getenv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the config refers to environment variables that are not set: %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
 // decodeConfig decodes a --config document strictly (unknown fields are
-// errors) over c.
+// errors) over c, ${NAME} references replaced from the environment.
 func decodeConfig(b []byte, c *Config) error {
+	b, err := expandEnv(b, os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {

@@ -184,3 +184,23 @@ func TestOversizedRequestLine(t *testing.T) {
 		t.Fatalf("got %d %s, want 431 with a message for a client", status, body)
 	}
 }
+
+// TestConfigEnv: ${NAME} in a --config document is read from the
+// environment; a variable that is not set fails the load, named, and no
+// value is ever in the error (issue 12).
+func TestConfigEnv(t *testing.T) {
+	t.Setenv("INFERGATE_TEST_TOKEN_FILE", "/run/secrets/ci-token")
+	t.Setenv("INFERGATE_TEST_PORT", "8123")
+	c := defaultConfig()
+	doc := "http: {port: ${INFERGATE_TEST_PORT}}\nadmin:\n  tokens: [{name: ci, token_file: ${INFERGATE_TEST_TOKEN_FILE}, scope: write}]\n"
+	if err := decodeConfig([]byte(doc), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Port != 8123 || len(c.Admin.Tokens) != 1 || c.Admin.Tokens[0].TokenFile != "/run/secrets/ci-token" {
+		t.Errorf("got port %d, tokens %+v", c.HTTP.Port, c.Admin.Tokens)
+	}
+	err := decodeConfig([]byte("http: {port: ${INFERGATE_TEST_UNSET_A}}\nlog: {level: ${INFERGATE_TEST_UNSET_B}}\n"), &c)
+	if err == nil || err.Error() != "the config refers to environment variables that are not set: INFERGATE_TEST_UNSET_A, INFERGATE_TEST_UNSET_B" {
+		t.Errorf("unset variables: %v", err)
+	}
+}
