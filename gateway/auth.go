@@ -183,7 +183,7 @@ func (g *adminGuard) check(ctx *fasthttp.RequestCtx, scope Scope) (actor string,
 // each write call with its actor.
 func (s *Server) adminOnly(scope Scope, h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		actor, err := s.guard.check(ctx, scope)
+		actor, err := s.guard.Load().check(ctx, scope)
 		if err != nil {
 			if e, ok := err.(*Error); ok && e.Status == http.StatusUnauthorized {
 				ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="infergate"`)

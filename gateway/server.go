@@ -131,8 +131,8 @@ type Server struct {
 
 	bodies   *bodyBudget
 	admit    *admission
-	guard    *adminGuard
-	tenants  *tenants
+	guard    atomic.Pointer[adminGuard]
+	tenants  atomic.Pointer[tenants]
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
 	draining atomic.Bool
@@ -186,12 +186,12 @@ func New(repo *repository.Repository, opts Options) *Server {
 		s.log.Error("admin tokens refused: the repository API serves loopback clients only", "err", err)
 		guard = &adminGuard{auth: AdminAuth{}}
 	}
-	s.guard = guard
+	s.guard.Store(guard)
 	ts, err := newTenants(opts.TenantHeader, opts.Tenants)
 	if err != nil { // ValidateTenants tells the caller first
 		s.log.Error("tenants refused: no tenant limits apply", "err", err)
 	}
-	s.tenants = ts
+	s.tenants.Store(ts)
 	s.srv = &fasthttp.Server{
 		HeaderReceived:               s.bodies.headerReceived,
 		Handler:                      s.Handler(),
@@ -282,6 +282,24 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 			ctx.SetConnectionClose()
 		}
 	}
+}
+
+// Reconfigure replaces the admin tokens and the tenants' limits, as a
+// reload of the gateway config does. Nothing changes when either does
+// not validate. Requests in flight finish under the limits they were
+// admitted with; the new buckets start full.
+func (s *Server) Reconfigure(admin AdminAuth, tenantHeader string, list []Tenant) error {
+	g, err := newAdminGuard(admin)
+	if err != nil {
+		return fmt.Errorf("admin.tokens: %w", err)
+	}
+	ts, err := newTenants(tenantHeader, list)
+	if err != nil {
+		return fmt.Errorf("tenants: %w", err)
+	}
+	s.guard.Store(g)
+	s.tenants.Store(ts)
+	return nil
 }
 
 // Drain starts a graceful stop: readiness answers 503 from now on, and
@@ -645,7 +663,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	}
 	v = d.Version
 	model = v.Model
-	tenant, err := s.tenants.admit(ctx, model, s.observer)
+	tenant, err := s.tenants.Load().admit(ctx, model, s.observer)
 	if err != nil {
 		s.fail(ctx, err)
 		return

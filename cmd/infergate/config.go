@@ -158,6 +158,9 @@ type Config struct {
 	} `yaml:"repository"`
 	// pollInterval, when set (by tests), replaces RepositoryPollSecs.
 	pollInterval time.Duration
+	// path is the --config file, reloaded on SIGHUP and on change ("":
+	// none).
+	path string
 	// driftEvaluateEvery, when set (by tests), replaces
 	// monitoring.DefaultEvaluateEvery.
 	driftEvaluateEvery time.Duration
@@ -337,6 +340,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	}
 	c := defaultConfig()
 	if *configFile != "" {
+		c.path = *configFile
 		if err := loadConfigFile(*configFile, &c); err != nil {
 			return Config{}, err
 		}

@@ -147,6 +147,18 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
+	if c.path != "" {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			watchConfig(watchCtx, c.path, srv, log)
+		}()
+		defer func() {
+			stopWatch()
+			<-watched
+		}()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
