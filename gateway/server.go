@@ -22,6 +22,7 @@ import (
 
 	fastrouter "github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 	"github.com/valyala/fastjson"
 
 	"github.com/infergate/infergate/batching"
@@ -137,8 +138,12 @@ type Server struct {
 	requests sync.Pool // *inferRequest
 	draining atomic.Bool
 
-	lnMu sync.Mutex
-	ln   net.Listener // what Serve serves, for Shutdown's drain of its accept queue
+	lnMu     sync.Mutex
+	ln       net.Listener     // what Serve serves, for Shutdown's drain of its accept queue
+	adminSrv *fasthttp.Server // ServeAdmin's, nil without
+	adminLn  net.Listener
+	// adminStopped: ShutdownAdmin ran, and ServeAdmin serves nothing.
+	adminStopped bool
 }
 
 // New returns a Server for repo.
@@ -230,21 +235,7 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	r.GET("/v2", s.serverMetadata)
 	r.GET("/v2/health/live", s.live)
 	r.GET("/v2/health/ready", s.ready)
-	r.POST("/v2/repository/index", s.adminOnly(ScopeRead, s.repositoryIndex))
-	r.POST("/v2/repository/models/{model}/load", s.adminOnly(ScopeWrite, s.loadModel))
-	r.POST("/v2/repository/models/{model}/unload", s.adminOnly(ScopeWrite, s.unloadModel))
-	r.PUT("/v2/repository/models/{model}/versions/{version}", s.adminOnly(ScopeWrite, s.uploadVersion))
-	r.GET("/v2/repository/models/{model}/labels", s.adminOnly(ScopeRead, s.labels))
-	r.PUT("/v2/repository/models/{model}/labels/{label}", s.adminOnly(ScopeWrite, s.setLabel))
-	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.adminOnly(ScopeWrite, s.deleteLabel))
-	r.GET("/v2/repository/models/{model}/routing", s.adminOnly(ScopeRead, s.getRouting))
-	r.PUT("/v2/repository/models/{model}/routing", s.adminOnly(ScopeWrite, s.putRouting))
-	r.DELETE("/v2/repository/models/{model}/routing", s.adminOnly(ScopeWrite, s.deleteRouting))
-	r.GET("/v2/repository/models/{model}/rollout", s.adminOnly(ScopeRead, s.getRollout))
-	r.POST("/v2/repository/models/{model}/rollout/{action}", s.adminOnly(ScopeWrite, s.controlRollout))
-	if s.opts.Drift != nil {
-		r.GET("/v2/repository/models/{model}/versions/{version}/drift", s.adminOnly(ScopeRead, s.drift))
-	}
+	s.adminRoutes(r, false)
 	if s.opts.Metrics != nil {
 		r.GET("/metrics", s.opts.Metrics)
 	}
@@ -300,6 +291,88 @@ func (s *Server) Reconfigure(admin AdminAuth, tenantHeader string, list []Tenant
 	s.guard.Store(g)
 	s.tenants.Store(ts)
 	return nil
+}
+
+// adminRoutes registers the repository API on r; trusted serves a request
+// without a token (the admin listener's).
+func (s *Server) adminRoutes(r *fastrouter.Router, trusted bool) {
+	r.POST("/v2/repository/index", s.adminOnly(trusted, ScopeRead, s.repositoryIndex))
+	r.POST("/v2/repository/models/{model}/load", s.adminOnly(trusted, ScopeWrite, s.loadModel))
+	r.POST("/v2/repository/models/{model}/unload", s.adminOnly(trusted, ScopeWrite, s.unloadModel))
+	r.PUT("/v2/repository/models/{model}/versions/{version}", s.adminOnly(trusted, ScopeWrite, s.uploadVersion))
+	r.GET("/v2/repository/models/{model}/labels", s.adminOnly(trusted, ScopeRead, s.labels))
+	r.PUT("/v2/repository/models/{model}/labels/{label}", s.adminOnly(trusted, ScopeWrite, s.setLabel))
+	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.adminOnly(trusted, ScopeWrite, s.deleteLabel))
+	r.GET("/v2/repository/models/{model}/routing", s.adminOnly(trusted, ScopeRead, s.getRouting))
+	r.PUT("/v2/repository/models/{model}/routing", s.adminOnly(trusted, ScopeWrite, s.putRouting))
+	r.DELETE("/v2/repository/models/{model}/routing", s.adminOnly(trusted, ScopeWrite, s.deleteRouting))
+	r.GET("/v2/repository/models/{model}/rollout", s.adminOnly(trusted, ScopeRead, s.getRollout))
+	r.POST("/v2/repository/models/{model}/rollout/{action}", s.adminOnly(trusted, ScopeWrite, s.controlRollout))
+	if s.opts.Drift != nil {
+		r.GET("/v2/repository/models/{model}/versions/{version}/drift", s.adminOnly(trusted, ScopeRead, s.drift))
+	}
+}
+
+// AdminHandler returns the handler of the admin listener (ServeAdmin):
+// the repository API, served without a token (the listener is bound to
+// loopback by default; a token presented is still checked), and pprof
+// under /debug/pprof/, which the main listener does not serve.
+func (s *Server) AdminHandler() fasthttp.RequestHandler {
+	r := fastrouter.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	s.adminRoutes(r, true)
+	r.GET("/debug/pprof/{profile:*}", pprofhandler.PprofHandler)
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		s.fail(ctx, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such endpoint on the admin listener: %s %s", ctx.Method(), ctx.Path())})
+	}
+	h := r.Handler
+	return func(ctx *fasthttp.RequestCtx) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic in admin handler", "path", string(ctx.Path()), "panic", p, "stack", string(debug.Stack()))
+				ctx.ResetBody()
+				s.fail(ctx, &Error{Status: http.StatusInternalServerError, Msg: "internal error"})
+			}
+		}()
+		setRequestID(ctx)
+		h(ctx)
+	}
+}
+
+// ServeAdmin serves AdminHandler on ln until Shutdown.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	s.lnMu.Lock()
+	if s.adminStopped {
+		s.lnMu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.adminLn = ln
+	s.adminSrv = &fasthttp.Server{
+		Handler: s.AdminHandler(), Name: "infergate-admin", ReadTimeout: s.opts.ReadTimeout, WriteTimeout: s.opts.WriteTimeout,
+		IdleTimeout: s.opts.IdleTimeout, MaxRequestBodySize: s.opts.MaxRequestBodySize, CloseOnShutdown: true,
+		NoDefaultContentType: true, Logger: fasthttpLogger{s.log},
+	}
+	srv := s.adminSrv
+	s.lnMu.Unlock()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// ShutdownAdmin stops the admin listener (ServeAdmin), if any, waiting
+// for its calls or for ctx; Shutdown does it too.
+func (s *Server) ShutdownAdmin(ctx context.Context) {
+	s.lnMu.Lock()
+	s.adminStopped = true
+	admin, ln := s.adminSrv, s.adminLn
+	s.lnMu.Unlock()
+	if admin != nil {
+		ln.Close() // Serve returns even if it had not started yet
+		admin.ShutdownWithContext(ctx)
+	}
 }
 
 // Drain starts a graceful stop: readiness answers 503 from now on, and
@@ -371,6 +444,7 @@ func (s *Server) drainBacklog(ctx context.Context) {
 // for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.drainBacklog(ctx)
+	s.ShutdownAdmin(ctx)
 	err := s.srv.ShutdownWithContext(ctx)
 	if s.ownRouter {
 		s.router.Close()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,5 +164,57 @@ func TestAdminAuthDefaults(t *testing.T) {
 	}{"ci", filepath.Join(t.TempDir(), "missing"), "write"})
 	if err := c.adminAuth(os.Getenv).Validate(); err == nil || !strings.Contains(err.Error(), `admin token "ci": token file: `) {
 		t.Errorf("a missing token file: %v", err)
+	}
+}
+
+// TestAdminListener: --admin-port serves the repository API without a
+// token and pprof, on loopback; the main listener, with loopback not
+// trusted, still wants a token and serves no pprof (issue 12).
+func TestAdminListener(t *testing.T) {
+	c := defaultConfig()
+	c.ModelRepository = runtimetest.Models(t)
+	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
+	c.ONNXRuntime.Library = runtimetest.Library(t)
+	c.Admin.TrustLoopback = false
+	c.Admin.Port = freePort(t)
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, c, slog.New(slog.NewTextHandler(&logs, nil)), func(a net.Addr) { addrs <- a })
+	}()
+	main := client.New("http://"+(<-addrs).String(), nil)
+	admin := client.New("http://127.0.0.1:"+strconv.Itoa(c.Admin.Port), nil)
+	defer func() {
+		main.CloseIdleConnections()
+		admin.CloseIdleConnections()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for _, tc := range []struct {
+		name   string
+		cl     *client.Client
+		method string
+		path   string
+		status int
+	}{
+		{"admin listener, index", admin, "POST", "/v2/repository/index", 200},
+		{"admin listener, pprof", admin, "GET", "/debug/pprof/goroutine?debug=1", 200},
+		{"admin listener, no inference", admin, "POST", "/v2/models/mlp/infer", 404},
+		{"main listener, index", main, "POST", "/v2/repository/index", 401},
+		{"main listener, no pprof", main, "GET", "/debug/pprof/goroutine?debug=1", 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, b, _, err := tc.cl.Do(context.Background(), tc.method, tc.path, nil, nil)
+			if err != nil || status != tc.status {
+				t.Errorf("got %d %v %.200s, want %d", status, err, b, tc.status)
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), "serving the repository API and pprof on the admin listener") {
+		t.Errorf("no admin listener in the log:\n%s", logs.String())
 	}
 }

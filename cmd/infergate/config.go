@@ -121,6 +121,13 @@ type Config struct {
 		// AllowUnauthenticated serves every client without a token,
 		// with a warning at start. Default false.
 		AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+		// Port, when set, serves the repository API without a token,
+		// and pprof under /debug/pprof/, on a listener of its own
+		// (--admin-port). Default 0: none.
+		Port int `yaml:"port"`
+		// Address of that listener (--admin-address). Default
+		// 127.0.0.1: this machine only.
+		Address string `yaml:"address"`
 	} `yaml:"admin"`
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
@@ -204,6 +211,7 @@ func defaultConfig() Config {
 	c.Metrics.Address = "0.0.0.0"
 	c.Repository.MaxOnDemandLoadsPerMinute = 60
 	c.Admin.TrustLoopback = true
+	c.Admin.Address = "127.0.0.1"
 	return c
 }
 
@@ -264,6 +272,8 @@ func (c *Config) validate() error {
 		return errors.New("model_repository: required (--model-repository DIR)")
 	case c.HTTP.Port < 0 || c.HTTP.Port > 65535:
 		return fmt.Errorf("http.port: %d is not a TCP port", c.HTTP.Port)
+	case c.Admin.Port < 0 || c.Admin.Port > 65535:
+		return fmt.Errorf("admin.port: %d is not a TCP port", c.Admin.Port)
 	case c.Metrics.Port < 0 || c.Metrics.Port > 65535:
 		return fmt.Errorf("metrics.port: %d is not a TCP port", c.Metrics.Port)
 	case c.HTTP.MaxJSONBytes <= 0:
@@ -330,6 +340,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	allowMetrics := fs.Bool("allow-metrics", true, "serve Prometheus metrics on /metrics and watch drift (false: no monitoring at all)")
 	metricsPort := fs.Int("metrics-port", 0, "also serve /metrics on this port (0: only on the HTTP port)")
 	metricsAddr := fs.String("metrics-address", "0.0.0.0", "address of the --metrics-port listener")
+	adminPort := fs.Int("admin-port", 0, "also serve the repository API without a token, and pprof, on this port (0: none)")
+	adminAddr := fs.String("admin-address", "127.0.0.1", "address of the --admin-port listener")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -351,6 +363,10 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.ModelRepository = *repo
 		case "http-address":
 			c.HTTP.Address = *addr
+		case "admin-port":
+			c.Admin.Port = *adminPort
+		case "admin-address":
+			c.Admin.Address = *adminAddr
 		case "http-port":
 			c.HTTP.Port = *port
 		case "onnxruntime-lib":
