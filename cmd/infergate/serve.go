@@ -144,6 +144,26 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		log.Info("serving Prometheus metrics", "address", mln.Addr().String())
 		go func() { metricsDone <- metricsSrv.Serve(mln) }()
 	}
+	adminDone := make(chan error, 1)
+	if c.Admin.Port > 0 {
+		aln, err := gateway.Listen(ctx, net.JoinHostPort(c.Admin.Address, strconv.Itoa(c.Admin.Port)))
+		if err != nil {
+			ln.Close()
+			if metricsSrv != nil {
+				metricsSrv.Close()
+				<-metricsDone
+			}
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		log.Info("serving the repository API and pprof on the admin listener", "address", aln.Addr().String())
+		go func() { adminDone <- srv.ServeAdmin(aln) }()
+	} else {
+		adminDone <- nil
+	}
+	defer func() {
+		srv.ShutdownAdmin(context.WithoutCancel(ctx)) // done already after a Shutdown
+		<-adminDone
+	}()
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
@@ -159,22 +179,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			<-watched
 		}()
 	}
-	adminDone := make(chan error, 1)
-	if c.Admin.Port > 0 {
-		aln, err := gateway.Listen(ctx, net.JoinHostPort(c.Admin.Address, strconv.Itoa(c.Admin.Port)))
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("admin listener: %w", err)
-		}
-		log.Info("serving the repository API and pprof on the admin listener", "address", aln.Addr().String())
-		go func() { adminDone <- srv.ServeAdmin(aln) }()
-	} else {
-		adminDone <- nil
-	}
-	defer func() {
-		srv.ShutdownAdmin(context.WithoutCancel(ctx)) // done already after a Shutdown
-		<-adminDone
-	}()
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
