@@ -129,34 +129,33 @@ func (b *bodyBudget) take(h *fasthttp.RequestHeader, n int64) bool {
 // release ends the request's reservation and reports whether its body
 // was refused, with its declared size.
 func (b *bodyBudget) release(h *fasthttp.RequestHeader) (refused bool, declared int64) {
-	if b.limit <= 0 {
-		return false, 0
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, ok := b.held[h]
-	if !ok {
-		return false, 0
-	}
-	b.used -= r.n
-	delete(b.held, h)
-	return r.refused, r.declared
+	return b.mark(h, true)
 }
 
 // start marks the request's reservation as taken by its handler, and
 // reports whether its body was refused, with its declared size.
 func (b *bodyBudget) start(h *fasthttp.RequestHeader) (refused bool, declared int64) {
+	return b.mark(h, false)
+}
+
+// mark ends the request's reservation (end) or marks it started.
+func (b *bodyBudget) mark(h *fasthttp.RequestHeader, end bool) (refused bool, declared int64) {
 	if b.limit <= 0 {
 		return false, 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r, ok := b.held[h]
-	if !ok {
+	switch {
+	case !ok:
 		return false, 0
+	case end:
+		b.used -= r.n
+		delete(b.held, h)
+	default:
+		r.started = true
+		b.held[h] = r
 	}
-	r.started = true
-	b.held[h] = r
 	return r.refused, r.declared
 }
 

@@ -260,18 +260,22 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 			ctx.SetConnectionClose()
 			return
 		}
-		defer func() {
-			if p := recover(); p != nil {
-				s.log.Error("panic in handler", "path", string(ctx.Path()), "panic", p, "stack", string(debug.Stack()))
-				ctx.ResetBody()
-				s.fail(ctx, &Error{Status: http.StatusInternalServerError, Msg: "internal error"})
-			}
-		}()
+		defer s.recoverPanic(ctx)
 		h(ctx)
 		if s.draining.Load() {
 			// Keep-alive clients reconnect, to another replica.
 			ctx.SetConnectionClose()
 		}
+	}
+}
+
+// recoverPanic, deferred by a handler, answers a panic with a 500 and
+// logs it with its stack.
+func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
+	if p := recover(); p != nil {
+		s.log.Error("panic in handler", "path", string(ctx.Path()), "panic", p, "stack", string(debug.Stack()))
+		ctx.ResetBody()
+		s.fail(ctx, &Error{Status: http.StatusInternalServerError, Msg: "internal error"})
 	}
 }
 
@@ -328,13 +332,7 @@ func (s *Server) AdminHandler() fasthttp.RequestHandler {
 	}
 	h := r.Handler
 	return func(ctx *fasthttp.RequestCtx) {
-		defer func() {
-			if p := recover(); p != nil {
-				s.log.Error("panic in admin handler", "path", string(ctx.Path()), "panic", p, "stack", string(debug.Stack()))
-				ctx.ResetBody()
-				s.fail(ctx, &Error{Status: http.StatusInternalServerError, Msg: "internal error"})
-			}
-		}()
+		defer s.recoverPanic(ctx)
 		setRequestID(ctx)
 		h(ctx)
 	}
