@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -66,12 +67,14 @@ const tokenRecheck = time.Second
 type adminGuard struct {
 	auth   AdminAuth
 	tokens []*tokenSource
+	scopes []Scope // of each token
 }
 
 // tokenSource is one token, its file re-read when its modification time
 // or size changes (looked at once per tokenRecheck at most).
 type tokenSource struct {
-	AdminToken
+	Name    string
+	File    string
 	mu      sync.Mutex
 	value   []byte
 	checked time.Time
@@ -89,17 +92,50 @@ func newAdminGuard(a AdminAuth) (*adminGuard, error) {
 		if t.Scope != ScopeRead && t.Scope != ScopeWrite {
 			return nil, fmt.Errorf("admin token %q: scope must be read or write, got %q", t.Name, t.Scope)
 		}
-		ts := &tokenSource{AdminToken: t, value: bytes.TrimSpace([]byte(t.Value))}
-		if t.File != "" {
-			if err := ts.reload(time.Now()); err != nil {
-				return nil, fmt.Errorf("admin token %q: %w", t.Name, err)
-			}
-		} else if len(ts.value) == 0 {
-			return nil, fmt.Errorf("admin token %q: empty", t.Name)
+		ts, err := newTokenSource(t.Name, t.File, t.Value)
+		if err != nil {
+			return nil, fmt.Errorf("admin token %q: %w", t.Name, err)
 		}
-		g.tokens = append(g.tokens, ts)
+		g.tokens, g.scopes = append(g.tokens, ts), append(g.scopes, t.Scope)
 	}
 	return g, nil
+}
+
+// newTokenSource reads a token from its file, or takes value.
+func newTokenSource(name, file, value string) (*tokenSource, error) {
+	ts := &tokenSource{Name: name, File: file, value: bytes.TrimSpace([]byte(value))}
+	if file != "" {
+		ts.value = nil
+		if err := ts.reload(time.Now()); err != nil {
+			return nil, err
+		}
+	} else if len(ts.value) == 0 {
+		return nil, errors.New("empty")
+	}
+	return ts, nil
+}
+
+// match returns the index of the token among tokens that presented is,
+// or -1. Every token is compared, each in constant time, so that the
+// time taken tells nothing of which one, or how much of one, matched.
+func match(tokens []*tokenSource, presented []byte, now time.Time) int {
+	found := -1
+	for i, t := range tokens {
+		if v := t.current(now); v != nil && subtle.ConstantTimeCompare(presented, v) == 1 && found < 0 {
+			found = i
+		}
+	}
+	return found
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header
+// value (the scheme is case-insensitive, as RFC 9110 says).
+func bearer(auth []byte) ([]byte, bool) {
+	const scheme = "bearer "
+	if len(auth) <= len(scheme) || !bytes.EqualFold(auth[:len(scheme)], []byte(scheme)) {
+		return nil, false
+	}
+	return bytes.TrimSpace(auth[len(scheme):]), true
 }
 
 // reload reads the token file if it changed; with ts.mu held or before
@@ -162,24 +198,18 @@ func (g *adminGuard) check(ctx *fasthttp.RequestCtx, scope Scope, trusted bool) 
 		return "", &Error{Status: http.StatusUnauthorized, Msg: "the repository API needs a bearer token from a non-loopback client: " +
 			"configure admin.tokens (or INFERGATE_ADMIN_TOKEN) and send Authorization: Bearer <token>"}
 	}
-	presented, ok := bytes.CutPrefix(auth, []byte("Bearer "))
+	presented, ok := bearer(auth)
 	if !ok {
 		return "", &Error{Status: http.StatusUnauthorized, Msg: "the Authorization header must be Bearer <token>"}
 	}
-	var match *tokenSource
-	now := time.Now()
-	for _, t := range g.tokens { // every token compared, in constant time each
-		if v := t.current(now); v != nil && subtle.ConstantTimeCompare(presented, v) == 1 && match == nil {
-			match = t
-		}
-	}
+	i := match(g.tokens, presented, time.Now())
 	switch {
-	case match == nil:
+	case i < 0:
 		return "", &Error{Status: http.StatusUnauthorized, Msg: "invalid admin token"}
-	case scope == ScopeWrite && match.Scope != ScopeWrite:
-		return "", &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("admin token %q has read scope: this call needs write", match.Name)}
+	case scope == ScopeWrite && g.scopes[i] != ScopeWrite:
+		return "", &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("admin token %q has read scope: this call needs write", g.tokens[i].Name)}
 	}
-	return match.Name, nil
+	return g.tokens[i].Name, nil
 }
 
 // adminOnly serves h to the requests the guard authorizes for scope
@@ -211,4 +241,105 @@ func isLoopback(a net.Addr) bool {
 		return true
 	}
 	return false
+}
+
+// InferenceToken is a named bearer token for the inference API. A
+// request presenting it belongs to Tenant (default: the token's Name),
+// whatever its tenant header says, so that a tenant's limits cannot be
+// escaped by naming another.
+type InferenceToken struct {
+	Name   string
+	Tenant string
+	// File holds the token, read again when it changes; empty: Value
+	// is the token.
+	File  string
+	Value string
+}
+
+// inferenceGuard checks the tokens of inference requests: with tokens
+// configured, every /v2/models/... call needs one of them (health and
+// server metadata stay open, for probes).
+type inferenceGuard struct {
+	tokens  []*tokenSource
+	tenants []string // of each token
+}
+
+func newInferenceGuard(list []InferenceToken) (*inferenceGuard, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	g := &inferenceGuard{}
+	seen := map[string]bool{}
+	for _, t := range list {
+		if t.Name == "" {
+			return nil, fmt.Errorf("inference token: a name is required")
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("inference token %q: defined twice", t.Name)
+		}
+		seen[t.Name] = true
+		ts, err := newTokenSource(t.Name, t.File, t.Value)
+		if err != nil {
+			return nil, fmt.Errorf("inference token %q: %w", t.Name, err)
+		}
+		tenant := t.Tenant
+		if tenant == "" {
+			tenant = t.Name
+		}
+		g.tokens, g.tenants = append(g.tokens, ts), append(g.tenants, tenant)
+	}
+	return g, nil
+}
+
+// ValidateInferenceTokens reports whether the tokens can be used: named
+// once each, their files readable and not empty.
+func ValidateInferenceTokens(list []InferenceToken) error {
+	_, err := newInferenceGuard(list)
+	return err
+}
+
+// errNoInferenceToken is the answer to an inference call without a token
+// when tokens are required.
+var errNoInferenceToken = &Error{Status: http.StatusUnauthorized,
+	Msg: "this server requires an inference token (inference.tokens): send Authorization: Bearer <token>"}
+
+// caller authorizes an inference request: its tenant (the token's, or
+// "" to let the tenant header name it), or the error to answer. A nil
+// guard requires no token.
+func (g *inferenceGuard) caller(ctx *fasthttp.RequestCtx) (tenant string, err error) {
+	if g == nil {
+		return "", nil
+	}
+	auth := ctx.Request.Header.Peek("Authorization")
+	if len(auth) == 0 {
+		return "", errNoInferenceToken
+	}
+	presented, ok := bearer(auth)
+	if !ok {
+		return "", &Error{Status: http.StatusUnauthorized, Msg: "the Authorization header must be Bearer <token>"}
+	}
+	i := match(g.tokens, presented, time.Now())
+	if i < 0 {
+		return "", &Error{Status: http.StatusUnauthorized, Msg: "invalid inference token"}
+	}
+	return g.tenants[i], nil
+}
+
+// inferenceOnly serves h to the requests that the inference guard
+// authorizes (metadata, readiness and config of models; infer checks
+// for itself, as it needs the tenant).
+func (s *Server) inferenceOnly(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if _, err := s.callers.Load().caller(ctx); err != nil {
+			s.refuseCaller(ctx, err)
+			return
+		}
+		h(ctx)
+	}
+}
+
+// refuseCaller answers an unauthorized inference request.
+func (s *Server) refuseCaller(ctx *fasthttp.RequestCtx, err error) {
+	ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="infergate"`)
+	s.fail(ctx, err)
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +87,10 @@ type Options struct {
 	// Admin guards the repository API (see AdminAuth). Default: no
 	// tokens, loopback clients served, every other 401.
 	Admin AdminAuth
+	// InferenceTokens, when set, are required by every /v2/models/...
+	// call (401 without one of them), and name the request's tenant
+	// (see InferenceToken). Default: none, and inference is open.
+	InferenceTokens []InferenceToken
 	// RequestTimeout is the end-to-end deadline of an inference request:
 	// the wait for a version, the queue and the run, which it terminates
 	// through ONNX Runtime when it expires; the client gets 504. Unlike a
@@ -113,6 +118,9 @@ type Options struct {
 	// Drift, when not nil, serves
 	// GET /v2/repository/models/{m}/versions/{v}/drift. Default: none.
 	Drift DriftReporter
+	// TLS, when not nil, makes Serve and ServeAdmin speak HTTPS on
+	// their listeners (see CertReloader). Default: plain HTTP.
+	TLS *tls.Config
 	// Router decides which version serves each request and answers the
 	// routing API. Default: a router over the repository that keeps
 	// documents in memory.
@@ -133,6 +141,7 @@ type Server struct {
 	bodies   *bodyBudget
 	admit    *admission
 	guard    atomic.Pointer[adminGuard]
+	callers  atomic.Pointer[inferenceGuard] // nil: no inference token needed
 	tenants  atomic.Pointer[tenants]
 	parsers  fastjson.ParserPool
 	requests sync.Pool // *inferRequest
@@ -197,6 +206,12 @@ func New(repo *repository.Repository, opts Options) *Server {
 		s.log.Error("tenants refused: no tenant limits apply", "err", err)
 	}
 	s.tenants.Store(ts)
+	callers, err := newInferenceGuard(opts.InferenceTokens)
+	if err != nil { // ValidateInferenceTokens tells the caller first
+		s.log.Error("inference tokens refused: inference is refused to every client", "err", err)
+		callers = &inferenceGuard{}
+	}
+	s.callers.Store(callers)
 	s.srv = &fasthttp.Server{
 		HeaderReceived:               s.bodies.headerReceived,
 		Handler:                      s.Handler(),
@@ -240,9 +255,9 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		r.GET("/metrics", s.opts.Metrics)
 	}
 	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}", "/v2/models/{model}/labels/{label}"} {
-		r.GET(prefix, s.modelMetadata)
-		r.GET(prefix+"/ready", s.modelReady)
-		r.GET(prefix+"/config", s.modelConfig)
+		r.GET(prefix, s.inferenceOnly(s.modelMetadata))
+		r.GET(prefix+"/ready", s.inferenceOnly(s.modelReady))
+		r.GET(prefix+"/config", s.inferenceOnly(s.modelConfig))
 		r.POST(prefix+"/infer", s.infer)
 	}
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
@@ -279,20 +294,26 @@ func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// Reconfigure replaces the admin tokens and the tenants' limits, as a
-// reload of the gateway config does. Nothing changes when either does
-// not validate. Requests in flight finish under the limits they were
-// admitted with; the new buckets start full.
-func (s *Server) Reconfigure(admin AdminAuth, tenantHeader string, list []Tenant) error {
-	g, err := newAdminGuard(admin)
+// Reconfigure applies the access fields of opts (Admin,
+// InferenceTokens, TenantHeader and Tenants; the others are ignored), as
+// a reload of the gateway config does. Nothing changes when any of them
+// does not validate. Requests in flight finish under the limits they
+// were admitted with; the new buckets start full.
+func (s *Server) Reconfigure(opts Options) error {
+	g, err := newAdminGuard(opts.Admin)
 	if err != nil {
 		return fmt.Errorf("admin.tokens: %w", err)
 	}
-	ts, err := newTenants(tenantHeader, list)
+	callers, err := newInferenceGuard(opts.InferenceTokens)
+	if err != nil {
+		return fmt.Errorf("inference.tokens: %w", err)
+	}
+	ts, err := newTenants(opts.TenantHeader, opts.Tenants)
 	if err != nil {
 		return fmt.Errorf("tenants: %w", err)
 	}
 	s.guard.Store(g)
+	s.callers.Store(callers)
 	s.tenants.Store(ts)
 	return nil
 }
@@ -347,6 +368,9 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 		return nil
 	}
 	s.adminLn = ln
+	if s.opts.TLS != nil {
+		ln = tls.NewListener(ln, s.opts.TLS)
+	}
 	s.adminSrv = &fasthttp.Server{
 		Handler: s.AdminHandler(), Name: "infergate-admin", ReadTimeout: s.opts.ReadTimeout, WriteTimeout: s.opts.WriteTimeout,
 		IdleTimeout: s.opts.IdleTimeout, MaxRequestBodySize: s.opts.MaxRequestBodySize, CloseOnShutdown: true,
@@ -391,8 +415,11 @@ func Listen(ctx context.Context, address string) (net.Listener, error) {
 // Shutdown answer every connection the kernel accepted.
 func (s *Server) Serve(ln net.Listener) error {
 	s.lnMu.Lock()
-	s.ln = ln
+	s.ln = ln // the TCP listener, whose backlog Shutdown drains
 	s.lnMu.Unlock()
+	if s.opts.TLS != nil {
+		ln = tls.NewListener(ln, s.opts.TLS)
+	}
 	return s.srv.Serve(ln)
 }
 
@@ -720,12 +747,17 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	label, _ := ctx.UserValue("label").(string)
+	tenantName, err := s.callers.Load().caller(ctx)
+	if err != nil {
+		s.refuseCaller(ctx, err)
+		return
+	}
 	// Decide first, on the URL and headers, so that the body is decoded
 	// once, against the chosen version's signature; the version is held
 	// after, once the request's timeout is known (an evicted version
 	// loads within it).
 	rreq := router.Request{Model: name, Version: n, Label: label, Headers: &ctx.Request.Header}
-	d, err := s.router.Route(&rreq)
+	d, err = s.router.Route(&rreq)
 	if err != nil {
 		if m, merr := s.repo.Model(name); merr == nil {
 			model = m.Name
@@ -735,7 +767,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	}
 	v = d.Version
 	model = v.Model
-	tenant, err := s.tenants.Load().admit(ctx, model, s.observer)
+	tenant, err := s.tenants.Load().admit(ctx, tenantName, model, s.observer)
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -101,14 +101,20 @@ func newTenants(header string, list []Tenant) (*tenants, error) {
 	return ts, nil
 }
 
-// admit applies the limits of ctx's tenant to a request for model, and
-// returns the tenant (nil: no limits apply) to release when the request
-// ends.
-func (ts *tenants) admit(ctx *fasthttp.RequestCtx, model string, obs RequestObserver) (*tenantState, error) {
+// admit applies the limits of a request's tenant to a request for
+// model, and returns the tenant (nil: no limits apply) to release when
+// the request ends. The tenant is name (its inference token's) or, when
+// name is "", the one that ctx's tenant header names.
+func (ts *tenants) admit(ctx *fasthttp.RequestCtx, name, model string, obs RequestObserver) (*tenantState, error) {
 	if ts == nil {
 		return nil, nil
 	}
-	st := ts.byName[string(ctx.Request.Header.Peek(ts.header))]
+	var st *tenantState
+	if name != "" {
+		st = ts.byName[name]
+	} else {
+		st = ts.byName[string(ctx.Request.Header.Peek(ts.header))]
+	}
 	if st == nil {
 		st = ts.other
 	}

@@ -17,14 +17,14 @@ func TestTenantConcurrencyAndPriority(t *testing.T) {
 	}
 	var ctx fasthttp.RequestCtx
 	ctx.Request.Header.Set(DefaultTenantHeader, "a")
-	first, err1 := ts.admit(&ctx, "m", nil)
-	second, err2 := ts.admit(&ctx, "m", nil)
-	_, err3 := ts.admit(&ctx, "m", nil)
+	first, err1 := ts.admit(&ctx, "", "m", nil)
+	second, err2 := ts.admit(&ctx, "", "m", nil)
+	_, err3 := ts.admit(&ctx, "", "m", nil)
 	if err1 != nil || err2 != nil || errdefs.KindOf(err3) != errdefs.Throttled {
 		t.Fatalf("got %v, %v, %v; want two admitted, the third throttled", err1, err2, err3)
 	}
 	first.release()
-	if _, err := ts.admit(&ctx, "m", nil); err != nil {
+	if _, err := ts.admit(&ctx, "", "m", nil); err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
 	second.release()

@@ -55,16 +55,8 @@ func TestAdminAuth(t *testing.T) {
 	c.ModelControl, c.LoadModels = "explicit", []string{"mlp"}
 	c.Admin.TrustLoopback = false
 	c.Admin.Tokens = append(c.Admin.Tokens,
-		struct {
-			Name      string `yaml:"name"`
-			TokenFile string `yaml:"token_file"`
-			Scope     string `yaml:"scope"`
-		}{"ci", writeTok, "write"},
-		struct {
-			Name      string `yaml:"name"`
-			TokenFile string `yaml:"token_file"`
-			Scope     string `yaml:"scope"`
-		}{"dashboard", readTok, "read"})
+		AdminTokenConfig{"ci", writeTok, "write"},
+		AdminTokenConfig{"dashboard", readTok, "read"})
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -157,11 +149,7 @@ func TestAdminAuthDefaults(t *testing.T) {
 	if len(a.Tokens) != 1 || a.Tokens[0].Name != "env" || a.Tokens[0].Scope != "write" || a.DistrustLoopback {
 		t.Errorf("INFERGATE_ADMIN_TOKEN: %+v", a)
 	}
-	c.Admin.Tokens = append(c.Admin.Tokens, struct {
-		Name      string `yaml:"name"`
-		TokenFile string `yaml:"token_file"`
-		Scope     string `yaml:"scope"`
-	}{"ci", filepath.Join(t.TempDir(), "missing"), "write"})
+	c.Admin.Tokens = append(c.Admin.Tokens, AdminTokenConfig{"ci", filepath.Join(t.TempDir(), "missing"), "write"})
 	if err := c.adminAuth(os.Getenv).Validate(); err == nil || !strings.Contains(err.Error(), `admin token "ci": token file: `) {
 		t.Errorf("a missing token file: %v", err)
 	}
@@ -216,5 +204,106 @@ func TestAdminListener(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "serving the repository API and pprof on the admin listener") {
 		t.Errorf("no admin listener in the log:\n%s", logs.String())
+	}
+}
+
+// TestInferenceTokens: with inference.tokens, every /v2/models/... call
+// needs one (401 without one or with a wrong one; health and server
+// metadata stay open for probes); the token names the tenant, whatever
+// the tenant header says, so a tenant over its rate cannot escape by
+// naming another; a rotated token file takes effect without a restart;
+// no token reaches the logs (issue 12).
+func TestInferenceTokens(t *testing.T) {
+	dir := t.TempDir()
+	batchTok, searchTok := filepath.Join(dir, "batch.token"), filepath.Join(dir, "search.token")
+	writeFile(t, batchTok, []byte("i-batch-0123456789\n"))
+	writeFile(t, searchTok, []byte("i-search-9876543210"))
+	c := defaultConfig()
+	c.ModelRepository = runtimetest.Models(t)
+	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
+	c.ONNXRuntime.Library = runtimetest.Library(t)
+	if err := decodeConfig([]byte(`
+inference:
+  tokens:
+    - {name: batch-pipeline, token_file: `+batchTok+`, tenant: batchjob}
+    - {name: search, token_file: `+searchTok+`}
+tenants:
+  limits:
+    - {name: batchjob, rate_per_second: 0.001, burst: 2}
+    - {name: search, rate_per_second: 10000}
+`), &c); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	cl := serveConfig(t, c, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
+	infer := `{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":[` + strings.Repeat("1,", 15) + `1]}]}`
+	call := func(method, path, token, tenant, body string) (int, string, http.Header) {
+		t.Helper()
+		h := http.Header{}
+		if token != "" {
+			h.Set("Authorization", "Bearer "+token)
+		}
+		if tenant != "" {
+			h.Set("X-Tenant", tenant)
+		}
+		status, b, hdr, err := cl.Do(context.Background(), method, path, []byte(body), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, string(b), hdr
+	}
+	const needed = "this server requires an inference token (inference.tokens): send Authorization: Bearer <token>"
+	for _, tc := range []struct {
+		name, method, path, token, body string
+		status                          int
+		want                            string
+	}{
+		{"infer, no token", "POST", "/v2/models/mlp/infer", "", infer, 401, needed},
+		{"infer, wrong token", "POST", "/v2/models/mlp/infer", "i-search-987654321X", infer, 401, "invalid inference token"},
+		{"metadata, no token", "GET", "/v2/models/mlp", "", "", 401, needed},
+		{"ready, no token", "GET", "/v2/models/mlp/versions/1/ready", "", "", 401, needed},
+		{"config, no token", "GET", "/v2/models/mlp/config", "", "", 401, needed},
+		{"infer, token", "POST", "/v2/models/mlp/infer", "i-search-9876543210", infer, 200, ""},
+		{"metadata, token", "GET", "/v2/models/mlp", "i-search-9876543210", "", 200, ""},
+		{"health stays open", "GET", "/v2/health/live", "", "", 200, ""},
+		{"server metadata stays open", "GET", "/v2", "", "", 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body, h := call(tc.method, tc.path, tc.token, "", tc.body)
+			if status != tc.status || (tc.want != "" && errorBody(t, []byte(body)) != tc.want) {
+				t.Errorf("got %d %s, want %d %q", status, body, tc.status, tc.want)
+			}
+			if status == 401 && h.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+	// The batch pipeline's token is tenant batchjob: past its burst it is
+	// throttled even when it names the search tenant in the header.
+	for i := range 2 {
+		if status, b, _ := call("POST", "/v2/models/mlp/infer", "i-batch-0123456789", "", infer); status != 200 {
+			t.Fatalf("batch request %d within its burst: %d %s", i, status, b)
+		}
+	}
+	if status, b, _ := call("POST", "/v2/models/mlp/infer", "i-batch-0123456789", "search", infer); status != http.StatusTooManyRequests ||
+		errorBody(t, []byte(b)) != `tenant "batchjob" is over its rate of 0.001 requests per second: retry later` {
+		t.Fatalf("batchjob's token naming tenant search: %d %s", status, b)
+	}
+	if status, b, _ := call("POST", "/v2/models/mlp/infer", "i-search-9876543210", "batchjob", infer); status != 200 {
+		t.Fatalf("search's token is unaffected: %d %s", status, b)
+	}
+	// Rotation.
+	writeFile(t, searchTok, []byte("i-search-rotated"))
+	waitFor(t, "the rotated inference token", func() bool {
+		status, _, _ := call("POST", "/v2/models/mlp/infer", "i-search-rotated", "", infer)
+		return status == 200
+	})
+	if status, b, _ := call("POST", "/v2/models/mlp/infer", "i-search-9876543210", "", infer); status != 401 {
+		t.Errorf("the old token after rotation: %d %s", status, b)
+	}
+	for _, secret := range []string{"i-batch-0123456789", "i-search-9876543210", "i-search-rotated", "987654321"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("a token is in the logs:\n%s", logs.String())
+		}
 	}
 }

@@ -62,6 +62,14 @@ type Config struct {
 		// 504 (--request-timeout-secs). Default 0: none.
 		RequestTimeout time.Duration `yaml:"request_timeout"`
 	} `yaml:"http"`
+	// TLS makes every listener (HTTP, admin, metrics) speak HTTPS.
+	TLS struct {
+		// CertFile and KeyFile are a PEM certificate (with its chain)
+		// and its key, read again when they change
+		// (--tls-cert-file, --tls-key-file). Default "": plain HTTP.
+		CertFile string `yaml:"cert_file"`
+		KeyFile  string `yaml:"key_file"`
+	} `yaml:"tls"`
 	// Metrics is the Prometheus endpoint.
 	Metrics struct {
 		// Allow serves /metrics on the HTTP port (and MetricsPort) and
@@ -108,12 +116,7 @@ type Config struct {
 		// Tokens are named bearer tokens, each read from its file and
 		// read again when it changes. INFERGATE_ADMIN_TOKEN adds one
 		// write token named "env".
-		Tokens []struct {
-			Name      string `yaml:"name"`
-			TokenFile string `yaml:"token_file"`
-			// Scope is read or write.
-			Scope string `yaml:"scope"`
-		} `yaml:"tokens"`
+		Tokens []AdminTokenConfig `yaml:"tokens"`
 		// TrustLoopback serves loopback clients without a token. Default
 		// true; set false behind a sidecar (Istio, Knative's
 		// queue-proxy), where every request comes from 127.0.0.1.
@@ -129,6 +132,14 @@ type Config struct {
 		// 127.0.0.1: this machine only.
 		Address string `yaml:"address"`
 	} `yaml:"admin"`
+	// Inference guards the inference API (/v2/models/...).
+	Inference struct {
+		// Tokens, when set, are required by every /v2/models/... call
+		// (health and server metadata stay open); each names the tenant
+		// of the requests that present it. Default: none, inference is
+		// open.
+		Tokens []InferenceTokenConfig `yaml:"tokens"`
+	} `yaml:"inference"`
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
 	ResponseCache struct {
@@ -190,6 +201,23 @@ type Config struct {
 		// Format is text or json (--log-format). Default text.
 		Format string `yaml:"format"`
 	} `yaml:"log"`
+}
+
+// AdminTokenConfig is one of admin.tokens.
+type AdminTokenConfig struct {
+	Name      string `yaml:"name"`
+	TokenFile string `yaml:"token_file"`
+	// Scope is read or write.
+	Scope string `yaml:"scope"`
+}
+
+// InferenceTokenConfig is one of inference.tokens.
+type InferenceTokenConfig struct {
+	Name      string `yaml:"name"`
+	TokenFile string `yaml:"token_file"`
+	// Tenant names the tenant of the requests presenting the token,
+	// whatever their tenant header says. Default: the token's name.
+	Tenant string `yaml:"tenant"`
 }
 
 func defaultConfig() Config {
@@ -276,6 +304,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("admin.port: %d is not a TCP port", c.Admin.Port)
 	case c.Metrics.Port < 0 || c.Metrics.Port > 65535:
 		return fmt.Errorf("metrics.port: %d is not a TCP port", c.Metrics.Port)
+	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
+		return errors.New("tls: cert_file and key_file go together")
 	case c.HTTP.MaxJSONBytes <= 0:
 		return fmt.Errorf("http.max_json_bytes: must be positive, got %d", c.HTTP.MaxJSONBytes)
 	case c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0:
@@ -304,6 +334,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("response_cache.max_entries: must be in 0..%d, got %d", maxCacheEntries, c.ResponseCache.MaxEntries)
 	case c.ExitTimeout < 0:
 		return fmt.Errorf("exit_timeout: must not be negative, got %s", c.ExitTimeout)
+	}
+	if err := gateway.ValidateInferenceTokens(c.inferenceTokens()); err != nil {
+		return fmt.Errorf("inference.tokens: %w", err)
 	}
 	if err := gateway.ValidateTenants(c.tenants()); err != nil {
 		return fmt.Errorf("tenants.limits: %w", err)
@@ -342,6 +375,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	metricsAddr := fs.String("metrics-address", "0.0.0.0", "address of the --metrics-port listener")
 	adminPort := fs.Int("admin-port", 0, "also serve the repository API without a token, and pprof, on this port (0: none)")
 	adminAddr := fs.String("admin-address", "127.0.0.1", "address of the --admin-port listener")
+	certFile := fs.String("tls-cert-file", "", "PEM certificate `file`: every listener speaks HTTPS (reloaded on change)")
+	keyFile := fs.String("tls-key-file", "", "PEM key `file` of --tls-cert-file")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -399,6 +434,10 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.Metrics.Port = *metricsPort
 		case "metrics-address":
 			c.Metrics.Address = *metricsAddr
+		case "tls-cert-file":
+			c.TLS.CertFile = *certFile
+		case "tls-key-file":
+			c.TLS.KeyFile = *keyFile
 		case "log-level":
 			c.Log.Level = *level
 		case "log-format":
@@ -476,6 +515,21 @@ func (c *Config) adminAuth(getenv func(string) string) gateway.AdminAuth {
 		a.Tokens = append(a.Tokens, gateway.AdminToken{Name: "env", Scope: gateway.ScopeWrite, Value: v})
 	}
 	return a
+}
+
+// inferenceTokens is the gateway's inference tokens for c.
+func (c *Config) inferenceTokens() []gateway.InferenceToken {
+	var out []gateway.InferenceToken
+	for _, t := range c.Inference.Tokens {
+		out = append(out, gateway.InferenceToken{Name: t.Name, Tenant: t.Tenant, File: t.TokenFile})
+	}
+	return out
+}
+
+// access is the gateway's reloadable access options for c: tokens and
+// tenants (Server.Reconfigure).
+func (c *Config) access(getenv func(string) string) gateway.Options {
+	return gateway.Options{Admin: c.adminAuth(getenv), InferenceTokens: c.inferenceTokens(), TenantHeader: c.Tenants.Header, Tenants: c.tenants()}
 }
 
 // tenants is the gateway's tenant list for c.

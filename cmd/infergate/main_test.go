@@ -61,7 +61,14 @@ func startServer(t testing.TB, repo string, mutate func(*Config)) *client.Client
 	if _, ok := t.(*testing.B); ok {
 		w = io.Discard
 	}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return serveConfig(t, c, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
+}
+
+// serveConfig serves c with log until the test ends, and returns a
+// client for its HTTP listener (hc: the client's http.Client; nil, its
+// own). The server is checked to stop cleanly.
+func serveConfig(t testing.TB, c Config, log *slog.Logger, hc *http.Client) *client.Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -73,7 +80,11 @@ func startServer(t testing.TB, repo string, mutate func(*Config)) *client.Client
 		cancel()
 		t.Fatalf("server did not start: %v", err)
 	}
-	cl := client.New("http://"+addr.String(), nil)
+	scheme := "http://"
+	if c.TLS.CertFile != "" {
+		scheme = "https://"
+	}
+	cl := client.New(scheme+addr.String(), hc)
 	t.Cleanup(func() {
 		cl.CloseIdleConnections()
 		cancel()

@@ -18,8 +18,8 @@ import (
 const reloadSettle = 100 * time.Millisecond
 
 // watchConfig reloads the gateway config at path on SIGHUP and whenever
-// the file changes, until ctx is done: the admin tokens and the tenants'
-// limits take effect at once; other fields need a restart. A reload that
+// the file changes, until ctx is done: the admin and inference tokens
+// and the tenants' limits take effect at once; other fields need a restart. A reload that
 // does not validate changes nothing and is logged. The folder is
 // watched, not the file, so that editors' and Kubernetes' atomic
 // replacements are seen.
@@ -68,9 +68,9 @@ func reloadConfig(path string, srv *gateway.Server, log *slog.Logger, why string
 		log.Error("config reload refused: nothing changed", "why", why, "err", err)
 		return
 	}
-	if err := srv.Reconfigure(c.adminAuth(os.Getenv), c.Tenants.Header, c.tenants()); err != nil {
+	if err := srv.Reconfigure(c.access(os.Getenv)); err != nil {
 		log.Error("config reload refused: nothing changed", "why", why, "err", err)
 		return
 	}
-	log.Info("config reloaded: admin tokens and tenants applied; other fields take a restart", "why", why, "tenants", len(c.Tenants.Limits))
+	log.Info("config reloaded: tokens and tenants applied; other fields take a restart", "why", why, "tenants", len(c.Tenants.Limits))
 }

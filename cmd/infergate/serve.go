@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	}
 	gopts := gateway.Options{
 		Admin:                admin,
+		InferenceTokens:      c.inferenceTokens(),
 		Tenants:              c.tenants(),
 		TenantHeader:         c.Tenants.Header,
 		MaxRequestBodySize:   c.HTTP.MaxRequestBodyBytes,
@@ -89,6 +91,13 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		RequestTimeout:       c.HTTP.RequestTimeout,
 		StrictReadiness:      c.StrictReadiness,
 		ModelControl:         c.ModelControl,
+	}
+	if c.TLS.CertFile != "" {
+		certs, err := gateway.NewCertReloader(c.TLS.CertFile, c.TLS.KeyFile, log)
+		if err != nil {
+			return err
+		}
+		gopts.TLS = certs.Config()
 	}
 	if mon != nil {
 		ro.Observer = mon
@@ -129,7 +138,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	if err != nil {
 		return err
 	}
-	log.Info("serving KServe v2 over HTTP", "address", ln.Addr().String())
+	log.Info("serving KServe v2 over HTTP", "address", ln.Addr().String(), "tls", gopts.TLS != nil)
 	var metricsSrv *http.Server
 	metricsDone := make(chan error, 1)
 	if mon != nil && c.Metrics.Port > 0 {
@@ -141,7 +150,10 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", mon.Handler())
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		log.Info("serving Prometheus metrics", "address", mln.Addr().String())
+		if gopts.TLS != nil {
+			mln = tls.NewListener(mln, gopts.TLS)
+		}
+		log.Info("serving Prometheus metrics", "address", mln.Addr().String(), "tls", gopts.TLS != nil)
 		go func() { metricsDone <- metricsSrv.Serve(mln) }()
 	}
 	adminDone := make(chan error, 1)
