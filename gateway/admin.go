@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -48,40 +50,82 @@ func (s *Server) allowControl(ctx *fasthttp.RequestCtx) bool {
 	return false
 }
 
-// loadModel answers Triton's POST /v2/repository/models/{m}/load, with an
-// optional {"parameters": {"config": "<model configuration as JSON>"}}.
+// loadModel answers Triton's POST /v2/repository/models/{m}/load, with
+// optional parameters: "config", the model configuration as JSON, and
+// "file:<version>/<file>", a file's content in base64, which form an
+// override model directory (Repository.LoadModel).
 func (s *Server) loadModel(ctx *fasthttp.RequestCtx) {
 	if !s.allowControl(ctx) {
 		return
 	}
 	name, _ := ctx.UserValue("model").(string)
-	var config *repository.Config
+	var opts repository.LoadOptions
 	if body := ctx.PostBody(); len(body) > 0 {
-		v, err := fastjson.ParseBytes(body)
-		if err != nil {
-			s.fail(ctx, badRequest("malformed JSON: %v", err))
+		var err error
+		if opts, err = parseLoadRequest(body); err != nil {
+			s.fail(ctx, err)
 			return
-		}
-		if c := v.Get("parameters", "config"); c != nil {
-			text, err := c.StringBytes()
-			if err != nil {
-				s.fail(ctx, badRequest(`parameters.config must be a string holding the model configuration as JSON`))
-				return
-			}
-			config, err = repository.ParseConfigJSON(text)
-			if err != nil {
-				s.fail(ctx, badRequest("parameters.config: %v", err))
-				return
-			}
 		}
 	}
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	if err := s.repo.LoadModel(c, name, config); err != nil {
+	if err := s.repo.LoadModel(c, name, opts); err != nil {
 		s.fail(ctx, err)
 		return
 	}
 	s.writeJSON(ctx, struct{}{})
+}
+
+// parseLoadRequest decodes a load request's body.
+func parseLoadRequest(body []byte) (repository.LoadOptions, error) {
+	var opts repository.LoadOptions
+	v, err := fastjson.ParseBytes(body)
+	if err != nil {
+		return opts, badRequest("malformed JSON: %v", err)
+	}
+	params := v.Get("parameters")
+	if params == nil || params.Type() == fastjson.TypeNull {
+		return opts, nil
+	}
+	obj, err := params.Object()
+	if err != nil {
+		return opts, badRequest("parameters must be an object")
+	}
+	obj.Visit(func(key []byte, p *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		k := string(key)
+		switch {
+		case k == "config":
+			text, e := p.StringBytes()
+			if e != nil {
+				err = badRequest(`parameters.config must be a string holding the model configuration as JSON`)
+				return
+			}
+			if opts.Config, e = repository.ParseConfigJSON(text); e != nil {
+				err = badRequest("parameters.config: %v", e)
+			}
+		case strings.HasPrefix(k, "file:"):
+			text, e := p.StringBytes()
+			if e != nil {
+				err = badRequest("parameters[%q] must be a string: the file's content in base64", k)
+				return
+			}
+			b := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+			n, e := base64.StdEncoding.Decode(b, text)
+			b = b[:n]
+			if e != nil {
+				err = badRequest("parameters[%q] is not base64: %v", k, e)
+				return
+			}
+			if opts.Files == nil {
+				opts.Files = map[string][]byte{}
+			}
+			opts.Files[strings.TrimPrefix(k, "file:")] = b
+		}
+	})
+	return opts, err
 }
 
 // uploadVersion answers PUT /v2/repository/models/{m}/versions/{v}: the

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fastjson"
@@ -121,4 +123,35 @@ func allFinite(tensors []runtime.Tensor) bool {
 		}
 	}
 	return true
+}
+
+// FuzzLoadRequest: a repository load request's body decodes to options
+// or to a 400, and every file decoded is the base64 its parameter held.
+func FuzzLoadRequest(f *testing.F) {
+	f.Add([]byte(`{"parameters":{"config":"{\"backend\":\"onnxruntime\"}","file:1/model.onnx":"AAEC"}}`))
+	f.Add([]byte(`{"parameters":{"file:1/model.onnx":"%%%"}}`))
+	f.Add([]byte(`{"parameters":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		opts, err := parseLoadRequest(body)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Msg == "" {
+				t.Fatalf("got %v (%T), want a 400 *Error with a message", err, err)
+			}
+			return
+		}
+		var doc struct {
+			Parameters map[string]any `json:"parameters"`
+		}
+		if json.Unmarshal(body, &doc) != nil {
+			return // fastjson accepts what encoding/json may not (duplicate keys, say)
+		}
+		for p, b := range opts.Files {
+			s, ok := doc.Parameters["file:"+p].(string)
+			s = strings.NewReplacer("\r", "", "\n", "").Replace(s) // base64 decoding skips line breaks
+			if ok && s != base64.StdEncoding.EncodeToString(b) {
+				t.Fatalf("file %q decoded to %x from %q", p, b, s)
+			}
+		}
+	})
 }

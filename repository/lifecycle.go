@@ -99,10 +99,12 @@ type diskState struct {
 	stamp    string              // all of the above, for the poller
 }
 
-// readDisk reads a model directory; quiet skips the log lines about
-// entries that are not versions (the poller reads every few seconds).
-func (r *Repository) readDisk(name string, override *Config, overrideStamp string, quiet bool) (*diskState, error) {
-	dir, err := r.inside(filepath.Join(r.root, name))
+// readDisk reads a model directory: the repository's, or the override
+// directory from (its config is override's); quiet skips the log lines
+// about entries that are not versions (the poller reads every few
+// seconds).
+func (r *Repository) readDisk(name, from string, override *Config, overrideStamp string, quiet bool) (*diskState, error) {
+	dir, err := r.modelDir(name, from)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +143,7 @@ func (r *Repository) readDisk(name string, override *Config, overrideStamp strin
 			continue
 		}
 		var fs fileStamp
-		if fi, err := os.Stat(filepath.Join(dir, e.Name(), ModelFile)); err == nil {
+		if fi, err := os.Stat(filepath.Join(dir, e.Name(), ModelFile)); err == nil && fi.Mode().IsRegular() {
 			fs = fileStamp{fi.Size(), fi.ModTime().UnixNano()}
 		}
 		d.versions[n] = fs
@@ -151,15 +153,43 @@ func (r *Repository) readDisk(name string, override *Config, overrideStamp strin
 	return d, nil
 }
 
+// modelDir is the directory a model loads from: from, an override
+// directory, or else its directory in the repository (which must not
+// lead outside it).
+func (r *Repository) modelDir(name, from string) (string, error) {
+	if from != "" {
+		return from, nil
+	}
+	return r.inside(filepath.Join(r.root, name))
+}
+
+// loadHow says where a load reads a model from and how it treats
+// failures.
+type loadHow struct {
+	// override is the load API's config (nil: config.yaml, or the
+	// config of the API's last load, which a reload keeps).
+	override *Config
+	// dir is an override model directory ("": the repository's).
+	dir string
+	// retryFailed loads versions that failed before even if their files
+	// did not change.
+	retryFailed bool
+	// strict makes any version's failure fail the whole load, which then
+	// changes nothing.
+	strict bool
+}
+
 // loadLocked loads or reloads a model from disk (or from override, the
 // load API's config) with zero downtime: versions whose file and config
 // are unchanged are kept as they are; changed and new ones are loaded and
 // warmed before the new snapshot is published; the versions it replaces
 // drain their requests before they close. A version that fails to load
-// leaves the version it would replace serving. It returns the failures.
-func (r *Repository) loadLocked(ctx context.Context, name string, override *Config, retryFailed bool) error {
+// leaves the version it would replace serving (unless how.strict, when
+// the load changes nothing). It returns the failures.
+func (r *Repository) loadLocked(ctx context.Context, name string, how loadHow) error {
 	m := r.model(name)
 	old := m.snap.Load()
+	override, dir := how.override, how.dir
 	overrideStamp := ""
 	if override == nil && old.override != nil && !old.unloaded {
 		override = old.override // a reload keeps the API's config
@@ -167,12 +197,18 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	if override != nil {
 		overrideStamp = fmt.Sprintf("%p", override)
 	}
-	d, err := r.readDisk(name, override, overrideStamp, false)
+	fail := func(stamp, reason string) error {
+		if how.strict { // nothing changes: the state stays old's
+			return r.failLocked(m, old, old.override, old.dir, old.stamp, reason)
+		}
+		return r.failLocked(m, old, override, dir, stamp, reason)
+	}
+	d, err := r.readDisk(name, dir, override, overrideStamp, false)
 	if err != nil {
-		return r.failLocked(m, old, override, "", fmt.Sprintf("read model directory: %v", err))
+		return fail("", fmt.Sprintf("read model directory: %v", err))
 	}
 	if d.cfgErr != nil {
-		return r.failLocked(m, old, override, d.stamp, d.cfgErr.Error())
+		return fail(d.stamp, d.cfgErr.Error())
 	}
 	found := slices.Sorted(maps.Keys(d.versions))
 	policy := VersionPolicy{}
@@ -181,21 +217,21 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 	}
 	selected := policy.selectVersions(found)
 	if len(selected) == 0 {
-		return r.failLocked(m, old, override, d.stamp, "no versions: expected <model>/<version>/"+ModelFile)
+		return fail(d.stamp, "no versions: expected <model>/<version>/"+ModelFile)
 	}
 
-	next := &snapshot{config: d.config, override: override, cfgStamp: d.cfgStamp, stamp: d.stamp}
+	next := &snapshot{config: d.config, override: override, dir: dir, cfgStamp: d.cfgStamp, stamp: d.stamp}
 	var loaded []*Version // new this time: closed again if the load is abandoned
 	var failures []string
 	for _, n := range selected {
 		prev := old.version(n)
 		fs, exists := d.versions[n]
 		failed := prev != nil && prev.State != StateReady
-		if prev != nil && !old.unloaded && old.cfgStamp == d.cfgStamp && prev.stamp == fs && (!failed || (!retryFailed && !prev.transient)) {
+		if prev != nil && !old.unloaded && old.dir == dir && old.cfgStamp == d.cfgStamp && prev.stamp == fs && (!failed || (!how.retryFailed && !prev.transient)) {
 			next.versions = append(next.versions, prev) // unchanged: keep it, failed or not
 			continue
 		}
-		v := r.loadVersion(ctx, m.Name, d.config, n, exists, fs)
+		v := r.loadVersion(ctx, m.Name, dir, d.config, n, exists, fs)
 		if v.State != StateReady {
 			failures = append(failures, fmt.Sprintf("version %d: %s", n, v.Reason))
 			if prev != nil && prev.State == StateReady && !old.unloaded {
@@ -209,7 +245,7 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 		next.versions = append(next.versions, v)
 	}
 	err = next.setLabels(d.config, old.apiLabels)
-	if err == nil && !next.serves() && old.serves() && !old.unloaded {
+	if err == nil && ((!next.serves() && old.serves() && !old.unloaded) || (how.strict && len(failures) > 0)) {
 		// The new versions all failed (a half-written file, say) and the
 		// policy would drop the ones that serve: keep serving those.
 		err = errors.New(strings.Join(failures, "; "))
@@ -219,9 +255,12 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 			v.close(false)
 			r.addResident(-1)
 		}
-		return r.failLocked(m, old, override, d.stamp, err.Error())
+		return fail(d.stamp, err.Error())
 	}
 	r.publish(m, old, next, "replaced")
+	if old.dir != "" && old.dir != dir {
+		r.removeOverride(old.dir) // its sessions have read their files
+	}
 	for _, v := range loaded {
 		if r.resident != nil {
 			r.resident.Add(v, struct{}{})
@@ -237,7 +276,7 @@ func (r *Repository) loadLocked(ctx context.Context, name string, override *Conf
 // failLocked records a failed load. A model that serves keeps serving,
 // with the failure as its lastError; one that does not becomes
 // unavailable with the reason.
-func (r *Repository) failLocked(m *Model, old *snapshot, override *Config, stamp, reason string) error {
+func (r *Repository) failLocked(m *Model, old *snapshot, override *Config, dir, stamp, reason string) error {
 	r.log.Error("model load failed", "model", m.Name, "reason", reason)
 	next := *old
 	next.stamp = stamp
@@ -246,7 +285,7 @@ func (r *Repository) failLocked(m *Model, old *snapshot, override *Config, stamp
 	} else {
 		// The config that failed stays, so that the poller (which compares
 		// stamps made with it) does not load the disk's instead.
-		next = snapshot{stamp: stamp, reason: reason, apiLabels: old.apiLabels, override: override}
+		next = snapshot{stamp: stamp, reason: reason, apiLabels: old.apiLabels, override: override, dir: dir}
 	}
 	m.snap.Store(&next)
 	return errorf(errdefs.Invalid, "load %s: %s", m.Name, reason)
@@ -341,7 +380,7 @@ func (s *snapshot) setLabels(c *Config, api map[string]int64) error {
 
 // loadVersion loads and warms one version. It never returns nil: a
 // failed version carries its reason.
-func (r *Repository) loadVersion(ctx context.Context, model string, c *Config, n int64, exists bool, fs fileStamp) *Version {
+func (r *Repository) loadVersion(ctx context.Context, model, dir string, c *Config, n int64, exists bool, fs fileStamp) *Version {
 	v := newVersion(model, n)
 	v.stamp = fs
 	start := time.Now()
@@ -352,9 +391,13 @@ func (r *Repository) loadVersion(ctx context.Context, model string, c *Config, n
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		path, err := r.inside(filepath.Join(r.root, model, strconv.FormatInt(n, 10), ModelFile))
-		if err != nil {
-			return err
+		path := filepath.Join(dir, strconv.FormatInt(n, 10), ModelFile)
+		var err error
+		if dir == "" {
+			path, err = r.inside(filepath.Join(r.root, model, strconv.FormatInt(n, 10), ModelFile))
+			if err != nil {
+				return err
+			}
 		}
 		s, err := r.env.NewSession(path, c.sessionOptions())
 		if err != nil {
@@ -440,21 +483,43 @@ func (r *Repository) executorOptions(c *Config, v *Version, s *runtime.Session) 
 	return opts, nil
 }
 
-// LoadModel loads or reloads a model (Triton's repository load API). A
-// non-nil config replaces config.yaml, for the poller's reloads too, until
-// the next LoadModel without one.
-func (r *Repository) LoadModel(ctx context.Context, name string, config *Config) error {
+// LoadOptions are the parameters of Triton's repository load API.
+type LoadOptions struct {
+	// Config, when not nil, replaces config.yaml, for the poller's
+	// reloads too, until the next LoadModel without one.
+	Config *Config
+	// Files, when not empty, form an override model directory that
+	// replaces the model's directory in the repository until the next
+	// load, as in Triton: each key is a path in the model's directory,
+	// "<version>/model.onnx" (or another file of a version's directory),
+	// and each value its content. Config is then required: the
+	// repository's config.yaml is not used. The model need not exist in
+	// the repository. A load with files is all or nothing: if any version
+	// fails, the serving versions and the disk stay as they were.
+	Files map[string][]byte
+}
+
+// LoadModel loads or reloads a model (Triton's repository load API).
+func (r *Repository) LoadModel(ctx context.Context, name string, opts LoadOptions) error {
 	if !modelName.MatchString(name) {
 		return errorf(errdefs.Invalid, "invalid model name %q", name)
+	}
+	if len(opts.Files) > 0 {
+		if err := r.checkFiles(opts); err != nil {
+			return err
+		}
 	}
 	if err := r.lockOpen(ctx); err != nil {
 		return err
 	}
 	defer r.unlock()
+	if len(opts.Files) > 0 {
+		return r.loadFilesLocked(ctx, name, opts)
+	}
 	if _, err := os.Stat(filepath.Join(r.root, name)); err != nil {
 		return errorf(errdefs.NotFound, "no model %q in the repository", name)
 	}
-	if config == nil {
+	if opts.Config == nil {
 		// A load without a config reads config.yaml again.
 		m := r.model(name)
 		if s := m.snap.Load(); s.override != nil {
@@ -463,7 +528,77 @@ func (r *Repository) LoadModel(ctx context.Context, name string, config *Config)
 			m.snap.Store(&cp)
 		}
 	}
-	return r.loadLocked(ctx, name, config, true)
+	return r.loadLocked(ctx, name, loadHow{override: opts.Config, retryFailed: true})
+}
+
+// checkFiles validates a load's files before anything is written.
+func (r *Repository) checkFiles(opts LoadOptions) error {
+	if opts.Config == nil {
+		return errorf(errdefs.Invalid, "a load with files needs the model's config too: the files form a new model directory, "+
+			"and the repository's %s is not used (parameters.config, as in Triton)", ConfigFile)
+	}
+	limit := r.opts.MaxUploadBytes
+	if limit <= 0 {
+		limit = DefaultMaxUploadBytes
+	}
+	var total int64
+	versions := 0
+	for _, p := range slices.Sorted(maps.Keys(opts.Files)) {
+		total += int64(len(opts.Files[p]))
+		first, rest, _ := strings.Cut(p, "/")
+		n, err := strconv.ParseInt(first, 10, 64)
+		switch {
+		case p == ConfigFile:
+			return errorf(errdefs.Invalid, "file %q: send the model's config as the config parameter, not as a file", p)
+		case err != nil || n < 1 || strconv.FormatInt(n, 10) != first || rest == "":
+			return errorf(errdefs.Invalid, "file %q: a file's path must be <version>/<file>, such as 1/%s, with a positive version number", p, ModelFile)
+		case filepath.IsAbs(p) || filepath.Clean(p) != p || slices.ContainsFunc(strings.Split(rest, "/"), func(c string) bool { return c == "" || c == "." || c == ".." || strings.HasPrefix(c, ".") }):
+			return errorf(errdefs.Invalid, "file %q: a path must stay inside the version's directory, with no empty, hidden, . or .. parts", p)
+		}
+		if rest == ModelFile {
+			versions++
+		}
+	}
+	switch {
+	case versions == 0:
+		return errorf(errdefs.Invalid, "the files hold no <version>/%s", ModelFile)
+	case total > limit:
+		return errorf(errdefs.Invalid, "the files hold %d bytes, over repository.max_upload_bytes (%d)", total, limit)
+	}
+	return nil
+}
+
+// loadFilesLocked writes a load's files into a new override directory
+// and loads the model from it, all or nothing.
+func (r *Repository) loadFilesLocked(ctx context.Context, name string, opts LoadOptions) error {
+	dir, err := os.MkdirTemp(r.opts.OverrideDir, "infergate-override-"+name+"-")
+	if err != nil {
+		return errorf(errdefs.Unavailable, "create the override model directory: %v", err)
+	}
+	for p, b := range opts.Files {
+		path := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+			err = os.WriteFile(path, b, 0o600)
+		}
+		if err != nil {
+			r.removeOverride(dir)
+			return errorf(errdefs.Unavailable, "write file %q of the override model directory: %v", p, err)
+		}
+	}
+	if err := r.loadLocked(ctx, name, loadHow{override: opts.Config, dir: dir, retryFailed: true, strict: true}); err != nil {
+		r.removeOverride(dir)
+		return err
+	}
+	r.log.Info("model loaded from the load API's files: they replace its directory until the next load", "model", name, "files", len(opts.Files))
+	return nil
+}
+
+// removeOverride removes an override model directory. The sessions
+// made from its files have read them.
+func (r *Repository) removeOverride(dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		r.log.Warn("removing an override model directory", "dir", dir, "err", err)
+	}
 }
 
 // UploadVersion writes data as <root>/<name>/<version>/model.onnx, written
@@ -491,6 +626,9 @@ func (r *Repository) UploadVersion(ctx context.Context, name string, version int
 		return err
 	}
 	defer r.unlock()
+	if s := r.model(name).snap.Load(); s.dir != "" && !s.unloaded {
+		return errorf(errdefs.Invalid, "model %q serves the files of a load through the API, which replace its directory until the next load: load it without files first", name)
+	}
 	modelDir := filepath.Join(r.root, name)
 	versionDir := filepath.Join(modelDir, strconv.FormatInt(version, 10))
 	if _, err := os.Stat(filepath.Join(versionDir, ModelFile)); err == nil {
@@ -515,7 +653,7 @@ func (r *Repository) UploadVersion(ctx context.Context, name string, version int
 		undo()
 		return errorf(errdefs.Unavailable, "write %s: %v", filepath.Join(name, strconv.FormatInt(version, 10), ModelFile), err)
 	}
-	err := r.loadLocked(ctx, name, nil, true)
+	err := r.loadLocked(ctx, name, loadHow{retryFailed: true})
 	var v *Version
 	if err == nil {
 		v, err = r.model(name).Version(version)
@@ -526,7 +664,7 @@ func (r *Repository) UploadVersion(ctx context.Context, name string, version int
 	if err != nil {
 		undo()
 		if len(created) == 0 || created[0] != modelDir {
-			r.loadLocked(ctx, name, nil, true) // as it was
+			r.loadLocked(ctx, name, loadHow{retryFailed: true}) // as it was
 		}
 		if k := errdefs.KindOf(err); k == errdefs.NotFound || k == errdefs.Unavailable {
 			err = errorf(errdefs.Invalid, "upload of model %q version %d: %v (its config.yaml's version_policy must select it)", name, version, err)
@@ -557,6 +695,9 @@ func (r *Repository) unloadLocked(m *Model, reason string) {
 	m.snap.Store(&snapshot{config: old.config, stamp: old.stamp, reason: reason, unloaded: true})
 	for _, v := range old.versions {
 		r.retire(v, "unload")
+	}
+	if old.dir != "" {
+		r.removeOverride(old.dir) // the next load reads the repository
 	}
 }
 
@@ -649,8 +790,8 @@ func (r *Repository) pollLocked() {
 		return
 	}
 	for _, m := range r.Models() {
-		if slices.Contains(names, m.Name) {
-			continue
+		if slices.Contains(names, m.Name) || m.snap.Load().dir != "" {
+			continue // an override directory is not the repository's
 		}
 		if !m.snap.Load().unloaded {
 			r.log.Info("model removed from the repository", "model", m.Name)
@@ -666,14 +807,14 @@ func (r *Repository) pollLocked() {
 		r.mu.RUnlock()
 		if known {
 			s := m.snap.Load()
-			if s.unloaded {
-				continue
+			if s.unloaded || s.dir != "" {
+				continue // the API unloaded it, or its files replace the repository's
 			}
 			override, overrideStamp := s.override, ""
 			if override != nil {
 				overrideStamp = fmt.Sprintf("%p", override)
 			}
-			d, err := r.readDisk(name, override, overrideStamp, true)
+			d, err := r.readDisk(name, "", override, overrideStamp, true)
 			if err == nil && d.stamp == s.stamp {
 				continue
 			}
@@ -682,7 +823,7 @@ func (r *Repository) pollLocked() {
 			continue
 		}
 		r.log.Info("model changed on disk: loading", "model", name)
-		r.loadLocked(context.Background(), name, nil, false)
+		r.loadLocked(context.Background(), name, loadHow{})
 	}
 }
 
@@ -759,7 +900,7 @@ func (r *Repository) loadOnDemand(ctx context.Context, m *Model, placeholder *Ve
 		}
 		r.onDemand = append(r.onDemand, now)
 	}
-	v := r.loadVersion(ctx, m.Name, old.config, placeholder.Number, true, placeholder.stamp)
+	v := r.loadVersion(ctx, m.Name, old.dir, old.config, placeholder.Number, true, placeholder.stamp)
 	if v.State != StateReady {
 		return nil, errorf(errdefs.Unavailable, "model %q version %d: load on demand failed: %s", m.Name, v.Number, v.Reason)
 	}

@@ -139,9 +139,14 @@ type Options struct {
 	// about 126 KiB inside ONNX Runtime), so a client alternating versions
 	// must not drive them without bound. 0: no bound.
 	MaxOnDemandLoadsPerMinute int
-	// MaxUploadBytes bounds a model file uploaded through UploadVersion.
-	// Default DefaultMaxUploadBytes.
+	// MaxUploadBytes bounds a model file uploaded through UploadVersion,
+	// and the files of a LoadModel together. Default
+	// DefaultMaxUploadBytes.
 	MaxUploadBytes int64
+	// OverrideDir holds the override model directories that LoadModel's
+	// files form (each removed when the next load replaces it, and at
+	// Close). Default: os.TempDir().
+	OverrideDir string
 	// Observer receives lifecycle events. Default: none.
 	Observer Observer
 }
@@ -187,6 +192,10 @@ type Model struct {
 type snapshot struct {
 	config   *Config
 	override *Config // from the load API; kept for reloads
+	// dir is the override model directory that the load API's files
+	// formed, which replaces the model's directory in the repository
+	// until the next load; "": the repository's.
+	dir      string
 	cfgStamp string
 	stamp    string // the model's files when last loaded
 	// reason says why the model has nothing to serve; lastError why the
@@ -250,7 +259,7 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 			r.addUnloaded(name)
 			continue
 		}
-		r.loadLocked(ctx, name, nil, false) // failures stay in the model's state
+		r.loadLocked(ctx, name, loadHow{}) // failures stay in the model's state
 	}
 	r.unlock()
 	if opts.PollInterval > 0 {
@@ -303,15 +312,22 @@ func (r *Repository) Close() error {
 	}
 	r.lock(context.Background())
 	close(r.stop) // under the lock: lifecycle calls after it see it (lockOpen)
+	var dirs []string
 	for _, m := range r.Models() {
 		old := m.snap.Load()
 		m.snap.Store(&snapshot{config: old.config, reason: "unloaded: the server is stopping", unloaded: true})
 		for _, v := range old.versions {
 			r.retire(v, "unload")
 		}
+		if old.dir != "" {
+			dirs = append(dirs, old.dir)
+		}
 	}
 	r.unlock()
 	r.wg.Wait()
+	for _, d := range dirs {
+		r.removeOverride(d)
+	}
 	return nil
 }
 

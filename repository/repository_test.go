@@ -243,7 +243,7 @@ func TestSwapDrainsHeldVersion(t *testing.T) {
 	future := time.Now().Add(time.Minute)
 	os.Chtimes(path+".tmp", future, future)
 	os.Rename(path+".tmp", path)
-	if err := r.LoadModel(ctx, "m", nil); err != nil {
+	if err := r.LoadModel(ctx, "m", repository.LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	in := []runtime.Tensor{{Name: "input", DataType: runtime.FP32, Shape: []int64{1, 16}, Data: make([]byte, 64)}}
@@ -307,7 +307,7 @@ func TestLoadUnloadMemory(t *testing.T) {
 		if err := r.UnloadModel(ctx, model); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.LoadModel(ctx, model, nil); err != nil {
+		if err := r.LoadModel(ctx, model, repository.LoadOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -474,7 +474,7 @@ func TestLifecycleEdges(t *testing.T) {
 		}
 		r.Close()
 		r.Close() // twice is fine
-		err = r.LoadModel(ctx, "a", nil)
+		err = r.LoadModel(ctx, "a", repository.LoadOptions{})
 		if errdefs.KindOf(err) != errdefs.Unavailable {
 			t.Errorf("load after close: got %v, want unavailable", err)
 		}
@@ -491,7 +491,7 @@ func TestLifecycleEdges(t *testing.T) {
 		}
 		defer r.Close()
 		for range 2 {
-			if err := r.LoadModel(ctx, "a", nil); err == nil || !strings.Contains(err.Error(), "response_cache") {
+			if err := r.LoadModel(ctx, "a", repository.LoadOptions{}); err == nil || !strings.Contains(err.Error(), "response_cache") {
 				t.Errorf("got %v, want the load's failure", err)
 			}
 		}
@@ -517,13 +517,64 @@ func TestLifecycleEdges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.LoadModel(ctx, "a", bad); err == nil {
+		if err := r.LoadModel(ctx, "a", repository.LoadOptions{Config: bad}); err == nil {
 			t.Fatal("want the label error")
 		}
 		time.Sleep(50 * time.Millisecond) // ten polls
 		m, _ := r.Model("a")
 		if _, err := m.Version(0); err == nil {
 			t.Errorf("the poller loaded the model from disk after the API's config failed")
+		}
+	})
+
+	t.Run("the poller leaves a load's files alone; unload and Close remove them", func(t *testing.T) {
+		root, overrides := t.TempDir(), t.TempDir()
+		copyModel(t, filepath.Join(root, "a"), "identity_fp32")
+		r, err := repository.Open(ctx, repository.Options{Root: root, Runtime: env, PollInterval: 5 * time.Millisecond, OverrideDir: overrides})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		file, err := os.ReadFile(filepath.Join(root, "a", "1", repository.ModelFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := repository.ParseConfigJSON([]byte(`{"backend": "onnxruntime"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{"4/model.onnx": file}
+		for _, name := range []string{"a", "elsewhere"} { // in the repository, and not
+			if err := r.LoadModel(ctx, name, repository.LoadOptions{Config: cfg, Files: files}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // ten polls
+		for _, name := range []string{"a", "elsewhere"} {
+			m, err := r.Model(name)
+			if err != nil {
+				t.Fatalf("%s after polls: %v", name, err)
+			}
+			if v, err := m.Version(0); err != nil || v.Number != 4 {
+				t.Errorf("%s after polls: %v, want version 4 of the files", name, err)
+			}
+		}
+		count := func() int {
+			entries, _ := os.ReadDir(overrides)
+			return len(entries)
+		}
+		if n := count(); n != 2 {
+			t.Fatalf("%d override directories, want 2", n)
+		}
+		if err := r.UnloadModel(ctx, "elsewhere"); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 1 {
+			t.Errorf("after an unload, %d override directories, want 1", n)
+		}
+		r.Close()
+		if n := count(); n != 0 {
+			t.Errorf("after Close, %d override directories, want 0", n)
 		}
 	})
 }

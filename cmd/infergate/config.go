@@ -173,6 +173,10 @@ type Config struct {
 		// /v2/repository/models/{m}/versions/{v} (and so does
 		// http.max_request_body_bytes). Default 128 MiB.
 		MaxUploadBytes int64 `yaml:"max_upload_bytes"`
+		// OverrideDir holds the model directories that the load API's
+		// "file:" parameters form, each until the next load of its
+		// model. Default "": $TMPDIR (an emptyDir volume in Kubernetes).
+		OverrideDir string `yaml:"override_dir"`
 	} `yaml:"repository"`
 	// pollInterval, when set (by tests), replaces RepositoryPollSecs.
 	pollInterval time.Duration

@@ -65,6 +65,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		MaxResidentVersions:       c.MaxResidentVersions,
 		MaxOnDemandLoadsPerMinute: c.Repository.MaxOnDemandLoadsPerMinute,
 		MaxUploadBytes:            c.Repository.MaxUploadBytes,
+		OverrideDir:               c.Repository.OverrideDir,
 	}
 	admin := c.adminAuth(os.Getenv)
 	if err := admin.Validate(); err != nil {
