@@ -126,9 +126,13 @@ func TestAdminAuth(t *testing.T) {
 	if status, body, _ := call("POST", "/v2/repository/index", "w-0123456789abcdef", ""); status != 401 {
 		t.Errorf("the old token after rotation: %d %s", status, body)
 	}
+	metrics := scrapeMetrics(t, cl)
 	for _, secret := range []string{"w-0123456789abcdef", "r-fedcba9876543210", "w-rotated-000000", "0123456789"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("a token is in the logs:\n%s", logs.String())
+		}
+		if strings.Contains(metrics, secret) {
+			t.Errorf("a token is in the metrics")
 		}
 	}
 	if !strings.Contains(logs.String(), `msg="admin call" actor=ci method=PUT path=/v2/repository/models/mlp/routing request_id=`) {
@@ -301,9 +305,13 @@ tenants:
 	if status, b, _ := call("POST", "/v2/models/mlp/infer", "i-search-9876543210", "", infer); status != 401 {
 		t.Errorf("the old token after rotation: %d %s", status, b)
 	}
+	metrics := scrapeMetrics(t, cl)
 	for _, secret := range []string{"i-batch-0123456789", "i-search-9876543210", "i-search-rotated", "987654321"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("a token is in the logs:\n%s", logs.String())
+		}
+		if strings.Contains(metrics, secret) {
+			t.Errorf("a token is in the metrics")
 		}
 	}
 }

@@ -339,9 +339,6 @@ func (c *Config) validate() error {
 	case c.ExitTimeout < 0:
 		return fmt.Errorf("exit_timeout: must not be negative, got %s", c.ExitTimeout)
 	}
-	if err := gateway.ValidateInferenceTokens(c.inferenceTokens()); err != nil {
-		return fmt.Errorf("inference.tokens: %w", err)
-	}
 	if err := gateway.ValidateTenants(c.tenants()); err != nil {
 		return fmt.Errorf("tenants.limits: %w", err)
 	}

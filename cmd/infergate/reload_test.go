@@ -14,8 +14,8 @@ import (
 )
 
 // TestConfigReload: a change of the --config file takes effect without a
-// restart (the tenants' limits here); a change that does not validate
-// changes nothing (issue 12).
+// restart (the tenants' limits, then inference tokens); a change that
+// does not validate changes nothing (issue 12).
 func TestConfigReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
 	strict := "tenants:\n  limits: [{name: job, rate_per_second: 0.001, burst: 1}]\n"
@@ -76,5 +76,14 @@ func TestConfigReload(t *testing.T) {
 		if call() != 200 {
 			t.Fatal("an invalid reload changed the limits")
 		}
+	}
+	// Inference tokens come with a reload too.
+	tok := filepath.Join(filepath.Dir(path), "job.token")
+	writeFile(t, tok, []byte("i-job-token"))
+	writeFile(t, path, []byte("inference:\n  tokens: [{name: job, token_file: "+tok+"}]\n"))
+	waitFor(t, "the inference token", func() bool { return call() == http.StatusUnauthorized })
+	status, _, _, err := c.Do(context.Background(), http.MethodPost, "/v2/models/mlp/infer", body, http.Header{"Authorization": {"Bearer i-job-token"}})
+	if err != nil || status != 200 {
+		t.Fatalf("with the reloaded inference token: %d %v", status, err)
 	}
 }

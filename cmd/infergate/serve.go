@@ -71,6 +71,9 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	if err := admin.Validate(); err != nil {
 		return fmt.Errorf("admin.tokens: %w", err)
 	}
+	if err := gateway.ValidateInferenceTokens(c.inferenceTokens()); err != nil {
+		return fmt.Errorf("inference.tokens: %w", err)
+	}
 	if admin.AllowUnauthenticated {
 		log.Warn("admin.allow_unauthenticated: the repository API is open to every client")
 	}

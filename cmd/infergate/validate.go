@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/infergate/infergate/gateway"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 )
@@ -65,6 +66,14 @@ func validateAll(configFile, repo string) []string {
 	}
 	if err := c.adminAuth(os.Getenv).Validate(); err != nil {
 		problems = append(problems, fmt.Sprintf("%s: admin.tokens: %v", name, err))
+	}
+	if err := gateway.ValidateInferenceTokens(c.inferenceTokens()); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: inference.tokens: %v", name, err))
+	}
+	if c.TLS.CertFile != "" && c.TLS.KeyFile != "" {
+		if _, err := gateway.NewCertReloader(c.TLS.CertFile, c.TLS.KeyFile, nil); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+		}
 	}
 	if c.ModelRepository == "" {
 		return problems

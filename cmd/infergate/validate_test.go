@@ -26,12 +26,14 @@ func TestValidate(t *testing.T) {
 	t.Run("bad", func(t *testing.T) {
 		var out bytes.Buffer
 		err := run(t.Context(), []string{"validate", "--config", filepath.Join(dir, "bad", "gateway.yaml"), "--model-repository", filepath.Join(dir, "bad", "models")}, &out, io.Discard)
-		if err == nil || err.Error() != "5 problems" {
-			t.Fatalf("got %v, want 5 problems", err)
+		if err == nil || err.Error() != "7 problems" {
+			t.Fatalf("got %v, want 7 problems:\n%s", err, out.String())
 		}
 		text := strings.ReplaceAll(out.String(), dir+"/", "")
 		for _, want := range []string{
 			"bad/gateway.yaml: http.port: 70000 is not a TCP port",
+			"bad/gateway.yaml: inference.tokens: inference token: a name is required",
+			"bad/gateway.yaml: tls: stat missing.crt: no such file or directory",
 			"bad/models/a/config.yaml: max_batch_size: must be 0 or more, got -1",
 			"bad/models/b/config.yaml: routing: invalid routing document: split[0].weight: must be positive, got -5",
 			"bad/models/c/routing.yaml: invalid routing document: yaml: unmarshal errors:\n  line 2: field stickyy not found in type router.Document",
