@@ -5,6 +5,7 @@
 //	infergate version
 //	infergate reference build --model-repository DIR --model NAME --samples FILE
 //	infergate validate [--config FILE] --model-repository DIR
+//	infergate healthcheck [--url URL]
 //
 // main only parses flags and wires the packages together; see run.
 package main
@@ -36,6 +37,7 @@ const usage = `usage:
   infergate version [--onnxruntime-lib PATH]
   infergate reference build --model-repository DIR --model NAME [--version N] --samples FILE [--out FILE]
   infergate validate [--config FILE] --model-repository DIR   (no ONNX Runtime needed)
+  infergate healthcheck [--url http://127.0.0.1:8000/v2/health/ready] [--timeout 3s]   (exit 0 when it answers 200)
 
 Run "infergate serve -h" for every flag.
 `
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return referenceBuild(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -213,5 +214,29 @@ func TestConfigEnv(t *testing.T) {
 	err := decodeConfig([]byte("http: {port: ${INFERGATE_TEST_UNSET_A}}\nlog: {level: ${INFERGATE_TEST_UNSET_B}}\n"), &c)
 	if err == nil || err.Error() != "the config refers to environment variables that are not set: INFERGATE_TEST_UNSET_A, INFERGATE_TEST_UNSET_B" {
 		t.Errorf("unset variables: %v", err)
+	}
+}
+
+// TestHealthcheck: infergate healthcheck, the image's HEALTHCHECK,
+// succeeds on a server's 200 and fails with the reason otherwise.
+func TestHealthcheck(t *testing.T) {
+	cl := startServer(t, runtimetest.Models(t), func(c *Config) { c.StrictReadiness = false })
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"ready", cl.BaseURL() + "/v2/health/ready", ""},
+		{"a 404", cl.BaseURL() + "/v2/models/nosuch/ready", "unhealthy: " + cl.BaseURL() + "/v2/models/nosuch/ready answered 404"},
+		{"nothing listening", "http://127.0.0.1:1/v2/health/ready", "unhealthy: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(t.Context(), []string{"healthcheck", "--url", tc.url, "--timeout", "10s"}, &out, io.Discard)
+			switch {
+			case tc.want == "" && (err != nil || !strings.HasPrefix(out.String(), "healthy: ")):
+				t.Errorf("got %v, %q", err, out.String())
+			case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
