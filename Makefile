@@ -1,6 +1,7 @@
 # infergate: two commands for a new user.
 #   make run    fetch what is missing, build, serve configs/example-repository on :8000
-#   make test   everything else: vet, gofmt, race-enabled unit and end-to-end tests
+#   make test   everything else: vet, gofmt, race-enabled unit and end-to-end tests, the
+#               Dockerfile and Kubernetes manifests (test/packaging)
 # Long runs have their own targets: make bench, make fuzz, make overload, make soak.
 
 SHELL := /bin/bash
@@ -39,10 +40,11 @@ $(PROMETHEUS):
 
 deps: $(ORT_LIB) $(MODELS) $(PROMETHEUS)
 	$(GO) mod download
+	cd test/packaging && $(GO) mod download
 
 build: bin/infergate
 
-bin/infergate: $(shell find cmd gateway repository runtime batching router monitoring -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+bin/infergate: $(shell find cmd errdefs gateway repository runtime batching router monitoring -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/infergate
 
 run: $(ORT_LIB) build
@@ -53,10 +55,12 @@ run: $(ORT_LIB) build
 	@echo
 	exec bin/infergate serve --model-repository configs/example-repository --http-port $(PORT) --onnxruntime-lib $(ONNXRUNTIME_LIB)
 
-test: deps
-	@echo "== go vet"; $(GO) vet ./...
+test: deps build
+	@echo "== go vet"; $(GO) vet ./... && (cd test/packaging && $(GO) vet ./...)
 	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	@echo "== go test -race"; $(GO) test -race -count=1 -timeout 8m ./...
+	@echo "== packaging: the Dockerfile and the Kubernetes manifests against bin/infergate (test/packaging)"
+	cd test/packaging && INFERGATE_BIN=$(CURDIR)/bin/infergate $(GO) test -count=1 -timeout 5m ./...
 	@echo "== fuzz, $(FUZZTIME_SHORT) a target"
 	$(call fuzz_all,$(FUZZTIME_SHORT))
 

@@ -117,8 +117,8 @@ type Config struct {
 		// read again when it changes. INFERGATE_ADMIN_TOKEN adds one
 		// write token named "env".
 		Tokens []AdminTokenConfig `yaml:"tokens"`
-		// TrustLoopback serves loopback clients without a token. Default
-		// true; set false behind a sidecar (Istio, Knative's
+		// TrustLoopback serves loopback clients without a token
+		// (--admin-trust-loopback). Default true; set false behind a sidecar (Istio, Knative's
 		// queue-proxy), where every request comes from 127.0.0.1.
 		TrustLoopback bool `yaml:"trust_loopback"`
 		// AllowUnauthenticated serves every client without a token,
@@ -376,6 +376,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	metricsAddr := fs.String("metrics-address", "0.0.0.0", "address of the --metrics-port listener")
 	adminPort := fs.Int("admin-port", 0, "also serve the repository API without a token, and pprof, on this port (0: none)")
 	adminAddr := fs.String("admin-address", "127.0.0.1", "address of the --admin-port listener")
+	trustLoopback := fs.Bool("admin-trust-loopback", true, "serve the repository API to loopback clients without a token (false behind a sidecar)")
 	certFile := fs.String("tls-cert-file", "", "PEM certificate `file`: every listener speaks HTTPS (reloaded on change)")
 	keyFile := fs.String("tls-key-file", "", "PEM key `file` of --tls-cert-file")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -403,6 +404,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.Admin.Port = *adminPort
 		case "admin-address":
 			c.Admin.Address = *adminAddr
+		case "admin-trust-loopback":
+			c.Admin.TrustLoopback = *trustLoopback
 		case "http-port":
 			c.HTTP.Port = *port
 		case "onnxruntime-lib":
