@@ -56,6 +56,7 @@ func (r *Router) Set(model string, doc *Document) (*Routing, error) {
 	st := r.state(m.Name)
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	doc = stampStart(doc, st.rollout)
 	out := &Routing{Model: m.Name}
 	if !r.opts.Persist {
 		out.Reason = "model control mode is none: the document stays in memory until the server stops"
@@ -76,6 +77,28 @@ func (r *Router) Set(model string, doc *Document) (*Routing, error) {
 	out.Source, out.Routing = p.source, p.doc
 	r.log.Info("routing document set", "model", m.Name, "source", p.source, "persisted", out.Persisted)
 	return out, nil
+}
+
+// stampStart returns doc with its rollout's started_at set, when it has
+// a rollout without one: the running rollout's start when doc carries
+// the same rollout (a PUT of the same document changes nothing), else
+// now. The caller's doc is not changed.
+func stampStart(doc *Document, running *rollout) *Document {
+	if doc.Rollout == nil || doc.Rollout.StartedAt != nil {
+		return doc
+	}
+	cp, spec := *doc, *doc.Rollout
+	cp.Rollout = &spec
+	start := time.Now().UTC().Truncate(time.Millisecond)
+	if running != nil && !running.ended() {
+		prev := running.spec0
+		prev.StartedAt = nil
+		if sameRollout(prev, spec) {
+			start = running.start.UTC()
+		}
+	}
+	spec.StartedAt = &start
+	return &cp
 }
 
 // Delete removes the document set through the API or routing.yaml;

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/infergate/infergate/errdefs"
 	"gopkg.in/yaml.v3"
@@ -97,7 +99,29 @@ type Rollout struct {
 	MaxDriftPSI             float64   `json:"max_drift_psi,omitempty" yaml:"max_drift_psi,omitempty"`
 	Confidence              float64   `json:"confidence,omitempty" yaml:"confidence,omitempty"`
 	ProgressDeadlineSeconds float64   `json:"progress_deadline_seconds,omitempty" yaml:"progress_deadline_seconds,omitempty"`
+	// StartedAt is the rollout's start. PUT .../routing stamps it when
+	// absent, so that every replica that reads the shared document counts
+	// its intervals from the same instant. A document written by hand
+	// without it starts when each controller does.
+	StartedAt *time.Time `json:"started_at,omitempty" yaml:"started_at,omitempty"`
+	// PrometheusURL, when set, makes every replica judge each step from
+	// the same figures: the canary's and stable's aggregated over every
+	// replica that PrometheusSelector matches, queried from this
+	// Prometheus at the step's pinned instant (StartedAt plus k
+	// intervals) once ScrapeLagSeconds have passed. Empty: each replica
+	// judges from what it saw itself (one replica).
+	PrometheusURL string `json:"prometheus_url,omitempty" yaml:"prometheus_url,omitempty"`
+	// PrometheusSelector is label matchers added to every query, such as
+	// job="infergate",namespace="ml". Default: none.
+	PrometheusSelector string `json:"prometheus_selector,omitempty" yaml:"prometheus_selector,omitempty"`
+	// ScrapeLagSeconds is how long after a step's instant its figures are
+	// queried, so that every replica's last scrape is in. Default 30.
+	ScrapeLagSeconds float64 `json:"scrape_lag_seconds,omitempty" yaml:"scrape_lag_seconds,omitempty"`
 }
+
+// labelMatchers is what prometheus_selector may hold: label matchers,
+// comma-separated, each name, an operator and a quoted value.
+var labelMatchers = regexp.MustCompile(`^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*(,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*)*,?\s*$`)
 
 // The defaults of a document.
 const (
@@ -237,6 +261,20 @@ func (d *Document) Validate() error {
 			return invalid("rollout.confidence", "must be in [0.5, 1), got %v", r.Confidence)
 		case !(r.ProgressDeadlineSeconds >= 0 && r.ProgressDeadlineSeconds <= 30*86400):
 			return invalid("rollout.progress_deadline_seconds", "must be in [0, 2592000], got %v", r.ProgressDeadlineSeconds)
+		case !(r.ScrapeLagSeconds >= 0 && r.ScrapeLagSeconds <= 3600):
+			return invalid("rollout.scrape_lag_seconds", "must be in [0, 3600], got %v", r.ScrapeLagSeconds)
+		case r.PrometheusSelector != "" && !labelMatchers.MatchString(r.PrometheusSelector):
+			return invalid("rollout.prometheus_selector", `must be label matchers such as job="infergate",namespace="ml", got %q`, r.PrometheusSelector)
+		case r.PrometheusSelector != "" && r.PrometheusURL == "":
+			return invalid("rollout.prometheus_selector", "needs prometheus_url")
+		case r.StartedAt != nil && (r.StartedAt.IsZero() || r.StartedAt.Year() < 2000 || r.StartedAt.Year() > 9999):
+			return invalid("rollout.started_at", "must be a time such as 2026-12-02T10:00:00Z, got %v", r.StartedAt)
+		}
+		if r.PrometheusURL != "" {
+			u, err := url.Parse(r.PrometheusURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return invalid("rollout.prometheus_url", "must be an http or https URL such as http://prometheus:9090, got %q", r.PrometheusURL)
+			}
 		}
 	}
 	return nil

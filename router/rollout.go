@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,14 @@ type RolloutStatus struct {
 	Failed  int       `json:"failed_checks" yaml:"failed_checks"`
 	Reason  string    `json:"reason,omitempty" yaml:"reason,omitempty"`
 	Started time.Time `json:"started" yaml:"started"`
+	// Figures says where the checks' figures come from: "local" (this
+	// replica's requests) or "prometheus" (every replica's, aggregated).
+	Figures string `json:"figures,omitempty" yaml:"figures,omitempty"`
+	// Skipped names the checks that this rollout does not run, and why.
+	Skipped []string `json:"skipped_checks,omitempty" yaml:"skipped_checks,omitempty"`
+	// LastError is the last failure to read the figures of a step, which
+	// is then evaluated again (prometheus figures only).
+	LastError string `json:"last_error,omitempty" yaml:"last_error,omitempty"`
 	// Last is the last interval's figures, per check.
 	Last    *Interval  `json:"last_interval,omitempty" yaml:"last_interval,omitempty"`
 	History []Interval `json:"history" yaml:"history"`
@@ -138,9 +147,27 @@ type rollout struct {
 
 	// stableLatencies is the last interval's sample of stable's
 	// latencies that was large enough for a p99: at weight 100 stable
-	// takes no traffic, and the canary is compared with it.
+	// takes no traffic, and the canary is compared with it. stableHist is
+	// the same for the histograms of Prometheus figures.
 	stableLatencies []float64
+	stableHist      check.Histogram
+
+	// figures reads a step's figures from Prometheus (nil: from this
+	// replica's requests).
+	shared *promFigures
+	start  time.Time // the instant intervals count from
 }
+
+// figures are what an interval's checks read.
+type figures struct {
+	canaryRequests, canaryErrors, stableRequests int64
+	p99                                          check.Result
+	drift                                        *check.Result // nil: no drift check
+}
+
+// DefaultScrapeLag is how long after a step's instant its Prometheus
+// figures are read.
+const DefaultScrapeLag = 30 * time.Second
 
 func withRolloutDefaults(r Rollout) Rollout {
 	if len(r.Steps) == 0 {
@@ -153,7 +180,21 @@ func withRolloutDefaults(r Rollout) Rollout {
 	r.MaxP99Ratio = cmp.Or(r.MaxP99Ratio, DefaultMaxP99Ratio)
 	r.MaxDriftPSI = cmp.Or(r.MaxDriftPSI, DefaultMaxDriftPSI)
 	r.Confidence = cmp.Or(r.Confidence, DefaultConfidence)
+	if r.PrometheusURL != "" && r.ScrapeLagSeconds == 0 {
+		r.ScrapeLagSeconds = DefaultScrapeLag.Seconds()
+	}
 	return r
+}
+
+// sameRollout reports whether two rollout specs are the same rollout:
+// equal, with their starts compared as instants.
+func sameRollout(a, b Rollout) bool {
+	as, bs := a.StartedAt, b.StartedAt
+	a.StartedAt, b.StartedAt = nil, nil
+	if !reflect.DeepEqual(a, b) {
+		return false
+	}
+	return (as == nil && bs == nil) || (as != nil && bs != nil && as.Equal(*bs))
 }
 
 // startRollout starts a rollout's controller at its first step.
@@ -162,14 +203,37 @@ func (r *Router) startRollout(model string, doc *Document) *rollout {
 	ro := &rollout{r: r, model: model, spec: spec, spec0: *doc.Rollout, doc: *doc,
 		controls: make(chan string, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	now := time.Now()
-	ro.status = RolloutStatus{Model: model, Phase: PhaseProgressing, Stable: spec.Stable, Canary: spec.Canary, Started: now.UTC(), History: []Interval{}}
-	ro.progress = now
+	ro.start = now
+	if spec.StartedAt != nil {
+		ro.start = *spec.StartedAt
+	}
+	ro.status = RolloutStatus{Model: model, Phase: PhaseProgressing, Stable: spec.Stable, Canary: spec.Canary, Started: ro.start.UTC(),
+		Figures: "local", History: []Interval{}}
+	ro.progress = ro.start
+	if spec.PrometheusURL != "" {
+		shared, err := newPromFigures(spec, model)
+		if err != nil { // Validate checked the URL: not expected
+			r.log.Error("rollout: the Prometheus client failed: figures are this replica's", "model", model, "err", err)
+		} else {
+			ro.shared = shared
+			ro.status.Figures = "prometheus"
+			if r.opts.Drift != nil {
+				ro.status.Skipped = append(ro.status.Skipped, "drift: not checked with prometheus_url: "+
+					"comparing output distributions across replicas needs per-bin counters, which infergate does not export yet; each replica's drift monitoring and alerts still apply")
+			}
+		}
+	}
 	ro.setWeight(0, spec.Steps[0])
 	ro.stable.Store(new(intervalStats))
 	ro.canary.Store(new(intervalStats))
-	r.log.Info("rollout started", "model", model, "stable", spec.Stable.String(), "canary", spec.Canary.String(), "weight", spec.Steps[0])
+	r.log.Info("rollout started", "model", model, "stable", spec.Stable.String(), "canary", spec.Canary.String(), "weight", spec.Steps[0],
+		"figures", ro.status.Figures, "started_at", ro.status.Started)
 	r.wg.Add(1)
-	go ro.run()
+	if ro.shared != nil {
+		go ro.runShared()
+	} else {
+		go ro.run()
+	}
 	return ro
 }
 
@@ -315,31 +379,35 @@ func (ro *rollout) record(iv Interval, phase string) {
 	}
 	ro.status.Last = &ro.status.History[len(ro.status.History)-1]
 	ro.r.obs.ObserveRollout(ro.model, ro.status.Weight, phase)
-	ro.r.log.Info("rollout", "model", ro.model, "decision", iv.Decision, "phase", phase, "step", iv.Step, "weight", iv.Weight, "reason", iv.Reason)
+	ro.r.log.Info("rollout", "model", ro.model, "decision", iv.Decision, "phase", phase, "step", iv.Step, "weight", iv.Weight, "reason", iv.Reason,
+		"at", iv.At.Format(time.RFC3339Nano))
 }
 
-// evaluate runs an interval's checks and moves the rollout; true when it
-// ended.
+// evaluate runs an interval's checks on this replica's figures and
+// moves the rollout; true when it ended.
 func (ro *rollout) evaluate(now time.Time) bool {
 	ro.mu.Lock()
-	phase, step := ro.status.Phase, ro.status.Step
+	phase := ro.status.Phase
 	ro.mu.Unlock()
 	canary := ro.canary.Swap(new(intervalStats))
 	stable := ro.stable.Swap(new(intervalStats))
 	if phase == PhasePaused {
 		return false
 	}
-	iv := Interval{At: now, CanaryRequests: canary.requests.Load(), StableRequests: stable.requests.Load()}
+	return ro.decide(now, ro.localFigures(canary, stable))
+}
+
+// localFigures are an interval's figures from this replica's requests.
+func (ro *rollout) localFigures(canary, stable *intervalStats) figures {
 	sp := ro.spec
+	f := figures{canaryRequests: canary.requests.Load(), canaryErrors: canary.errors.Load(), stableRequests: stable.requests.Load()}
 	stableLat := stable.latencies()
 	if len(stableLat) >= check.MinP99Samples(sp.Confidence) {
 		ro.stableLatencies = stableLat
 	} else if ro.stableLatencies != nil {
 		stableLat = ro.stableLatencies
 	}
-	iv.Checks = append(iv.Checks,
-		check.ErrorRate(canary.errors.Load(), canary.requests.Load(), sp.MaxErrorRate, sp.Confidence),
-		check.P99Ratio(canary.latencies(), stableLat, sp.MaxP99Ratio, sp.Confidence))
+	f.p99 = check.P99Ratio(canary.latencies(), stableLat, sp.MaxP99Ratio, sp.Confidence)
 	if ro.r.opts.Drift != nil {
 		cv, sv := ro.versions()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -349,10 +417,28 @@ func (ro *rollout) evaluate(now time.Time) bool {
 		case !configured:
 			// No drift monitoring on the model: no drift check.
 		case err != nil:
-			iv.Checks = append(iv.Checks, check.Result{Name: "drift", Verdict: check.Inconclusive, Reason: err.Error(), Value: math.NaN(), Limit: sp.MaxDriftPSI, Lower: math.NaN(), Upper: math.NaN()})
+			f.drift = &check.Result{Name: "drift", Verdict: check.Inconclusive, Reason: err.Error(), Value: math.NaN(), Limit: sp.MaxDriftPSI, Lower: math.NaN(), Upper: math.NaN()}
 		default:
-			iv.Checks = append(iv.Checks, check.Drift(psi, p, n, sp.MaxDriftPSI, sp.Confidence))
+			d := check.Drift(psi, p, n, sp.MaxDriftPSI, sp.Confidence)
+			f.drift = &d
 		}
+	}
+	return f
+}
+
+// decide runs an interval's checks on its figures and moves the
+// rollout; true when it ended. With Prometheus figures it is a pure
+// function of the figures and the rollout's state, so that every
+// replica decides alike.
+func (ro *rollout) decide(now time.Time, f figures) bool {
+	ro.mu.Lock()
+	step := ro.status.Step
+	ro.mu.Unlock()
+	sp := ro.spec
+	iv := Interval{At: now, CanaryRequests: f.canaryRequests, StableRequests: f.stableRequests}
+	iv.Checks = append(iv.Checks, check.ErrorRate(f.canaryErrors, f.canaryRequests, sp.MaxErrorRate, sp.Confidence), f.p99)
+	if f.drift != nil {
+		iv.Checks = append(iv.Checks, *f.drift)
 	}
 	failed, inconclusive := 0, 0
 	for _, c := range iv.Checks {
@@ -400,6 +486,96 @@ func (ro *rollout) evaluate(now time.Time) bool {
 		return true
 	}
 	return false
+}
+
+// runShared evaluates every step at its pinned instant, start + k
+// intervals, from Prometheus figures read once the scrape lag has
+// passed, until the rollout ends or is stopped. A step whose figures
+// cannot be read is read again at the next tick; a controller that
+// starts late (a replica that joins, a restart) replays the steps since
+// the start, so that every replica converges on the same state.
+func (ro *rollout) runShared() {
+	defer ro.r.wg.Done()
+	defer close(ro.done)
+	interval := time.Duration(ro.spec.IntervalSeconds * float64(time.Second))
+	lag := time.Duration(ro.spec.ScrapeLagSeconds * float64(time.Second))
+	t := time.NewTicker(min(interval/4, time.Second))
+	defer t.Stop()
+	evaluated := 0 // the steps decided so far
+	failing := ""  // the last read failure logged
+	for {
+		select {
+		case <-ro.stop:
+			return
+		case <-ro.r.stop:
+			return
+		case c := <-ro.controls:
+			if ro.control(c) {
+				return
+			}
+			continue
+		case <-t.C:
+		}
+		due := int(time.Since(ro.start.Add(lag)) / interval) // the steps whose instant plus the lag has passed
+		for evaluated < due {
+			at := ro.start.Add(time.Duration(evaluated+1) * interval)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			f, err := ro.sharedFigures(ctx, at)
+			cancel()
+			if err != nil {
+				ro.mu.Lock()
+				ro.status.LastError = fmt.Sprintf("step at %s: %v", at.UTC().Format(time.RFC3339Nano), err)
+				ro.mu.Unlock()
+				if err.Error() != failing {
+					failing = err.Error()
+					ro.r.log.Warn("rollout: cannot read the step's figures from Prometheus: reading them again", "model", ro.model, "at", at, "err", err)
+				}
+				break
+			}
+			failing = ""
+			evaluated++
+			if ro.decide(at, f) {
+				return
+			}
+			select {
+			case <-ro.stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// sharedFigures are the figures of the step at instant at, from
+// Prometheus: the canary's and stable's over the interval before it,
+// summed over every replica.
+func (ro *rollout) sharedFigures(ctx context.Context, at time.Time) (figures, error) {
+	cv, sv := ro.versions()
+	if cv == 0 || sv == 0 {
+		return figures{}, fmt.Errorf("the canary (%s) or stable (%s) is not loaded", ro.spec.Canary, ro.spec.Stable)
+	}
+	window := time.Duration(ro.spec.IntervalSeconds * float64(time.Second))
+	pf, err := ro.shared.read(ctx, at, window, cv, sv)
+	if err != nil {
+		return figures{}, err
+	}
+	sp := ro.spec
+	f := figures{canaryRequests: pf.canaryRequests, canaryErrors: min(pf.canaryErrors, pf.canaryRequests), stableRequests: pf.stableRequests}
+	stable := pf.stableHist
+	if int64(check.MinP99Samples(sp.Confidence)) <= int64(math.Round(lastCount(stable))) {
+		ro.stableHist = stable
+	} else if ro.stableHist.Bounds != nil {
+		stable = ro.stableHist
+	}
+	f.p99 = check.P99RatioHistogram(pf.canaryHist, stable, sp.MaxP99Ratio, sp.Confidence)
+	return f, nil
+}
+
+func lastCount(h check.Histogram) float64 {
+	if len(h.Counts) == 0 {
+		return 0
+	}
+	return h.Counts[len(h.Counts)-1]
 }
 
 func (ro *rollout) progressAt() time.Time {
@@ -481,6 +657,10 @@ func (r *Router) Control(model, action string) (*RolloutStatus, error) {
 	}
 	if ro.ended() {
 		return nil, fmt.Errorf("%w: model %q has no rollout running", ErrNoRollout, m.Name)
+	}
+	if ro.shared != nil && (action == "pause" || action == "resume") {
+		return nil, fmt.Errorf("%w: a rollout with prometheus_url cannot %s: a pause on one replica would make the replicas disagree; "+
+			"abort or promote it (every replica follows the final document), or PUT a new document", ErrInvalidRequest, action)
 	}
 	// Latest wins: a control still waiting is replaced.
 	for {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -477,7 +476,7 @@ func (r *Router) compileLocked(m *repository.Model, st *modelState) {
 			st.rollout.stopWait(true)
 			st.rollout = nil
 		}
-	case st.rollout != nil && !st.rollout.ended() && reflect.DeepEqual(st.rollout.spec0, *doc.Rollout):
+	case st.rollout != nil && !st.rollout.ended() && sameRollout(st.rollout.spec0, *doc.Rollout):
 		// The same rollout: it goes on, with the rest of the new document
 		// for its final one.
 		st.rollout.setDoc(doc)

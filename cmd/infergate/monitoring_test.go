@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -378,7 +379,6 @@ func buildReference(t *testing.T, root string, rng *rand.Rand) {
 // gateway and asks PromQL for the series; it also checks that every
 // family the shipped Grafana dashboard queries is in the scrape.
 func TestPrometheusScrapesGateway(t *testing.T) {
-	bin := monitoringtest.Tool(t, "prometheus")
 	root := driftRepo(t, "    inputs: [input]\n    reference: {first: 100}\n")
 	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "breaker"), filepath.Join(root, "breaker"))
 	cl := startServer(t, root, nil)
@@ -399,32 +399,12 @@ func TestPrometheusScrapesGateway(t *testing.T) {
 		}
 	}
 	putRouting(t, cl, "breaker", `{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "interval_seconds": 3600}}`)
-	target := strings.TrimPrefix(cl.BaseURL(), "http://")
-	dir := t.TempDir()
-	config := fmt.Sprintf("global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: infergate\n    static_configs: [{targets: [%q]}]\n", target)
-	writeFile(t, filepath.Join(dir, "prometheus.yml"), []byte(config))
-	webPort := freePort(t)
-	pctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(pctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", webPort),
-		"--enable-feature=native-histograms")
-	var plog bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &plog, &plog
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", plog.String())
-		}
-	}()
+	prom := startPrometheus(t, strings.TrimPrefix(cl.BaseURL(), "http://"))
 	query := `sum by (model, version, code) (infergate_requests_total{model="drift_mlp"})`
 	var got string
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=%s", webPort, url.QueryEscape(query)))
+		resp, err := http.Get(prom + "/api/v1/query?query=" + url.QueryEscape(query))
 		if err == nil {
 			var r struct {
 				Data struct {
@@ -447,8 +427,7 @@ func TestPrometheusScrapesGateway(t *testing.T) {
 		t.Fatalf("PromQL %s: got %q, want %q", query, got, want)
 	}
 	// Native histograms: Prometheus stored the request durations as one.
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=%s", webPort,
-		url.QueryEscape(`histogram_count(infergate_request_duration_seconds{model="drift_mlp"})`)))
+	resp, err := http.Get(prom + "/api/v1/query?query=" + url.QueryEscape(`histogram_count(infergate_request_duration_seconds{model="drift_mlp"})`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,6 +460,41 @@ func TestPrometheusScrapesGateway(t *testing.T) {
 			t.Errorf("the dashboard queries %s, which the scrape does not export (it has %v)", n, slices.Sorted(maps.Keys(fams)))
 		}
 	}
+}
+
+// startPrometheus runs Debian's prometheus scraping targets (host:port)
+// every second, as job infergate, until the test ends, and returns its
+// base URL. Its log is shown when the test fails.
+func startPrometheus(t *testing.T, targets ...string) string {
+	t.Helper()
+	bin := monitoringtest.Tool(t, "prometheus")
+	dir := t.TempDir()
+	quoted := make([]string, len(targets))
+	for i, tg := range targets {
+		quoted[i] = strconv.Quote(tg)
+	}
+	config := fmt.Sprintf("global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: infergate\n    static_configs: [{targets: [%s]}]\n",
+		strings.Join(quoted, ", "))
+	writeFile(t, filepath.Join(dir, "prometheus.yml"), []byte(config))
+	webPort := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", webPort),
+		"--enable-feature=native-histograms")
+	var plog syncBuffer
+	cmd.Stdout, cmd.Stderr = &plog, &plog
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", plog.String())
+		}
+	})
+	return fmt.Sprintf("http://127.0.0.1:%d", webPort)
 }
 
 // TestEvictedSeries: an evicted version keeps its series (it stays

@@ -450,3 +450,66 @@ func FuzzDrift(f *testing.F) {
 		}
 	})
 }
+
+// TestP99RatioHistogram: histograms made of the same latencies give the
+// same verdicts as the samples do where the buckets are fine, and the
+// interpolation and validation behave.
+func TestP99RatioHistogram(t *testing.T) {
+	bounds := []float64{}
+	for b := 0.001; b < 1; b *= 1.1 {
+		bounds = append(bounds, b)
+	}
+	bounds = append(bounds, math.Inf(1))
+	hist := func(lat []float64) Histogram {
+		h := Histogram{Bounds: bounds, Counts: make([]float64, len(bounds))}
+		for _, l := range lat {
+			for i, b := range bounds {
+				if l <= b {
+					h.Counts[i]++
+				}
+			}
+		}
+		return h
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	sample := func(n int, scale float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = scale * (0.01 + rng.ExpFloat64()*0.01)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name          string
+		canary, base  []float64
+		want          Verdict
+		wantReasonHas string
+	}{
+		{"same", sample(5000, 1), sample(5000, 1), Pass, "from histograms"},
+		{"three times slower", sample(5000, 3), sample(5000, 1), Fail, "lower bound"},
+		{"too few", sample(100, 1), sample(5000, 1), Inconclusive, "need at least 368 samples"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := P99RatioHistogram(hist(tc.canary), hist(tc.base), 1.5, 0.95)
+			want := P99Ratio(tc.canary, tc.base, 1.5, 0.95)
+			if got.Verdict != tc.want || !strings.Contains(got.Reason, tc.wantReasonHas) || want.Verdict != tc.want {
+				t.Errorf("histograms: %v (%s); samples: %v (%s); want %v", got.Verdict, got.Reason, want.Verdict, want.Reason, tc.want)
+			}
+			if !math.IsNaN(got.Value) && math.Abs(got.Value-want.Value) > 0.15*want.Value {
+				t.Errorf("ratio %g from histograms, %g from samples", got.Value, want.Value)
+			}
+		})
+	}
+	h := Histogram{Bounds: []float64{1, 2, math.Inf(1)}, Counts: []float64{10, 20, 20}}
+	for _, tc := range []struct{ k, want float64 }{{5, 0.5}, {10, 1}, {15, 1.5}, {20, 2}} {
+		if got := h.at(tc.k); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("at(%g) = %g, want %g", tc.k, got, tc.want)
+		}
+	}
+	if r := P99RatioHistogram(Histogram{Bounds: []float64{1, 2}, Counts: []float64{1, 2}}, h, 1.5, 0.95); !strings.Contains(r.Reason, "lacks its +Inf bucket") {
+		t.Errorf("no +Inf bucket: %s", r.Reason)
+	}
+	if r := P99RatioHistogram(Histogram{Bounds: []float64{1, math.Inf(1)}, Counts: []float64{5, 2}}, h, 1.5, 0.95); !strings.Contains(r.Reason, "not cumulative") {
+		t.Errorf("decreasing counts: %s", r.Reason)
+	}
+}

@@ -174,3 +174,114 @@ func checkLatencies(sample string, latencies []float64) string {
 	}
 	return ""
 }
+
+// Histogram is a latency histogram as Prometheus keeps it: the upper
+// bounds of its buckets in increasing order, the last +Inf, and the
+// cumulative count of each (the observations ≤ its bound).
+type Histogram struct {
+	Bounds []float64
+	Counts []float64
+}
+
+// total returns the histogram's observation count, rounded: Prometheus'
+// increase() extrapolates, so counts need not be whole.
+func (h Histogram) total() int {
+	if len(h.Counts) == 0 {
+		return 0
+	}
+	return int(math.Round(h.Counts[len(h.Counts)-1]))
+}
+
+// valid reports why h cannot be read, or "".
+func (h Histogram) valid(name string) string {
+	switch {
+	case len(h.Bounds) != len(h.Counts):
+		return fmt.Sprintf("%s histogram has %d bounds and %d counts", name, len(h.Bounds), len(h.Counts))
+	case len(h.Bounds) > 0 && !math.IsInf(h.Bounds[len(h.Bounds)-1], 1):
+		return fmt.Sprintf("%s histogram lacks its +Inf bucket", name)
+	}
+	for i := range h.Bounds {
+		if math.IsNaN(h.Counts[i]) || h.Counts[i] < 0 || (i > 0 && (h.Bounds[i] <= h.Bounds[i-1] || h.Counts[i] < h.Counts[i-1]-1e-9)) {
+			return fmt.Sprintf("%s histogram is not cumulative over increasing bounds at bucket %d", name, i)
+		}
+	}
+	return ""
+}
+
+// at returns the value of rank k (from 1) of h's observations,
+// interpolated linearly within its bucket, as PromQL's
+// histogram_quantile does; a rank in the +Inf bucket gets the highest
+// finite bound.
+func (h Histogram) at(k float64) float64 {
+	lower, below := 0.0, 0.0
+	for i, ub := range h.Bounds {
+		c := h.Counts[i]
+		if c >= k {
+			if math.IsInf(ub, 1) {
+				return lower
+			}
+			if c == below {
+				return ub
+			}
+			return lower + (ub-lower)*(k-below)/(c-below)
+		}
+		lower, below = ub, c
+	}
+	return lower
+}
+
+// P99RatioHistogram is P99Ratio for histograms instead of samples (the
+// figures of every replica that Prometheus aggregates): each p99's
+// bounds are the same order statistics, read from the histogram by
+// interpolation within buckets. Value is the ratio of the
+// histogram_quantile p99s. The bucket layout limits what it can tell:
+// ranks that fall in the same wide bucket interpolate to close values,
+// as PromQL assumes.
+func P99RatioHistogram(canary, stable Histogram, maxRatio, confidence float64) Result {
+	r := Result{Name: "p99_ratio", Value: math.NaN(), Limit: maxRatio,
+		Lower: math.NaN(), Upper: math.NaN(), Samples: int64(min(canary.total(), stable.total()))}
+	switch {
+	case !(maxRatio > 0) || math.IsInf(maxRatio, 1):
+		r.Reason = fmt.Sprintf("max ratio %g is not a positive number", maxRatio)
+	case checkConfidence(confidence) != "":
+		r.Reason = checkConfidence(confidence)
+	default:
+		r.Reason = canary.valid("canary") + stable.valid("stable")
+	}
+	if r.Reason != "" {
+		return r
+	}
+	cn, sn := canary.total(), stable.total()
+	if cn > 0 && sn > 0 {
+		r.Value = ratio(canary.at(math.Ceil(p99*float64(cn))), stable.at(math.Ceil(p99*float64(sn))))
+	}
+	need := MinP99Samples(confidence)
+	if cn < need || sn < need {
+		r.Reason = fmt.Sprintf("need at least %d samples (canary %d, stable %d)", need, cn, sn)
+		return r
+	}
+	level := 1 - (1-confidence)/2
+	clo, cup, cok := quantileRanks(cn, p99, level)
+	slo, sup, sok := quantileRanks(sn, p99, level)
+	if !cok || !sok {
+		r.Reason = fmt.Sprintf("need at least %d samples", need+1)
+		return r
+	}
+	cl, cu := canary.at(float64(clo)), canary.at(float64(cup))
+	sl, su := stable.at(float64(slo)), stable.at(float64(sup))
+	r.Lower, r.Upper = ratio(cl, su), ratio(cu, sl)
+	switch {
+	case r.Lower > maxRatio:
+		r.Verdict = Fail
+		r.Reason = fmt.Sprintf("p99 ratio lower bound %.4g > %g at %s (canary p99 ≥ %.4gs, stable p99 ≤ %.4gs, from histograms)",
+			r.Lower, maxRatio, percent(confidence), cl, su)
+	case r.Upper <= maxRatio:
+		r.Verdict = Pass
+		r.Reason = fmt.Sprintf("p99 ratio upper bound %.4g ≤ %g at %s (canary p99 ≤ %.4gs, stable p99 ≥ %.4gs, from histograms)",
+			r.Upper, maxRatio, percent(confidence), cu, sl)
+	default:
+		r.Reason = fmt.Sprintf("p99 ratio bounds [%.4g, %.4g] straddle %g at %s (from histograms)",
+			r.Lower, r.Upper, maxRatio, percent(confidence))
+	}
+	return r
+}
