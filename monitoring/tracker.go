@@ -95,6 +95,9 @@ type tracker struct {
 	superseded atomic.Bool
 	droppedN   atomic.Int64
 	processed  atomic.Int64
+	// export, while a rollout judged from Prometheus runs, also counts
+	// the outputs in its reference's bins (ExportDriftBins).
+	export atomic.Pointer[binExport]
 
 	// The worker's own.
 	builder  *drift.Builder
@@ -621,6 +624,9 @@ func (t *tracker) process(s *sample) {
 			class := -1
 			if src.classes >= 0 {
 				class = argmax(src.dtype, vec, src.last)
+			}
+			if exp := t.export.Load(); exp != nil {
+				exp.add(i, t.scratch, class)
 			}
 			if t.builder != nil {
 				t.builder.Add(src.spec, t.scratch)

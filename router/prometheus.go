@@ -13,6 +13,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/infergate/infergate/monitoring/drift"
 	"github.com/infergate/infergate/router/rollout/check"
 )
 
@@ -130,6 +131,52 @@ func nativeHistogram(h *model.SampleHistogram) check.Histogram {
 	}
 	out.Bounds, out.Counts = append(out.Bounds, math.Inf(1)), append(out.Counts, max(total, float64(h.Count)))
 	return out
+}
+
+// binTensor names a watched output in the drift bins.
+type binTensor struct{ kind, tensor string }
+
+// bins reads a version's drift bin counts over window at at, every
+// replica's summed, shaped as ref's bins: per tensor, per element, per
+// bin. Counts of bins that ref does not have are ignored.
+func (p *promFigures) bins(ctx context.Context, at time.Time, window time.Duration, version int64, ref *drift.Reference) (map[binTensor][][]float64, error) {
+	w := strconv.FormatInt(window.Milliseconds(), 10) + "ms"
+	v, err := p.query(ctx, `sum by (kind, tensor, element, bin) (increase(infergate_rollout_drift_bins_total{`+p.matchers(version, "")+`}[`+w+`]))`, at)
+	if err != nil {
+		return nil, err
+	}
+	out := map[binTensor][][]float64{}
+	shape := func(k binTensor) [][]float64 {
+		if c, ok := out[k]; ok {
+			return c
+		}
+		tr := ref.Tensor(k.kind, k.tensor)
+		if tr == nil {
+			return nil
+		}
+		var c [][]float64
+		if k.kind == drift.KindPrediction {
+			c = [][]float64{make([]float64, len(tr.Classes))}
+		} else {
+			for _, e := range tr.Elements {
+				c = append(c, make([]float64, len(e.Edges)+1))
+			}
+		}
+		out[k] = c
+		return c
+	}
+	for _, s := range v {
+		c := shape(binTensor{string(s.Metric["kind"]), string(s.Metric["tensor"])})
+		e, err1 := strconv.Atoi(string(s.Metric["element"]))
+		b, err2 := strconv.Atoi(string(s.Metric["bin"]))
+		if c == nil || err1 != nil || err2 != nil || e < 0 || e >= len(c) || b < 0 || b >= len(c[e]) {
+			continue
+		}
+		c[e][b] += float64(s.Value)
+	}
+	// Elements no replica counted (beyond max_elements) have too few
+	// samples to be tested: drift.CompareCounts leaves them out.
+	return out, nil
 }
 
 // query runs an instant query at at; it must answer a vector.

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
+	"github.com/infergate/infergate/monitoring/drift"
 	"github.com/infergate/infergate/router/rollout/check"
 	"github.com/infergate/infergate/router/split"
 )
@@ -55,6 +58,16 @@ type DriftComparer interface {
 	// version's config has no drift monitoring (the check is then
 	// skipped); err is any other failure (not loaded, no window yet).
 	CompareDrift(ctx context.Context, model string, candidate, baseline int64) (psi, pValue float64, samples int64, configured bool, err error)
+}
+
+// DriftBinExporter, when the DriftComparer implements it as well, counts
+// the sampled outputs of a model's versions in the bins of a reference,
+// as counters that every replica exports, so that a rollout judged from
+// Prometheus can run its drift check on every replica's outputs
+// (monitoring's ExportDriftBins). stop ends the counting and deletes the
+// series.
+type DriftBinExporter interface {
+	ExportDriftBins(model string, versions []int64, ref *drift.Reference) (stop func(), err error)
 }
 
 // intervalStats are one version's figures in an interval, written on the
@@ -156,6 +169,12 @@ type rollout struct {
 	// replica's requests).
 	shared *promFigures
 	start  time.Time // the instant intervals count from
+	// bins is the reference whose bins the drift check compares, once
+	// exported (stopBins ends the export); nil: no drift check across
+	// replicas (binsTried says a try was made for the versions).
+	bins      *drift.Reference
+	stopBins  func()
+	binsTried [2]int64
 }
 
 // figures are what an interval's checks read.
@@ -217,10 +236,6 @@ func (r *Router) startRollout(model string, doc *Document) *rollout {
 		} else {
 			ro.shared = shared
 			ro.status.Figures = "prometheus"
-			if r.opts.Drift != nil {
-				ro.status.Skipped = append(ro.status.Skipped, "drift: not checked with prometheus_url: "+
-					"comparing output distributions across replicas needs per-bin counters, which infergate does not export yet; each replica's drift monitoring and alerts still apply")
-			}
 		}
 	}
 	ro.setWeight(0, spec.Steps[0])
@@ -503,6 +518,12 @@ func (ro *rollout) runShared() {
 	defer t.Stop()
 	evaluated := 0 // the steps decided so far
 	failing := ""  // the last read failure logged
+	ro.exportBins()
+	defer func() {
+		if ro.stopBins != nil {
+			ro.stopBins()
+		}
+	}()
 	for {
 		select {
 		case <-ro.stop:
@@ -568,7 +589,86 @@ func (ro *rollout) sharedFigures(ctx context.Context, at time.Time) (figures, er
 		stable = ro.stableHist
 	}
 	f.p99 = check.P99RatioHistogram(pf.canaryHist, stable, sp.MaxP99Ratio, sp.Confidence)
+	ro.exportBins() // when the versions were not loaded at the start
+	if ro.bins != nil {
+		cb, err := ro.shared.bins(ctx, at, window, cv, ro.bins)
+		if err != nil {
+			return figures{}, err
+		}
+		sb, err := ro.shared.bins(ctx, at, window, sv, ro.bins)
+		if err != nil {
+			return figures{}, err
+		}
+		psi, p, n := compareBins(cb, sb)
+		d := check.Drift(psi, p, n, sp.MaxDriftPSI, sp.Confidence)
+		f.drift = &d
+	}
 	return f, nil
+}
+
+// exportBins starts the export of the drift bins of the canary and
+// stable, over the stable version's reference file, once per pair of
+// versions; without a reference file, or without drift monitoring, the
+// rollout has no drift check, and its status says why.
+func (ro *rollout) exportBins() {
+	exporter, ok := ro.r.opts.Drift.(DriftBinExporter)
+	if !ok || ro.bins != nil {
+		return
+	}
+	cv, sv := ro.versions()
+	if cv == 0 || sv == 0 || ro.binsTried == [2]int64{cv, sv} {
+		return
+	}
+	ro.binsTried = [2]int64{cv, sv}
+	skip := func(why string) {
+		ro.mu.Lock()
+		ro.status.Skipped = []string{"drift: " + why}
+		ro.mu.Unlock()
+	}
+	m, err := ro.r.repo.Model(ro.model)
+	if err != nil {
+		return
+	}
+	cfg := m.Config()
+	if cfg == nil || cfg.Monitoring.Drift == nil {
+		return // no drift monitoring: no drift check, as on one replica
+	}
+	file := cmp.Or(cfg.Monitoring.Drift.Reference.File, "reference.json")
+	path := filepath.Join(ro.r.repo.Root(), ro.model, strconv.FormatInt(sv, 10), file)
+	ref, err := drift.ReadReference(path)
+	if err != nil {
+		skip(fmt.Sprintf("not checked across replicas: the stable version's reference file, whose bins every replica counts in, does not load (%v): "+
+			"build one with infergate reference build; each replica's drift monitoring still applies", err))
+		return
+	}
+	stop, err := exporter.ExportDriftBins(ro.model, []int64{cv, sv}, ref)
+	if err != nil {
+		skip(fmt.Sprintf("not checked across replicas: %v", err))
+		return
+	}
+	ro.bins, ro.stopBins = ref, stop
+	ro.mu.Lock()
+	ro.status.Skipped = nil
+	ro.mu.Unlock()
+}
+
+// compareBins compares the canary's bin counts with stable's, tensor by
+// tensor, as drift.CompareCounts does: the worst PSI, the smallest
+// corrected p-value and the fewest samples.
+func compareBins(canary, stable map[binTensor][][]float64) (psi, pValue float64, samples int64) {
+	pValue, samples = 1, -1
+	for k, s := range stable {
+		c, ok := canary[k]
+		if !ok {
+			continue
+		}
+		r := drift.CompareCounts(c, s)
+		psi, pValue = max(psi, r.PSI), min(pValue, r.PValue)
+		if samples < 0 || min(r.Samples, r.ReferenceSamples) < samples {
+			samples = min(r.Samples, r.ReferenceSamples)
+		}
+	}
+	return psi, pValue, max(samples, 0)
 }
 
 func lastCount(h check.Histogram) float64 {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -70,8 +72,9 @@ func (r *replica) phase(t *testing.T, model string) string {
 // judged at the same pinned instant from the figures of both, so they
 // take the same decision at every step, at the same weight, and end in
 // the same phase, for a canary that is promoted (the second replica
-// joins late and replays the steps it missed) and for one that errors
-// and is rolled back (issue 13).
+// joins late and replays the steps it missed), one that errors and is
+// rolled back, and one whose outputs drift from stable's, rolled back by
+// the drift check over both replicas' bin counters (issue 13).
 func TestRolloutAcrossReplicas(t *testing.T) {
 	root := t.TempDir()
 	for _, v := range []string{"1", "2"} {
@@ -79,6 +82,12 @@ func TestRolloutAcrossReplicas(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(root, "twin", "config.yaml"), []byte("version_policy: {all: {}}\n"))
 	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "breaker"), filepath.Join(root, "breaker"))
+	// mlp's two versions have other weights: other outputs, on the same
+	// inputs. Version 1's reference file gives the bins the replicas
+	// count both versions' outputs in.
+	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "mlp"), filepath.Join(root, "mlp"))
+	writeFile(t, filepath.Join(root, "mlp", "config.yaml"), []byte("version_policy: {all: {}}\nmonitoring:\n  drift:\n    reference: {file: reference.json}\n"))
+	buildMLPReference(t, root)
 	ports := []int{freePort(t), freePort(t)}
 	prom := startPrometheus(t, fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]))
 	doc := `{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "steps": [%s], "interval_seconds": 4,
@@ -124,6 +133,48 @@ func TestRolloutAcrossReplicas(t *testing.T) {
 	}
 	waitEnded(t, replicas, "breaker")
 	compareReplicas(t, replicas, "breaker", "rolled_back")
+
+	// The drifting canary: rolled back by the drift check, computed from
+	// both replicas' bin counters.
+	putRouting(t, replicas[0].cl, "mlp", fmt.Sprintf(doc, "50, 100", prom))
+	for _, r := range replicas {
+		traffic(r, "mlp", randomMLP)
+	}
+	waitEnded(t, replicas, "mlp")
+	compareReplicas(t, replicas, "mlp", "rolled_back")
+	status, b, _, err := replicas[0].cl.Do(context.Background(), "GET", "/v2/repository/models/mlp/rollout", nil, nil)
+	if err != nil || status != 200 || !strings.Contains(string(b), `failed checks: [drift]`) {
+		t.Errorf("the drifting canary's rollout: %d %v %s", status, err, b)
+	}
+	for i, r := range replicas {
+		if text := scrapeMetrics(t, r.cl); strings.Contains(text, `infergate_rollout_drift_bins_total{`) {
+			t.Errorf("replica %d still exports the drift bins after the rollout", i)
+		}
+	}
+}
+
+// buildMLPReference writes root/mlp/{1,2}/reference.json from random
+// requests with infergate reference build (version 2's is version 1's:
+// each loaded version needs its file; the rollout reads stable's).
+func buildMLPReference(t *testing.T, root string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var lines []byte
+	for range 500 {
+		lines = append(append(lines, randomMLP(rng)...), '\n')
+	}
+	samples := filepath.Join(t.TempDir(), "samples.jsonl")
+	writeFile(t, samples, lines)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"reference", "build", "--model-repository", root, "--model", "mlp", "--version", "1",
+		"--samples", samples, "--onnxruntime-lib", runtimetest.Library(t)}, &out, &out); err != nil {
+		t.Fatalf("reference build: %v\n%s", err, out.String())
+	}
+	ref, err := os.ReadFile(filepath.Join(root, "mlp", "1", "reference.json"))
+	if err != nil {
+		t.Fatalf("no reference.json: %v\n%s", err, out.String())
+	}
+	writeFile(t, filepath.Join(root, "mlp", "2", "reference.json"), ref)
 }
 
 // waitRollout bounds the wait for a rollout's end.

@@ -318,3 +318,25 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// CompareCounts compares a candidate's counts with a baseline's, element
+// by element, both binned alike (counts[e] are element e's bins, the
+// same number on both sides): the statistics and decision rule of
+// CompareWindows, for counts gathered elsewhere, such as every
+// replica's from Prometheus. Samples and ReferenceSamples are the most
+// counts of an element on each side.
+func CompareCounts(candidate, baseline [][]float64) Result {
+	if len(candidate) != len(baseline) {
+		return Result{PValue: 1}
+	}
+	var samples, refSamples float64
+	ev := newEvaluation(len(baseline))
+	for e := range baseline {
+		if len(candidate[e]) != len(baseline[e]) {
+			return Result{PValue: 1}
+		}
+		samples, refSamples = max(samples, sum(candidate[e])), max(refSamples, sum(baseline[e]))
+		ev.compare(e, baseline[e], candidate[e], MinSamples)
+	}
+	return ev.result(int64(math.Round(samples)), int64(math.Round(refSamples)))
+}

@@ -209,3 +209,19 @@ func TestCompareWindowsMismatch(t *testing.T) {
 		t.Errorf("got %+v, want nothing tested", r)
 	}
 }
+
+// TestCompareCounts: counts compared as CompareWindows compares windows:
+// the same distribution is not drift, a shifted one is.
+func TestCompareCounts(t *testing.T) {
+	same := [][]float64{{100, 100, 100, 100}, {50, 150, 150, 50}}
+	if r := CompareCounts(same, same); r.Detected || r.PValue != 1 || r.Samples != 400 {
+		t.Errorf("same counts: %+v", r)
+	}
+	shifted := [][]float64{{10, 20, 100, 270}, {50, 150, 150, 50}}
+	if r := CompareCounts(shifted, same); !r.Detected || r.PSI < MinPSI || r.Tested != 2 {
+		t.Errorf("shifted counts: %+v", r)
+	}
+	if r := CompareCounts([][]float64{{1, 2}}, same); r.Detected || r.PValue != 1 {
+		t.Errorf("mismatched shapes: %+v", r)
+	}
+}
