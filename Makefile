@@ -25,7 +25,7 @@ endif
 
 BENCH_MODELS := .cache/bench-models/mlp_2048/1/model.onnx
 
-.PHONY: run test build deps bench bench-models fuzz models clean
+.PHONY: run test build deps bench bench-models fuzz models clean proto
 
 # The real model is optional for the tests: where npm cannot be reached they
 # skip it and say why.
@@ -149,3 +149,21 @@ bench-monitoring: deps bench-models build bin/infergate-bench
 drift-demo: deps build
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	scripts/drift-demo.sh docs/drift-alarm.png
+
+# The gRPC API: Go code generated from Triton's vendored .proto files
+# (grpc/proto, see its README) into grpc/inference, and committed. protoc
+# is Debian's protobuf-compiler; the Go plugins come from the module proxy
+# at pinned versions, into .cache/bin.
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+PROTO_PKG := github.com/infergate/infergate/grpc/inference
+proto:
+	command -v protoc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null; }
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(CURDIR)/.cache/bin:$$PATH protoc -I grpc/proto \
+		--go_out=grpc/inference --go_opt=paths=source_relative \
+		--go_opt=Mgrpc_service.proto=$(PROTO_PKG) --go_opt=Mmodel_config.proto=$(PROTO_PKG) \
+		--go-grpc_out=grpc/inference --go-grpc_opt=paths=source_relative \
+		--go-grpc_opt=Mgrpc_service.proto=$(PROTO_PKG) --go-grpc_opt=Mmodel_config.proto=$(PROTO_PKG) \
+		grpc_service.proto model_config.proto
