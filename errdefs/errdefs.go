@@ -40,9 +40,13 @@ const (
 	Timeout
 	// Canceled: the caller went away.
 	Canceled
+	// Unauthenticated: the call has no valid credentials (401).
+	Unauthenticated
+	// Forbidden: the credentials do not allow the call (403).
+	Forbidden
 )
 
-var kindNames = [...]string{"internal", "invalid", "not found", "unavailable", "overloaded", "throttled", "timeout", "canceled"}
+var kindNames = [...]string{"internal", "invalid", "not found", "unavailable", "overloaded", "throttled", "timeout", "canceled", "unauthenticated", "forbidden"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/infergate/infergate/errdefs"
 	"github.com/valyala/fasthttp"
 )
 
@@ -184,30 +184,36 @@ func (ts *tokenSource) current(now time.Time) []byte {
 // check authorizes an admin request needing scope: the actor's name for
 // the logs, or the error to answer.
 func (g *adminGuard) check(ctx *fasthttp.RequestCtx, scope Scope, trusted bool) (actor string, err error) {
+	return g.checkToken(ctx.Request.Header.Peek("Authorization"), scope, trusted, isLoopback(ctx.RemoteAddr()))
+}
+
+// checkToken authorizes an admin call by its Authorization value (nil:
+// none); trusted is the admin listener's, loopback a client on this
+// machine.
+func (g *adminGuard) checkToken(auth []byte, scope Scope, trusted, loopback bool) (actor string, err error) {
 	if g.auth.AllowUnauthenticated {
 		return "unauthenticated", nil
 	}
-	auth := ctx.Request.Header.Peek("Authorization")
 	if len(auth) == 0 {
 		if trusted {
 			return "admin-listener", nil
 		}
-		if !g.auth.DistrustLoopback && isLoopback(ctx.RemoteAddr()) {
+		if !g.auth.DistrustLoopback && loopback {
 			return "loopback", nil
 		}
-		return "", &Error{Status: http.StatusUnauthorized, Msg: "the repository API needs a bearer token from a non-loopback client: " +
-			"configure admin.tokens (or INFERGATE_ADMIN_TOKEN) and send Authorization: Bearer <token>"}
+		return "", unauthenticated("the repository API needs a bearer token from a non-loopback client: " +
+			"configure admin.tokens (or INFERGATE_ADMIN_TOKEN) and send Authorization: Bearer <token>")
 	}
 	presented, ok := bearer(auth)
 	if !ok {
-		return "", &Error{Status: http.StatusUnauthorized, Msg: "the Authorization header must be Bearer <token>"}
+		return "", unauthenticated("the Authorization header must be Bearer <token>")
 	}
 	i := match(g.tokens, presented, time.Now())
 	switch {
 	case i < 0:
-		return "", &Error{Status: http.StatusUnauthorized, Msg: "invalid admin token"}
+		return "", unauthenticated("invalid admin token")
 	case scope == ScopeWrite && g.scopes[i] != ScopeWrite:
-		return "", &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("admin token %q has read scope: this call needs write", g.tokens[i].Name)}
+		return "", forbidden(fmt.Sprintf("admin token %q has read scope: this call needs write", g.tokens[i].Name))
 	}
 	return g.tokens[i].Name, nil
 }
@@ -219,7 +225,7 @@ func (s *Server) adminOnly(trusted bool, scope Scope, h fasthttp.RequestHandler)
 	return func(ctx *fasthttp.RequestCtx) {
 		actor, err := s.guard.Load().check(ctx, scope, trusted)
 		if err != nil {
-			if e, ok := err.(*Error); ok && e.Status == http.StatusUnauthorized {
+			if errdefs.KindOf(err) == errdefs.Unauthenticated {
 				ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="infergate"`)
 			}
 			s.fail(ctx, err)
@@ -300,7 +306,7 @@ func ValidateInferenceTokens(list []InferenceToken) error {
 
 // errNoInferenceToken is the answer to an inference call without a token
 // when tokens are required.
-var errNoInferenceToken = &Error{Status: http.StatusUnauthorized,
+var errNoInferenceToken = &errdefs.Error{Kind: errdefs.Unauthenticated,
 	Msg: "this server requires an inference token (inference.tokens): send Authorization: Bearer <token>"}
 
 // caller authorizes an inference request: its tenant (the token's, or
@@ -310,17 +316,24 @@ func (g *inferenceGuard) caller(ctx *fasthttp.RequestCtx) (tenant string, err er
 	if g == nil {
 		return "", nil
 	}
-	auth := ctx.Request.Header.Peek("Authorization")
+	return g.callerOf(ctx.Request.Header.Peek("Authorization"))
+}
+
+// callerOf authorizes an inference call by its Authorization value.
+func (g *inferenceGuard) callerOf(auth []byte) (tenant string, err error) {
+	if g == nil {
+		return "", nil
+	}
 	if len(auth) == 0 {
 		return "", errNoInferenceToken
 	}
 	presented, ok := bearer(auth)
 	if !ok {
-		return "", &Error{Status: http.StatusUnauthorized, Msg: "the Authorization header must be Bearer <token>"}
+		return "", unauthenticated("the Authorization header must be Bearer <token>")
 	}
 	i := match(g.tokens, presented, time.Now())
 	if i < 0 {
-		return "", &Error{Status: http.StatusUnauthorized, Msg: "invalid inference token"}
+		return "", unauthenticated("invalid inference token")
 	}
 	return g.tenants[i], nil
 }
@@ -342,4 +355,52 @@ func (s *Server) inferenceOnly(h fasthttp.RequestHandler) fasthttp.RequestHandle
 func (s *Server) refuseCaller(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="infergate"`)
 	s.fail(ctx, err)
+}
+
+func unauthenticated(msg string) error {
+	return &errdefs.Error{Kind: errdefs.Unauthenticated, Msg: msg}
+}
+
+func forbidden(msg string) error { return &errdefs.Error{Kind: errdefs.Forbidden, Msg: msg} }
+
+// AuthorizeAdmin authorizes a repository call made over another protocol
+// (gRPC) with the tokens and rules of the HTTP API: authorization is the
+// call's Authorization value (empty: none), loopback whether the client
+// is on this machine, write whether the call changes something. It
+// returns the actor for the logs; errors carry errdefs kinds
+// (Unauthenticated, Forbidden).
+func (s *Server) AuthorizeAdmin(authorization []byte, loopback, write bool) (actor string, err error) {
+	scope := ScopeRead
+	if write {
+		scope = ScopeWrite
+	}
+	return s.guard.Load().checkToken(authorization, scope, false, loopback)
+}
+
+// AuthorizeInference authorizes an inference call made over another
+// protocol with the inference tokens: it returns the tenant the token
+// names, "" when none are required.
+func (s *Server) AuthorizeInference(authorization []byte) (tenant string, err error) {
+	return s.callers.Load().callerOf(authorization)
+}
+
+// AdmitTenant applies the tenant limits to an inference call made over
+// another protocol: tenant is its token's ("" none), header its tenant
+// header's value. release ends the call; priority caps the priority it
+// asked for.
+func (s *Server) AdmitTenant(tenant string, header []byte, model string) (release func(), priority func(int64) int64, err error) {
+	st, err := s.tenants.Load().admitName(tenant, header, model, s.observer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st.release, st.priority, nil
+}
+
+// TenantHeader names the header (gRPC metadata key) that names a call's
+// tenant.
+func (s *Server) TenantHeader() string {
+	if ts := s.tenants.Load(); ts != nil {
+		return ts.header
+	}
+	return DefaultTenantHeader
 }

@@ -533,6 +533,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusGatewayTimeout, err.Error()
 	case errdefs.Canceled:
 		return statusClientClosed, "the client closed the request: " + err.Error()
+	case errdefs.Unauthenticated:
+		return http.StatusUnauthorized, err.Error()
+	case errdefs.Forbidden:
+		return http.StatusForbidden, err.Error()
 	}
 	return http.StatusInternalServerError, err.Error()
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"math"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -109,11 +108,20 @@ func (ts *tenants) admit(ctx *fasthttp.RequestCtx, name, model string, obs Reque
 	if ts == nil {
 		return nil, nil
 	}
+	return ts.admitName(name, ctx.Request.Header.Peek(ts.header), model, obs)
+}
+
+// admitName is admit for a tenant named name, else by header (the tenant
+// header's value).
+func (ts *tenants) admitName(name string, header []byte, model string, obs RequestObserver) (*tenantState, error) {
+	if ts == nil {
+		return nil, nil
+	}
 	var st *tenantState
 	if name != "" {
 		st = ts.byName[name]
 	} else {
-		st = ts.byName[string(ctx.Request.Header.Peek(ts.header))]
+		st = ts.byName[string(header)]
 	}
 	if st == nil {
 		st = ts.other
@@ -128,7 +136,7 @@ func (ts *tenants) admit(ctx *fasthttp.RequestCtx, name, model string, obs Reque
 		return nil, err
 	}
 	if st.models != nil && !st.models[model] {
-		return refuse("model", &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("tenant %q may not call model %q", st.Name, model)})
+		return refuse("model", forbidden(fmt.Sprintf("tenant %q may not call model %q", st.Name, model)))
 	}
 	if st.limiter != nil && !st.limiter.Allow() {
 		retry := time.Duration(math.Ceil(1/st.Rate)) * time.Second

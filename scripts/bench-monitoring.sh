@@ -33,7 +33,7 @@ for r in $(seq 1 "$rounds"); do
   for kind in off on; do
     flags=()
     [ "$kind" = off ] && flags=(--allow-metrics=false)
-    "$root/bin/infergate" serve --model-repository "$work/$kind" --http-address 127.0.0.1 --http-port $port \
+    "$root/bin/infergate" serve --model-repository "$work/$kind" --http-address 127.0.0.1 --http-port $port --grpc-port 0 \
       --onnxruntime-lib "$lib" --log-level warn "${flags[@]}" 2> "$work/server-$kind-$r.log" &
     pid=$!
     for _ in $(seq 100); do curl -sf "localhost:$port/v2/health/ready" >/dev/null && break; sleep 0.1; done

@@ -21,7 +21,7 @@ monitoring:
     reference: {first: 1000}
     window: 1000
 YAML
-"$root/bin/infergate" serve --model-repository "$work/models" --http-address 127.0.0.1 --http-port 18800 \
+"$root/bin/infergate" serve --model-repository "$work/models" --http-address 127.0.0.1 --http-port 18800 --grpc-port 0 \
   --onnxruntime-lib "$lib" --log-level warn 2> "$work/gateway.log" &
 for _ in $(seq 100); do curl -sf localhost:18800/v2/health/ready >/dev/null && break; sleep 0.1; done
 cat > "$work/prometheus.yml" <<YAML

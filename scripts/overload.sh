@@ -21,7 +21,7 @@ url=http://127.0.0.1:$port
 start() { # admission_limit
 	printf 'http:\n  admission_limit: %s\n' "$1" >"$repo/gateway.yaml"
 	bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
-		--http-port "$port" --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$1.log" &
+		--http-port "$port" --grpc-port 0 --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$1.log" &
 	pid=$!
 	for _ in $(seq 100); do curl -sf "$url/v2/health/ready" >/dev/null && return; sleep 0.1; done
 	echo "server did not start" >&2; exit 1

@@ -277,7 +277,7 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 		if err != nil {
 			return nil, err
 		}
-		start(mode, []string{r.opts.Infergate, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0", "--onnxruntime-lib", r.opts.ONNXRuntimeLib})
+		start(mode, []string{r.opts.Infergate, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0", "--grpc-port", "0", "--onnxruntime-lib", r.opts.ONNXRuntimeLib})
 	}
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("infergate could not serve %s, so the payload could not be built: %v", sc.Model.Name, sr.Problems)

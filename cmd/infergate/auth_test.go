@@ -48,7 +48,7 @@ func TestAdminAuth(t *testing.T) {
 	writeFile(t, readTok, []byte("r-fedcba9876543210"))
 	root := t.TempDir() // routing documents are written into the repository
 	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "mlp"), filepath.Join(root, "mlp"))
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = root
 	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
 	c.ONNXRuntime.Library = runtimetest.Library(t)
@@ -148,7 +148,7 @@ func TestAdminAuthDefaults(t *testing.T) {
 	if status, _, _, err := cl.Do(context.Background(), "POST", "/v2/repository/index", nil, nil); err != nil || status != 200 {
 		t.Errorf("loopback without a token: %d %v", status, err)
 	}
-	c := defaultConfig()
+	c := testConfig()
 	a := c.adminAuth(func(k string) string { return map[string]string{"INFERGATE_ADMIN_TOKEN": "e-token"}[k] })
 	if len(a.Tokens) != 1 || a.Tokens[0].Name != "env" || a.Tokens[0].Scope != "write" || a.DistrustLoopback {
 		t.Errorf("INFERGATE_ADMIN_TOKEN: %+v", a)
@@ -163,7 +163,7 @@ func TestAdminAuthDefaults(t *testing.T) {
 // token and pprof, on loopback; the main listener, with loopback not
 // trusted, still wants a token and serves no pprof (issue 12).
 func TestAdminListener(t *testing.T) {
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = runtimetest.Models(t)
 	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
 	c.ONNXRuntime.Library = runtimetest.Library(t)
@@ -222,7 +222,7 @@ func TestInferenceTokens(t *testing.T) {
 	batchTok, searchTok := filepath.Join(dir, "batch.token"), filepath.Join(dir, "search.token")
 	writeFile(t, batchTok, []byte("i-batch-0123456789\n"))
 	writeFile(t, searchTok, []byte("i-search-9876543210"))
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = runtimetest.Models(t)
 	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
 	c.ONNXRuntime.Library = runtimetest.Library(t)

@@ -41,7 +41,7 @@ func TestShutdownAnswersAccepted(t *testing.T) {
 }
 
 func shutdownUnderLoad(t *testing.T) (sent, answered, dropped, refused int64) {
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = runtimetest.Models(t)
 	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
 	c.ONNXRuntime.Library = runtimetest.Library(t)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -62,7 +63,29 @@ type Config struct {
 		// 504 (--request-timeout-secs). Default 0: none.
 		RequestTimeout time.Duration `yaml:"request_timeout"`
 	} `yaml:"http"`
-	// TLS makes every listener (HTTP, admin, metrics) speak HTTPS.
+	// GRPC is the KServe v2 gRPC listener (inference.GRPCInferenceService).
+	GRPC struct {
+		// Allow serves gRPC (--allow-grpc). Default true, as Triton.
+		Allow bool `yaml:"allow"`
+		// Address and Port to listen on (--grpc-address, --grpc-port).
+		// Default 0.0.0.0:8001, Triton's; port 0 picks a free one.
+		Address string `yaml:"address"`
+		Port    int    `yaml:"port"`
+		// MaxMessageBytes bounds a message each way. Default: the HTTP
+		// body limit (http.max_request_body_bytes), not grpc-go's 4 MiB.
+		MaxMessageBytes int `yaml:"max_message_bytes"`
+		// Keepalive: idle connections close after MaxConnectionIdle
+		// (default 2m); the server pings idle clients every Time (default
+		// 2h) and drops them after Timeout (default 20s); clients may ping
+		// every MinPingInterval (default 10s).
+		Keepalive struct {
+			MaxConnectionIdle time.Duration `yaml:"max_connection_idle"`
+			Time              time.Duration `yaml:"time"`
+			Timeout           time.Duration `yaml:"timeout"`
+			MinPingInterval   time.Duration `yaml:"min_ping_interval"`
+		} `yaml:"keepalive"`
+	} `yaml:"grpc"`
+	// TLS makes every listener (HTTP, gRPC, admin, metrics) speak TLS.
 	TLS struct {
 		// CertFile and KeyFile are a PEM certificate (with its chain)
 		// and its key, read again when they change
@@ -178,6 +201,9 @@ type Config struct {
 		// model. Default "": $TMPDIR (an emptyDir volume in Kubernetes).
 		OverrideDir string `yaml:"override_dir"`
 	} `yaml:"repository"`
+	// onGRPCListen, when set (by tests), is told the gRPC listener's
+	// address.
+	onGRPCListen func(net.Addr)
 	// pollInterval, when set (by tests), replaces RepositoryPollSecs.
 	pollInterval time.Duration
 	// path is the --config file, reloaded on SIGHUP and on change ("":
@@ -243,6 +269,9 @@ func defaultConfig() Config {
 	c.Metrics.Address = "0.0.0.0"
 	c.Repository.MaxOnDemandLoadsPerMinute = 60
 	c.Admin.TrustLoopback = true
+	c.GRPC.Allow = true
+	c.GRPC.Address = "0.0.0.0"
+	c.GRPC.Port = 8001
 	c.Admin.Address = "127.0.0.1"
 	return c
 }
@@ -304,6 +333,12 @@ func (c *Config) validate() error {
 		return errors.New("model_repository: required (--model-repository DIR)")
 	case c.HTTP.Port < 0 || c.HTTP.Port > 65535:
 		return fmt.Errorf("http.port: %d is not a TCP port", c.HTTP.Port)
+	case c.GRPC.Port < 0 || c.GRPC.Port > 65535:
+		return fmt.Errorf("grpc.port: %d is not a TCP port", c.GRPC.Port)
+	case c.GRPC.MaxMessageBytes < 0:
+		return fmt.Errorf("grpc.max_message_bytes: must not be negative, got %d", c.GRPC.MaxMessageBytes)
+	case c.GRPC.Keepalive.MaxConnectionIdle < 0 || c.GRPC.Keepalive.Time < 0 || c.GRPC.Keepalive.Timeout < 0 || c.GRPC.Keepalive.MinPingInterval < 0:
+		return errors.New("grpc.keepalive: durations must not be negative")
 	case c.Admin.Port < 0 || c.Admin.Port > 65535:
 		return fmt.Errorf("admin.port: %d is not a TCP port", c.Admin.Port)
 	case c.Metrics.Port < 0 || c.Metrics.Port > 65535:
@@ -377,6 +412,9 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	adminPort := fs.Int("admin-port", 0, "also serve the repository API without a token, and pprof, on this port (0: none)")
 	adminAddr := fs.String("admin-address", "127.0.0.1", "address of the --admin-port listener")
 	trustLoopback := fs.Bool("admin-trust-loopback", true, "serve the repository API to loopback clients without a token (false behind a sidecar)")
+	grpcPort := fs.Int("grpc-port", 8001, "gRPC port (0: a free one)")
+	grpcAddr := fs.String("grpc-address", "0.0.0.0", "address of the gRPC listener")
+	allowGRPC := fs.Bool("allow-grpc", true, "serve the KServe v2 gRPC API")
 	certFile := fs.String("tls-cert-file", "", "PEM certificate `file`: every listener speaks HTTPS (reloaded on change)")
 	keyFile := fs.String("tls-key-file", "", "PEM key `file` of --tls-cert-file")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -438,6 +476,12 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.Metrics.Port = *metricsPort
 		case "metrics-address":
 			c.Metrics.Address = *metricsAddr
+		case "grpc-port":
+			c.GRPC.Port = *grpcPort
+		case "grpc-address":
+			c.GRPC.Address = *grpcAddr
+		case "allow-grpc":
+			c.GRPC.Allow = *allowGRPC
 		case "tls-cert-file":
 			c.TLS.CertFile = *certFile
 		case "tls-key-file":

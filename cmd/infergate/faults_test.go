@@ -84,7 +84,7 @@ func TestKillAndRestart(t *testing.T) {
 	root := t.TempDir()
 	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "mlp"), filepath.Join(root, "mlp"))
 	start := func() (*exec.Cmd, *client.Client, time.Duration) {
-		return runBinary(t, bin, "serve", "--model-repository", root, "--http-address", "127.0.0.1", "--http-port", "0",
+		return runBinary(t, bin, "serve", "--model-repository", root, "--http-address", "127.0.0.1", "--http-port", "0", "--grpc-port", "0",
 			"--onnxruntime-lib", runtimetest.Library(t))
 	}
 	cmd, c, first := start()

@@ -47,9 +47,18 @@ func (w testLog) Write(p []byte) (int, error) {
 // startServer serves repo on a loopback port with the real ONNX Runtime and
 // returns a client for it. The server is shut down, and checked to stop
 // cleanly, when the test ends.
+// testConfig is the default config with the gRPC listener on a free
+// port, so that servers of parallel tests (and a make run) do not
+// compete for 8001.
+func testConfig() Config {
+	c := defaultConfig()
+	c.GRPC.Address, c.GRPC.Port = "127.0.0.1", 0
+	return c
+}
+
 func startServer(t testing.TB, repo string, mutate func(*Config)) *client.Client {
 	t.Helper()
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = repo
 	c.HTTP.Address = "127.0.0.1"
 	c.HTTP.Port = 0

@@ -20,7 +20,7 @@ func TestConfigReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
 	strict := "tenants:\n  limits: [{name: job, rate_per_second: 0.001, burst: 1}]\n"
 	writeFile(t, path, []byte(strict))
-	cfg := defaultConfig()
+	cfg := testConfig()
 	cfg.ModelRepository = runtimetest.Models(t)
 	cfg.HTTP.Address, cfg.HTTP.Port = "127.0.0.1", 0
 	cfg.ONNXRuntime.Library = runtimetest.Library(t)

@@ -30,7 +30,7 @@ type replica struct {
 // Kubernetes Deployment does.
 func startReplica(t *testing.T, root string, port int) *replica {
 	t.Helper()
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = root
 	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", port
 	c.ONNXRuntime.Library = runtimetest.Library(t)

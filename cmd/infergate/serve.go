@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/gateway"
+	infergrpc "github.com/infergate/infergate/grpc"
 	"github.com/infergate/infergate/monitoring"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
@@ -180,6 +182,46 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		srv.ShutdownAdmin(context.WithoutCancel(ctx)) // done already after a Shutdown
 		<-adminDone
 	}()
+	var grpcSrv *infergrpc.Server
+	grpcDone := make(chan error, 1)
+	if c.GRPC.Allow {
+		gln, err := gateway.Listen(ctx, net.JoinHostPort(c.GRPC.Address, strconv.Itoa(c.GRPC.Port)))
+		if err != nil {
+			ln.Close()
+			srv.ShutdownAdmin(context.WithoutCancel(ctx))
+			if metricsSrv != nil {
+				metricsSrv.Close()
+				<-metricsDone
+			}
+			return fmt.Errorf("grpc listener: %w", err)
+		}
+		gopt := infergrpc.Options{
+			Version: version, Logger: log, Router: rt, Access: srv,
+			MaxMessageSize:    cmp.Or(c.GRPC.MaxMessageBytes, c.HTTP.MaxRequestBodyBytes),
+			ModelControl:      c.ModelControl,
+			StrictReadiness:   c.StrictReadiness,
+			RequestTimeout:    c.HTTP.RequestTimeout,
+			MaxConnectionIdle: c.GRPC.Keepalive.MaxConnectionIdle, KeepaliveTime: c.GRPC.Keepalive.Time,
+			KeepaliveTimeout: c.GRPC.Keepalive.Timeout, MinPingInterval: c.GRPC.Keepalive.MinPingInterval,
+		}
+		if mon != nil {
+			gopt.Requests = mon
+		}
+		if gopts.TLS != nil {
+			gopt.TLS = gopts.TLS.Clone()
+			gopt.TLS.NextProtos = nil // grpc-go offers h2
+		}
+		grpcSrv = infergrpc.New(repo, gopt)
+		log.Info("serving KServe v2 over gRPC", "address", gln.Addr().String(), "tls", gopt.TLS != nil)
+		if c.onGRPCListen != nil {
+			c.onGRPCListen(gln.Addr())
+		}
+		go func() { grpcDone <- grpcSrv.Serve(gln) }()
+		defer func() {
+			grpcSrv.Shutdown(context.WithoutCancel(ctx)) // done already after a graceful stop
+			<-grpcDone
+		}()
+	}
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
@@ -210,6 +252,15 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		srv.Shutdown(context.WithoutCancel(ctx))
 		<-served
 		return fmt.Errorf("metrics server: %w", err)
+	case err := <-grpcDone:
+		grpcDone <- err // for the deferred stop
+		srv.Shutdown(context.WithoutCancel(ctx))
+		<-served
+		if metricsSrv != nil {
+			metricsSrv.Close()
+			<-metricsDone
+		}
+		return fmt.Errorf("grpc server: %w", err)
 	case <-ctx.Done():
 	}
 	if metricsSrv != nil {
@@ -218,6 +269,9 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		<-metricsDone
 	}
 	srv.Drain()
+	if grpcSrv != nil {
+		grpcSrv.Drain()
+	}
 	if c.HTTP.DrainDelay > 0 {
 		log.Info("draining: not ready, still serving", "drain_delay", c.HTTP.DrainDelay)
 		time.Sleep(c.HTTP.DrainDelay)
@@ -225,7 +279,17 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	log.Info("shutting down: finishing requests in flight", "timeout", c.ExitTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ExitTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	grpcStopped := make(chan error, 1)
+	if grpcSrv != nil {
+		go func() { grpcStopped <- grpcSrv.Shutdown(shutdownCtx) }() // drains calls and streams beside HTTP's
+	} else {
+		grpcStopped <- nil
+	}
+	err = srv.Shutdown(shutdownCtx)
+	if gerr := <-grpcStopped; err == nil {
+		err = gerr
+	}
+	if err != nil {
 		// The grace period is over: the executions still running are
 		// terminated, so that repo.Close (deferred) does not wait for them.
 		log.Warn("exit timeout reached: terminating the executions in flight", "timeout", c.ExitTimeout)

@@ -39,7 +39,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	// The largest test model input keeps each request busy long enough to
 	// be in flight when the signal lands.
 	cmd := exec.Command(bin, "serve", "--model-repository", runtimetest.Models(t),
-		"--http-address", "127.0.0.1", "--http-port", "0", "--onnxruntime-lib", runtimetest.Library(t))
+		"--http-address", "127.0.0.1", "--http-port", "0", "--grpc-port", "0", "--onnxruntime-lib", runtimetest.Library(t))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestSIGTERMDrains(t *testing.T) {
 // answers 503 while requests are still served, each response closing its
 // connection (issue 11, defect 6).
 func TestDrainDelay(t *testing.T) {
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = runtimetest.Models(t)
 	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
 	c.ONNXRuntime.Library = runtimetest.Library(t)
@@ -221,7 +221,7 @@ func TestDrainDelay(t *testing.T) {
 // flight are terminated and the server exits, instead of waiting for them
 // without bound (issue 11, defect 7).
 func TestExitTimeoutTerminates(t *testing.T) {
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = runtimetest.Models(t)
 	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
 	c.ONNXRuntime.Library = runtimetest.Library(t)

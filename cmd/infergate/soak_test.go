@@ -36,7 +36,7 @@ func TestSoak(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(root, "twin", "config.yaml"), []byte("version_policy: {all: {}}\nmax_batch_size: 8\ndynamic_batching: {}\n"))
 	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "identity_fp32"), filepath.Join(root, "identity_fp32"))
-	cmd, c, _ := runBinary(t, buildBinary(t), "serve", "--model-repository", root, "--http-address", "127.0.0.1", "--http-port", "0",
+	cmd, c, _ := runBinary(t, buildBinary(t), "serve", "--model-repository", root, "--http-address", "127.0.0.1", "--http-port", "0", "--grpc-port", "0",
 		"--onnxruntime-lib", runtimetest.Library(t), "--model-control-mode", "explicit", "--load-model", "*")
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)

@@ -21,6 +21,10 @@ import (
 	"testing"
 	"time"
 
+	grpclib "google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/infergate/infergate/grpc/inference"
 	"github.com/infergate/infergate/runtime/runtimetest"
 )
 
@@ -105,7 +109,8 @@ func servedSerial(t *testing.T, ca *testCA, addr string) int64 {
 }
 
 // TestTLS: with tls.cert_file and key_file, every listener speaks HTTPS
-// (the KServe API, the admin listener, the metrics listener); a plain
+// (the KServe API over HTTP and gRPC, the admin listener, the metrics
+// listener); a plain
 // HTTP request is refused; a rotated certificate is served to new
 // connections without a restart, and a broken rotation keeps the
 // served one (issue 12).
@@ -114,12 +119,15 @@ func TestTLS(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	ca := newTestCA(t)
 	ca.issue(t, 100, certFile, keyFile)
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = runtimetest.Models(t)
 	c.HTTP.Address, c.HTTP.Port = "127.0.0.1", 0
 	c.ONNXRuntime.Library = runtimetest.Library(t)
 	c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
 	c.Admin.Port, c.Metrics.Port, c.Metrics.Address = freePort(t), freePort(t), "127.0.0.1"
+	grpcAddrs := make(chan net.Addr, 1)
+	c.onGRPCListen = func(a net.Addr) { grpcAddrs <- a }
+	c.GRPC.Address = "127.0.0.1"
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: time.Minute}
@@ -155,6 +163,16 @@ func TestTLS(t *testing.T) {
 			}
 		})
 	}
+	t.Run("grpc listener", func(t *testing.T) {
+		conn, err := grpclib.NewClient((<-grpcAddrs).String(), grpclib.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.pool})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if r, err := inference.NewGRPCInferenceServiceClient(conn).ServerLive(context.Background(), &inference.ServerLiveRequest{}); err != nil || !r.Live {
+			t.Errorf("ServerLive over TLS: %v %v", r, err)
+		}
+	})
 	t.Run("plain HTTP refused", func(t *testing.T) {
 		plain := &http.Client{Timeout: 10 * time.Second}
 		resp, err := plain.Get("http://" + mainAddr + "/v2/health/ready")
@@ -188,7 +206,7 @@ func TestTLS(t *testing.T) {
 // TestTLSConfigErrors: a half-configured or unloadable pair fails the
 // start with the reason.
 func TestTLSConfigErrors(t *testing.T) {
-	c := defaultConfig()
+	c := testConfig()
 	c.ModelRepository = runtimetest.Models(t)
 	c.TLS.CertFile = "x.crt"
 	if err := c.validate(); err == nil || err.Error() != "tls: cert_file and key_file go together" {

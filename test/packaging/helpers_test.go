@@ -89,6 +89,7 @@ type server struct {
 func startBinary(t *testing.T, port int, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	args = append(args, "--grpc-port", "0") // a free port: never make run's 8001
 	cmd := exec.CommandContext(ctx, binary(t), args...)
 	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB="+onnxruntime(t), "INFERGATE_ADMIN_TOKEN=")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }

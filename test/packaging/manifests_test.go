@@ -101,6 +101,9 @@ type gatewayConfig struct {
 		DrainDelay time.Duration `json:"-"`
 		Drain      string        `json:"drain_delay"`
 	} `json:"http"`
+	GRPC struct {
+		Port int `json:"port"`
+	} `json:"grpc"`
 	Exit  string `json:"exit_timeout"`
 	Admin struct {
 		TrustLoopback *bool `json:"trust_loopback"`
@@ -254,14 +257,21 @@ func checkObjects(t *testing.T, o *objects) {
 		}
 	}
 	svcPorts := map[string]bool{}
+	wantPorts := map[string]int{"http": cfg.HTTP.Port, "grpc": cfg.GRPC.Port}
+	if got := containerPort(t, c, "grpc"); got != cfg.GRPC.Port {
+		t.Errorf("container port grpc is %d, the config's grpc.port %d", got, cfg.GRPC.Port)
+	}
 	for _, p := range o.service.Spec.Ports {
 		svcPorts[p.Name] = true
-		if p.TargetPort.String() != "http" || int(p.Port) != cfg.HTTP.Port {
-			t.Errorf("Service port %s: %d → %s, want %d → http", p.Name, p.Port, p.TargetPort.String(), cfg.HTTP.Port)
+		if want, ok := wantPorts[p.Name]; !ok || p.TargetPort.String() != p.Name || int(p.Port) != want {
+			t.Errorf("Service port %s: %d → %s, want %d → %s", p.Name, p.Port, p.TargetPort.String(), want, p.Name)
 		}
 	}
+	if len(svcPorts) != 2 {
+		t.Errorf("Service ports %v: want http and grpc", svcPorts)
+	}
 	for _, e := range o.monitor.Spec.Endpoints {
-		if !svcPorts[e.Port] || e.Path != "/metrics" {
+		if e.Port != "http" || e.Path != "/metrics" {
 			t.Errorf("the ServiceMonitor scrapes port %q path %q: want a Service port and /metrics", e.Port, e.Path)
 		}
 	}
