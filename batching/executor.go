@@ -27,6 +27,9 @@ type ExecutorOptions struct {
 	Batching *Options
 	// Coalesce runs identical concurrent requests once.
 	Coalesce bool
+	// Batched says the inputs' leading dimension is the batch: a run
+	// without Batching then reports that many rows (Observer.BatchDone).
+	Batched bool
 	// Cache, when not nil, answers repeated requests from the response
 	// cache.
 	Cache *Cache
@@ -144,7 +147,13 @@ func (e *Executor) infer(ctx context.Context, req Request, outputs []int) ([]run
 		// req.Timeout is a queue policy of the dynamic batcher (Triton's
 		// meaning): without one it does not apply. ctx, the request's
 		// deadline, terminates the run.
+		start := time.Now()
 		outs, err = e.run.Run(ctx, req.Inputs)
+		rows := 1
+		if e.opts.Batched && len(req.Inputs) > 0 && len(req.Inputs[0].Shape) > 0 {
+			rows = int(req.Inputs[0].Shape[0])
+		}
+		e.obs.BatchDone(rows, 1, time.Since(start), err) // one execution, as the scheduler reports its batches
 	}
 	if err != nil {
 		return nil, err

@@ -121,6 +121,9 @@ type Options struct {
 	// TLS, when not nil, makes Serve and ServeAdmin speak HTTPS on
 	// their listeners (see CertReloader). Default: plain HTTP.
 	TLS *tls.Config
+	// Statistics, when not nil, serves Triton's statistics extension:
+	// GET /v2/models[/{m}[/versions/{v}]]/stats. Default: none (404).
+	Statistics StatisticsReporter
 	// Router decides which version serves each request and answers the
 	// routing API. Default: a router over the repository that keeps
 	// documents in memory.
@@ -253,6 +256,11 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	s.adminRoutes(r, false)
 	if s.opts.Metrics != nil {
 		r.GET("/metrics", s.opts.Metrics)
+	}
+	if s.opts.Statistics != nil {
+		r.GET("/v2/models/stats", s.inferenceOnly(s.statistics))
+		r.GET("/v2/models/{model}/stats", s.inferenceOnly(s.statistics))
+		r.GET("/v2/models/{model}/versions/{version}/stats", s.inferenceOnly(s.statistics))
 	}
 	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}", "/v2/models/{model}/labels/{label}"} {
 		r.GET(prefix, s.inferenceOnly(s.modelMetadata))

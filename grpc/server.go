@@ -21,6 +21,7 @@ import (
 
 	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/grpc/inference"
+	"github.com/infergate/infergate/monitoring"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 )
@@ -69,6 +70,8 @@ type Options struct {
 	Requests RequestObserver
 	// Router picks the version of each call (the gateway's). Required.
 	Router *router.Router
+	// Statistics answers ModelStatistics. Default: none (UNIMPLEMENTED).
+	Statistics StatisticsReporter
 	// Access applies tokens and tenants. Default: none; the repository
 	// RPCs then serve loopback peers only.
 	Access Access
@@ -519,4 +522,53 @@ func (s *Server) RepositoryModelUnload(ctx context.Context, req *inference.Repos
 		return nil, toStatus(err)
 	}
 	return &inference.RepositoryModelUnloadResponse{}, nil
+}
+
+// StatisticsReporter gives the statistics of a model's loaded versions
+// (version 0: all); the monitoring package implements it.
+type StatisticsReporter interface {
+	Statistics(model string, version int64) []monitoring.VersionStatistics
+}
+
+// ModelStatistics answers Triton's statistics extension: a model's
+// loaded versions (a version: that one; no name: every model).
+func (s *Server) ModelStatistics(ctx context.Context, req *inference.ModelStatisticsRequest) (*inference.ModelStatisticsResponse, error) {
+	if err := s.authorizeModelCall(ctx); err != nil {
+		return nil, err
+	}
+	if s.opts.Statistics == nil {
+		return nil, status.Error(codes.Unimplemented, "statistics need monitoring (--allow-metrics)")
+	}
+	var names []string
+	var version int64
+	if req.GetName() != "" {
+		m, v, err := s.version(req.GetName(), req.GetVersion())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		names = []string{m.Name}
+		if req.GetVersion() != "" {
+			version = v.Number
+		}
+	} else {
+		for _, m := range s.repo.Models() {
+			names = append(names, m.Name)
+		}
+	}
+	d := func(x monitoring.Duration) *inference.StatisticDuration {
+		return &inference.StatisticDuration{Count: x.Count, Ns: x.Ns}
+	}
+	out := &inference.ModelStatisticsResponse{}
+	for _, name := range names {
+		for _, st := range s.opts.Statistics.Statistics(name, version) {
+			out.ModelStats = append(out.ModelStats, &inference.ModelStatistics{
+				Name: st.Model, Version: strconv.FormatInt(st.Version, 10), LastInference: uint64(max(st.LastInference, 0)),
+				InferenceCount: st.InferenceCount, ExecutionCount: st.ExecutionCount,
+				InferenceStats: &inference.InferStatistics{Success: d(st.Success), Fail: d(st.Fail), Queue: d(st.Queue),
+					ComputeInput: d(monitoring.Duration{}), ComputeInfer: d(st.ComputeInfer), ComputeOutput: d(monitoring.Duration{}),
+					CacheHit: d(st.CacheHit), CacheMiss: d(st.CacheMiss)},
+			})
+		}
+	}
+	return out, nil
 }

@@ -65,6 +65,8 @@ type versionMetrics struct {
 	decisions [numReasons]prometheus.Counter
 
 	drift *tracker // nil without drift monitoring
+
+	stats versionStats // Triton's statistics extension
 }
 
 // The reasons of the router's decisions, as indexes of their children.
@@ -168,6 +170,12 @@ func (m *Monitor) ObserveRequest(model string, v *repository.Version, protocol s
 	if v != nil {
 		if vm, ok := v.Observer.(*versionMetrics); ok {
 			vm.code(p, status).Inc()
+			if status == 200 || (p == protoGRPC && status == 0) {
+				vm.stats.success.add(took)
+			} else {
+				vm.stats.fail.add(took)
+			}
+			vm.stats.last.Store(time.Now().UnixMilli())
 			if took >= 0 {
 				vm.duration[p].Observe(took.Seconds())
 			}
@@ -213,20 +221,26 @@ func (vm *versionMetrics) Rejected(reason string) {
 // Dispatched observes a request's time in the queue.
 func (vm *versionMetrics) Dispatched(queued time.Duration) {
 	vm.queueDuration.Observe(queued.Seconds())
+	vm.stats.queue.add(queued)
 }
 
 // BatchDone observes an execution's rows and compute time.
 func (vm *versionMetrics) BatchDone(rows, _ int, compute time.Duration, _ error) {
 	vm.batchSize.Observe(float64(rows))
 	vm.computeTime.Observe(compute.Seconds())
+	vm.stats.executions.Add(1)
+	vm.stats.inferences.Add(uint64(max(rows, 0)))
+	vm.stats.compute.add(compute)
 }
 
 // CacheLookup counts a response cache lookup.
 func (vm *versionMetrics) CacheLookup(hit bool) {
 	if hit {
 		vm.cacheHit.Inc()
+		vm.stats.hit.add(0)
 	} else {
 		vm.cacheMiss.Inc()
+		vm.stats.miss.add(0)
 	}
 }
 

@@ -464,7 +464,7 @@ func (r *Repository) loadVersion(ctx context.Context, model, dir string, c *Conf
 // executorOptions builds the options of the version's request path from
 // its config.
 func (r *Repository) executorOptions(c *Config, v *Version, s *runtime.Session) (batching.ExecutorOptions, error) {
-	opts := batching.ExecutorOptions{Model: v.Model, Version: v.Number}
+	opts := batching.ExecutorOptions{Model: v.Model, Version: v.Number, Batched: v.Batched}
 	if c != nil {
 		opts.Coalesce = c.RequestCoalescing.Enable
 		if c.ResponseCache.Enable {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -476,5 +477,66 @@ func TestGRPCExample(t *testing.T) {
 	out, err := exec.Command(bin, "-addr", addr).CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "model mlp version 1: ") {
 		t.Fatalf("grpcclient: %v\n%s", err, out)
+	}
+}
+
+// TestStatistics: Triton's statistics extension over HTTP (GET
+// .../stats, as perf_analyzer reads it) and gRPC (ModelStatistics)
+// gives the same counts of the calls made over both (issue 14).
+func TestStatistics(t *testing.T) {
+	addrs := make(chan net.Addr, 1)
+	cl := startServer(t, runtimetest.Models(t), func(c *Config) { c.onGRPCListen = func(a net.Addr) { addrs <- a } })
+	g := dialGRPC(t, (<-addrs).String())
+	ctx := context.Background()
+	for range 3 {
+		if status, b, _, err := cl.Do(ctx, "POST", "/v2/models/mlp/versions/2/infer", mlpBody, nil); err != nil || status != 200 {
+			t.Fatalf("HTTP: %d %v %s", status, err, b)
+		}
+		req := mlpInput(2)
+		req.ModelVersion = "2"
+		if _, err := g.ModelInfer(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := mlpInput(1)
+	bad.ModelVersion, bad.Inputs[0].Datatype = "2", "INT32"
+	if _, err := g.ModelInfer(ctx, bad); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("the bad call: %v", err)
+	}
+	var doc struct {
+		ModelStats []struct {
+			Name, Version  string
+			LastInference  int64                                 `json:"last_inference"`
+			InferenceCount uint64                                `json:"inference_count"`
+			Execution      uint64                                `json:"execution_count"`
+			InferenceStats map[string]struct{ Count, Ns uint64 } `json:"inference_stats"`
+		} `json:"model_stats"`
+	}
+	status, b, _, err := cl.Do(ctx, "GET", "/v2/models/mlp/versions/2/stats", nil, nil)
+	if err != nil || status != 200 {
+		t.Fatalf("stats: %d %v %s", status, err, b)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || len(doc.ModelStats) != 1 {
+		t.Fatalf("stats: %v %s", err, b)
+	}
+	st := doc.ModelStats[0]
+	is := st.InferenceStats
+	if st.Name != "mlp" || st.Version != "2" || st.LastInference == 0 || st.InferenceCount != 9 || st.Execution != 6 ||
+		is["success"].Count != 6 || is["fail"].Count != 1 || is["success"].Ns == 0 || is["compute_infer"].Count != 6 || is["compute_infer"].Ns == 0 {
+		t.Errorf("HTTP stats: %s", b)
+	}
+	gs, err := g.ModelStatistics(ctx, &inference.ModelStatisticsRequest{Name: "mlp", Version: "2"})
+	if err != nil || len(gs.ModelStats) != 1 {
+		t.Fatalf("ModelStatistics: %v %v", gs, err)
+	}
+	m := gs.ModelStats[0]
+	if m.InferenceCount != st.InferenceCount || m.ExecutionCount != st.Execution || m.InferenceStats.Success.Count != 6 || m.InferenceStats.Fail.Count != 1 {
+		t.Errorf("gRPC stats %v, HTTP's %s", m, b)
+	}
+	if status, b, _, _ := cl.Do(ctx, "GET", "/v2/models/stats", nil, nil); status != 200 || !bytes.Contains(b, []byte(`"name":"identity_fp32"`)) {
+		t.Errorf("every model's stats: %d %s", status, b)
+	}
+	if status, _, _, _ := cl.Do(ctx, "GET", "/v2/models/nosuch/stats", nil, nil); status != 404 {
+		t.Errorf("an unknown model's stats: %d", status)
 	}
 }

@@ -107,7 +107,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	}
 	if mon != nil {
 		ro.Observer = mon
-		gopts.Requests, gopts.Drift = mon, mon
+		gopts.Requests, gopts.Drift, gopts.Statistics = mon, mon, mon
 		gopts.Metrics = fasthttpadaptor.NewFastHTTPHandler(mon.Handler())
 	}
 	switch c.ModelControl {
@@ -205,7 +205,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			KeepaliveTimeout: c.GRPC.Keepalive.Timeout, MinPingInterval: c.GRPC.Keepalive.MinPingInterval,
 		}
 		if mon != nil {
-			gopt.Requests = mon
+			gopt.Requests, gopt.Statistics = mon, mon
 		}
 		if gopts.TLS != nil {
 			gopt.TLS = gopts.TLS.Clone()
