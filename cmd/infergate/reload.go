@@ -17,30 +17,48 @@ import (
 // reloadSettle lets a file being written settle before it is read.
 const reloadSettle = 100 * time.Millisecond
 
-// watchConfig reloads the gateway config at path on SIGHUP and whenever
-// the file changes, until ctx is done: the admin and inference tokens
-// and the tenants' limits take effect at once; other fields need a restart. A reload that
-// does not validate changes nothing and is logged. The folder is
-// watched, not the file, so that editors' and Kubernetes' atomic
-// replacements are seen.
-func watchConfig(ctx context.Context, path string, srv *gateway.Server, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// configWatch is what watchConfig listens to: SIGHUP, and the config
+// file's folder (nil watcher: SIGHUP only).
+type configWatch struct {
+	hup chan os.Signal
+	w   *fsnotify.Watcher
+}
+
+// newConfigWatch starts listening for SIGHUP and for changes of the
+// folder of path, before serve reports that it serves, so that no change
+// made from then on is missed. The folder is watched, not the file, so
+// that editors' and Kubernetes' atomic replacements are seen.
+func newConfigWatch(path string, log *slog.Logger) *configWatch {
+	cw := &configWatch{hup: make(chan os.Signal, 1)}
+	signal.Notify(cw.hup, syscall.SIGHUP)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Warn("config file changes will not be seen: reload with SIGHUP", "err", err)
-	} else {
-		defer w.Close()
-		if err := w.Add(filepath.Dir(path)); err != nil {
-			log.Warn("config file changes will not be seen: reload with SIGHUP", "err", err)
-		}
+		return cw
 	}
+	if err := w.Add(filepath.Dir(path)); err != nil {
+		log.Warn("config file changes will not be seen: reload with SIGHUP", "err", err)
+		w.Close()
+		return cw
+	}
+	cw.w = w
+	return cw
+}
+
+// watchConfig reloads the gateway config at path on SIGHUP and whenever
+// the file changes, until ctx is done: the admin and inference tokens
+// and the tenants' limits take effect at once; other fields need a
+// restart. A reload that does not validate changes nothing and is
+// logged. It closes cw when it returns.
+func watchConfig(ctx context.Context, path string, cw *configWatch, srv *gateway.Server, log *slog.Logger) {
+	defer signal.Stop(cw.hup)
 	var events <-chan fsnotify.Event
 	var errs <-chan error
-	if w != nil {
-		events, errs = w.Events, w.Errors
+	if cw.w != nil {
+		defer cw.w.Close()
+		events, errs = cw.w.Events, cw.w.Errors
 	}
+	hup := cw.hup
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()

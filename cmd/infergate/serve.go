@@ -228,9 +228,10 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	if c.path != "" {
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})
+		cw := newConfigWatch(c.path, log)
 		go func() {
 			defer close(watched)
-			watchConfig(watchCtx, c.path, srv, log)
+			watchConfig(watchCtx, c.path, cw, srv, log)
 		}()
 		defer func() {
 			stopWatch()
