@@ -23,6 +23,9 @@ type Payload struct {
 	Rows int
 	// Binary says the inputs travel as binary tensors.
 	Binary bool
+	// Requests are the typed requests behind Bodies, in the same order:
+	// the gRPC runner encodes them as raw contents.
+	Requests []*client.Request
 }
 
 // PayloadOptions shape a Payload.
@@ -100,6 +103,7 @@ func RandomPayload(md *client.ModelMetadata, opts PayloadOptions) (*Payload, err
 		}
 		p.Bodies = append(p.Bodies, body)
 		p.HeaderLens = append(p.HeaderLens, headerLen)
+		p.Requests = append(p.Requests, req)
 	}
 	return p, nil
 }
@@ -200,6 +204,15 @@ func SamplePayload(sample []byte, opts PayloadOptions) (*Payload, error) {
 	if s := sr.Inputs[0].Shape; len(s) > 0 && s[0] > 0 {
 		p.Rows = int(s[0])
 	}
+	req := &client.Request{BinaryOutput: opts.Binary}
+	for _, in := range sr.Inputs {
+		data, err := client.DecodeJSONData(in.Datatype, in.Shape, in.Data)
+		if err != nil {
+			return nil, fmt.Errorf("sample input %q: %w", in.Name, err)
+		}
+		req.Inputs = append(req.Inputs, client.Tensor{Name: in.Name, Datatype: in.Datatype, Shape: in.Shape, Data: data, Binary: opts.Binary})
+	}
+	p.Requests = []*client.Request{req}
 	if !opts.Binary {
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, sample); err != nil {
@@ -207,14 +220,6 @@ func SamplePayload(sample []byte, opts PayloadOptions) (*Payload, error) {
 		}
 		p.Bodies, p.HeaderLens = [][]byte{compact.Bytes()}, []int{-1}
 		return p, nil
-	}
-	req := &client.Request{BinaryOutput: true}
-	for _, in := range sr.Inputs {
-		data, err := client.DecodeJSONData(in.Datatype, in.Shape, in.Data)
-		if err != nil {
-			return nil, fmt.Errorf("sample input %q: %w", in.Name, err)
-		}
-		req.Inputs = append(req.Inputs, client.Tensor{Name: in.Name, Datatype: in.Datatype, Shape: in.Shape, Data: data, Binary: true})
 	}
 	body, headerLen, err := client.EncodeRequest(req)
 	if err != nil {

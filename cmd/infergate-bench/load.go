@@ -100,8 +100,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		jsonOut     = fs.String("json", "", "write the results as JSON to `file` (- for stdout)")
 		csvOut      = fs.String("csv", "", "write the results as CSV to `file` (- for stdout)")
 		quiet       = fs.Bool("quiet", false, "no progress line, even on a terminal")
+		protocol    = fs.String("protocol", "http", "http (JSON, or binary with --binary) or grpc (KServe v2 gRPC, raw contents; --url is then host:port)")
 	)
-	fs.StringVar(&target.URL, "url", "", "the server's base `URL`, e.g. http://127.0.0.1:8000 (required)")
+	fs.StringVar(&target.URL, "url", "", "the server's base `URL`, e.g. http://127.0.0.1:8000, or its gRPC address 127.0.0.1:8001 with --protocol grpc (required)")
 	fs.StringVar(&target.Model, "model", "", "model `name` (required)")
 	fs.StringVar(&target.Version, "model-version", "", "model `version` (default: the server's choice)")
 	fs.BoolVar(&popts.Binary, "binary", false, "send inputs and ask for outputs as binary tensors (Triton's extension)")
@@ -120,6 +121,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if target.URL == "" || target.Model == "" {
 		return errors.New("load: --url and --model are required")
 	}
+	if *protocol != "http" && *protocol != "grpc" {
+		return fmt.Errorf("load: --protocol %q: want http or grpc", *protocol)
+	}
 	popts.Shapes = shapes
 	var payload *load.Payload
 	if *sample != "" {
@@ -131,9 +135,15 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	} else {
-		c := client.New(target.URL, nil)
-		md, err := c.ModelMetadata(ctx, target.Model, target.Version)
-		c.CloseIdleConnections()
+		var md *client.ModelMetadata
+		var err error
+		if *protocol == "grpc" {
+			md, err = load.GRPCMetadata(ctx, target.URL, target.Model, target.Version)
+		} else {
+			c := client.New(target.URL, nil)
+			md, err = c.ModelMetadata(ctx, target.Model, target.Version)
+			c.CloseIdleConnections()
+		}
 		if err != nil {
 			return fmt.Errorf("model metadata: %w", err)
 		}
@@ -160,7 +170,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			o.Concurrency = int(x)
 			o.Label = fmt.Sprintf("%s c%d", target.Model, o.Concurrency)
 		}
-		r, err := load.Run(ctx, target, payload, o)
+		run := load.Run
+		if *protocol == "grpc" {
+			run = load.RunGRPC
+		}
+		r, err := run(ctx, target, payload, o)
 		if err != nil {
 			return err
 		}

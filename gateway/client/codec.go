@@ -622,3 +622,11 @@ func fixed[T any](b []byte, n, size int, get func([]byte) T) ([]T, error) {
 	}
 	return out, nil
 }
+
+// EncodeBinary returns data (a Tensor's Data for datatype) in the binary
+// tensor layout, as raw contents: little-endian and row-major, BOOL one
+// byte, each BYTES element a 4-byte little-endian length and its bytes;
+// the KServe v2 gRPC protocol's raw_input_contents take the same bytes.
+func EncodeBinary(datatype string, data any) ([]byte, error) {
+	return appendBinary(nil, datatype, data)
+}
