@@ -74,7 +74,7 @@ FUZZTIME_SHORT ?= 2s
 FUZZ_TARGETS := ./gateway/:FuzzDecodeJSON ./gateway/:FuzzDecodeBinary ./gateway/:FuzzDecodeFast \
 	./gateway/:FuzzHTTPRequest ./gateway/client/:FuzzDecodeResponse ./repository/:FuzzParseConfig \
 	./cmd/infergate/:FuzzGatewayConfig ./router/:FuzzParseDocument ./monitoring/drift/:FuzzParseReference \
-	./router/rollout/check/:FuzzErrorRate ./router/rollout/check/:FuzzDrift ./gateway/:FuzzLoadRequest
+	./router/rollout/check/:FuzzErrorRate ./router/rollout/check/:FuzzDrift ./gateway/:FuzzLoadRequest ./grpc/:FuzzDecodeInputs
 define fuzz_all
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "== fuzz $$name ($$pkg, $(1))"; \
