@@ -8,6 +8,8 @@
 //     answer (the transport limit: package transport);
 //   - infergate and infergate-batching: the infergate binary with dynamic
 //     batching off and on;
+//   - infergate-grpc: infergate-batching's process over the KServe v2 gRPC
+//     protocol, inputs as raw contents;
 //   - handwritten: net/http + encoding/json + one ONNX Runtime call per
 //     request (package handwritten);
 //   - external: any KServe v2 server given by URL that serves the model.

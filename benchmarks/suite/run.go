@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -161,6 +162,7 @@ func Run(ctx context.Context, opts Options, scenarios []*Scenario) (*Results, er
 				ServerHandwritten:       hw,
 				"load generator":        "Go's default (one per core)",
 				ServerInfergateBatching: "infergate's default: 2 per core",
+				ServerInfergateGRPC:     "infergate-batching's process",
 			},
 		},
 	}
@@ -195,8 +197,9 @@ func (r *runner) logf(format string, args ...any) {
 // external one.
 type endpoint struct {
 	label string
-	url   string
+	url   string // a gRPC endpoint's is host:port
 	proc  *process
+	grpc  bool // the KServe v2 gRPC protocol, raw contents
 }
 
 // runScenario measures ONNX Runtime in-process first, on otherwise idle
@@ -277,7 +280,17 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 		if err != nil {
 			return nil, err
 		}
-		start(mode, []string{r.opts.Infergate, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0", "--grpc-port", "0", "--onnxruntime-lib", r.opts.ONNXRuntimeLib})
+		grpcPort := 0
+		if mode == ServerInfergateBatching && want(ServerInfergateGRPC) {
+			if grpcPort, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		e := start(mode, []string{r.opts.Infergate, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0",
+			"--grpc-address", "127.0.0.1", "--grpc-port", strconv.Itoa(grpcPort), "--onnxruntime-lib", r.opts.ONNXRuntimeLib})
+		if e != nil && grpcPort != 0 {
+			servers = append(servers, &endpoint{label: ServerInfergateGRPC, url: net.JoinHostPort("127.0.0.1", strconv.Itoa(grpcPort)), grpc: true})
+		}
 	}
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("infergate could not serve %s, so the payload could not be built: %v", sc.Model.Name, sr.Problems)
@@ -313,7 +326,7 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 			slices.Reverse(order)
 		}
 		for _, e := range order {
-			if failed[e.label] || (!want(e.label) && e.proc != nil) {
+			if failed[e.label] || (!want(e.label) && (e.proc != nil || e.grpc)) {
 				continue
 			}
 			res, err := r.measure(ctx, sc, e, c, payload)
@@ -397,7 +410,11 @@ func (r *runner) run(ctx context.Context, sc *Scenario, e *endpoint, p *load.Pay
 	if counted {
 		before, _ = scrapeBatches(ctx, e.url)
 	}
-	res, err := load.Run(ctx, load.Target{URL: e.url, Model: sc.Model.Name}, p, opts)
+	run := load.Run
+	if e.grpc {
+		run = load.RunGRPC
+	}
+	res, err := run(ctx, load.Target{URL: e.url, Model: sc.Model.Name}, p, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -536,4 +553,14 @@ func sortResults(rs []*load.Result) {
 		}
 		return a.Concurrency - b.Concurrency
 	})
+}
+
+// freePort returns a TCP port free on 127.0.0.1 now.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

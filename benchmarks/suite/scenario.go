@@ -18,12 +18,15 @@ const (
 	ServerTransport         = "transport"
 	ServerInfergate         = "infergate"
 	ServerInfergateBatching = "infergate-batching"
-	ServerHandwritten       = "handwritten"
-	ServerExternal          = "external"
+	// ServerInfergateGRPC is infergate-batching's gRPC listener, raw
+	// contents (the same process).
+	ServerInfergateGRPC = "infergate-grpc"
+	ServerHandwritten   = "handwritten"
+	ServerExternal      = "external"
 )
 
 // Servers lists the built-in servers in report order.
-var Servers = []string{ServerONNXRuntime, ServerTransport, ServerInfergate, ServerInfergateBatching, ServerHandwritten}
+var Servers = []string{ServerONNXRuntime, ServerTransport, ServerInfergate, ServerInfergateBatching, ServerInfergateGRPC, ServerHandwritten}
 
 // The metrics a target compares.
 const (
