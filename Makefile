@@ -106,7 +106,7 @@ BENCH_SCENARIOS ?= $(addprefix benchmarks/scenarios/,mlp_small.yaml mlp_256.yaml
 bench: deps bench-models build bin/infergate-bench
 	bin/infergate-bench suite --infergate bin/infergate --onnxruntime-lib $(ONNXRUNTIME_LIB) --out $(BENCH_OUT) $(if $(URL),--url $(URL)) $(BENCH_SCENARIOS)
 
-bin/infergate-bench: $(shell find cmd/infergate-bench benchmarks gateway/client runtime -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+bin/infergate-bench: $(shell find cmd/infergate-bench benchmarks gateway/client grpc/inference runtime -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -o $@ ./cmd/infergate-bench
 
 # The Go benchmarks, each beside its baseline in the same run.
