@@ -354,7 +354,7 @@ func (d *decoder) shape(info *runtime.TensorInfo, v *fastjson.Value) ([]int64, e
 		}
 	}
 	if len(dims) != len(info.Shape) {
-		return nil, badRequest("input %q: expected shape %s, got %s", info.Name, shapeString(info.Shape), jsonShapeString(dims))
+		return nil, badRequest("input %q: expected shape %s, got %s", info.Name, runtime.FormatShape(info.Shape), jsonShapeString(dims))
 	}
 	// The ranks of all inputs add up to cap(d.shapes), so this never grows
 	// the shared backing array.
@@ -364,31 +364,17 @@ func (d *decoder) shape(info *runtime.TensorInfo, v *fastjson.Value) ([]int64, e
 		d.shapes = append(d.shapes, n)
 	}
 	shape := d.shapes[start:len(d.shapes):len(d.shapes)]
-	if !shapeMatches(info.Shape, shape) {
+	if !runtime.ShapeMatches(info.Shape, shape) {
 		d.shapes = d.shapes[:start]
-		return nil, badRequest("input %q: expected shape %s, got %s", info.Name, shapeString(info.Shape), shapeString(shape))
+		return nil, badRequest("input %q: expected shape %s, got %s", info.Name, runtime.FormatShape(info.Shape), runtime.FormatShape(shape))
 	}
 	return shape, nil
-}
-
-// shapeMatches reports whether shape has the model's rank and matches each
-// of its fixed dimensions.
-func shapeMatches(model, shape []int64) bool {
-	if len(model) != len(shape) {
-		return false
-	}
-	for i, m := range model {
-		if m != -1 && m != shape[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // tooManyElements is the error for a shape with more elements than the
 // request could possibly hold.
 func (d *decoder) tooManyElements(t *runtime.Tensor) error {
-	return badRequest("input %q: shape %s has too many elements for a request body of %d bytes", t.Name, shapeString(t.Shape), len(d.body))
+	return badRequest("input %q: shape %s has too many elements for a request body of %d bytes", t.Name, runtime.FormatShape(t.Shape), len(d.body))
 }
 
 // binaryData takes t's elements from the binary tensor data.
@@ -422,7 +408,7 @@ func (d *decoder) binaryBytes(t *runtime.Tensor, k int64) error {
 	n, err := runtime.ElementCount(t.Shape, k/int64(size))
 	if err != nil {
 		if n, err := runtime.ElementCount(t.Shape, math.MaxInt64/int64(size)); err == nil {
-			return badRequest("input %q: shape %s of %s %s %d bytes, got binary_data_size %d", t.Name, shapeString(t.Shape), t.DataType, what, n*int64(size), k)
+			return badRequest("input %q: shape %s of %s %s %d bytes, got binary_data_size %d", t.Name, runtime.FormatShape(t.Shape), t.DataType, what, n*int64(size), k)
 		}
 		return d.tooManyElements(t)
 	}
@@ -430,7 +416,7 @@ func (d *decoder) binaryBytes(t *runtime.Tensor, k int64) error {
 		return decodeBinaryStrings(t, b, int(n))
 	}
 	if want := int(n) * size; want != len(b) {
-		return badRequest("input %q: shape %s of %s needs %d bytes, got binary_data_size %d", t.Name, shapeString(t.Shape), t.DataType, want, len(b))
+		return badRequest("input %q: shape %s of %s needs %d bytes, got binary_data_size %d", t.Name, runtime.FormatShape(t.Shape), t.DataType, want, len(b))
 	}
 	if t.DataType == runtime.Bool {
 		for i, c := range b {
@@ -442,31 +428,13 @@ func (d *decoder) binaryBytes(t *runtime.Tensor, k int64) error {
 	switch {
 	case len(b) == 0:
 		t.Data = []byte{}
-	case uintptr(unsafe.Pointer(unsafe.SliceData(b)))%tensorAlign == 0:
+	case runtime.Aligned(b):
 		// Aligned: ONNX Runtime can read the body in place.
 		t.Data = b
 	default:
-		t.Data = alignedCopy(b)
+		t.Data = runtime.AlignedCopy(b)
 	}
 	return nil
-}
-
-// tensorAlign is the alignment binary tensor data is given to ONNX
-// Runtime with: its kernels read unaligned data markedly slower (PaddleOCR's
-// classifier ran 1.21 to 1.44 ms an image from the body at an odd offset,
-// 1.14 ms from an aligned buffer).
-const tensorAlign = 64
-
-// alignedCopy copies b into a new buffer aligned to tensorAlign bytes.
-func alignedCopy(b []byte) []byte {
-	buf := make([]byte, len(b)+tensorAlign-1)
-	off := 0
-	if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % tensorAlign); r != 0 {
-		off = tensorAlign - r
-	}
-	out := buf[off : off+len(b) : off+len(b)]
-	copy(out, b)
-	return out
 }
 
 // decodeBinaryStrings splits b into n length-prefixed BYTES elements. The
@@ -513,7 +481,7 @@ func (d *decoder) jsonData(t *runtime.Tensor, data *fastjson.Value) error {
 	}
 	n := int(n64)
 	if got := countLeaves(data); got != n {
-		return badRequest("input %q: shape %s needs %d elements, got %d", t.Name, shapeString(t.Shape), n, got)
+		return badRequest("input %q: shape %s needs %d elements, got %d", t.Name, runtime.FormatShape(t.Shape), n, got)
 	}
 	if t.DataType == runtime.Bytes {
 		return jsonStrings(t, data, n)
@@ -903,19 +871,6 @@ func describe(v *fastjson.Value) string {
 	default:
 		return v.Type().String()
 	}
-}
-
-// shapeString formats a shape as JSON, [2,4].
-func shapeString(shape []int64) string {
-	b := make([]byte, 0, 2+len(shape)*4)
-	b = append(b, '[')
-	for i, d := range shape {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, d, 10)
-	}
-	return string(append(b, ']'))
 }
 
 // jsonShapeString formats a client's shape array for an error message.

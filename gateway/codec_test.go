@@ -351,7 +351,7 @@ func TestDecodeBinaryAlignment(t *testing.T) {
 	t.Parallel()
 	inputs := []runtime.TensorInfo{info("x", runtime.FP32, 2)}
 	header := `{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}`
-	for pad := range tensorAlign {
+	for pad := range runtime.TensorAlign {
 		t.Run(fmt.Sprintf("pad %d", pad), func(t *testing.T) {
 			t.Parallel()
 			// JSON allows trailing whitespace, which moves the binary part.
@@ -364,13 +364,13 @@ func TestDecodeBinaryAlignment(t *testing.T) {
 			if !bytes.Equal(data, le(runtime.FP32, 1, 2)) {
 				t.Fatalf("got %v, want %v", data, le(runtime.FP32, 1, 2))
 			}
-			aligned := uintptr(unsafe.Pointer(&body[n]))%tensorAlign == 0
+			aligned := uintptr(unsafe.Pointer(&body[n]))%runtime.TensorAlign == 0
 			aliased := &data[0] == &body[n]
 			if aliased != aligned {
 				t.Errorf("got aliased %v for an offset aligned %v, want them equal", aliased, aligned)
 			}
-			if a := uintptr(unsafe.Pointer(&data[0])) % tensorAlign; a != 0 {
-				t.Errorf("data is %d bytes past a %d-byte boundary", a, tensorAlign)
+			if a := uintptr(unsafe.Pointer(&data[0])) % runtime.TensorAlign; a != 0 {
+				t.Errorf("data is %d bytes past a %d-byte boundary", a, runtime.TensorAlign)
 			}
 			if cap(data) != len(data) {
 				t.Errorf("got cap %d, want %d so appends cannot write into the body", cap(data), len(data))
@@ -798,7 +798,7 @@ func TestEncodeResponseDataTypes(t *testing.T) {
 			tt.tensor.Shape = []int64{int64(max(len(tt.tensor.Strings), len(tt.tensor.Data)/max(1, tt.tensor.DataType.Size())))}
 			got, jsonLen := encodeResponse(nil, "m", 1, "", []runtime.Tensor{tt.tensor}, nil)
 			want := fmt.Sprintf(`{"model_name":"m","model_version":"1","outputs":[{"name":"t","datatype":"%s","shape":%s,"data":%s}]}`,
-				tt.tensor.DataType, shapeString(tt.tensor.Shape), tt.data)
+				tt.tensor.DataType, runtime.FormatShape(tt.tensor.Shape), tt.data)
 			if string(got) != want || jsonLen != -1 {
 				t.Errorf("got %s (%d)\nwant %s (-1)", got, jsonLen, want)
 			}

@@ -70,7 +70,7 @@ func checkDecode(t *testing.T, p *fastjson.Parser, req *inferRequest, body []byt
 	binary := make([]bool, len(req.Inputs))
 	for i := range req.Inputs {
 		in := &req.Inputs[i]
-		if in.Name != inputs[i].Name || in.DataType != inputs[i].DataType || !shapeMatches(inputs[i].Shape, in.Shape) {
+		if in.Name != inputs[i].Name || in.DataType != inputs[i].DataType || !runtime.ShapeMatches(inputs[i].Shape, in.Shape) {
 			t.Fatalf("got input %d %q %s %v, want %q %s %v", i, in.Name, in.DataType, in.Shape, inputs[i].Name, inputs[i].DataType, inputs[i].Shape)
 		}
 		if err := in.Validate(); err != nil {

@@ -508,7 +508,7 @@ func (d *decoder) fastInput(p *fastjson.Parser, s *scanner) (int, bool) {
 			return false
 		}
 		info := &d.sig[idx]
-		if string(dtype) != info.DataType.String() || !shapeMatches(info.Shape, shape) {
+		if string(dtype) != info.DataType.String() || !runtime.ShapeMatches(info.Shape, shape) {
 			return false
 		}
 		t = &d.req.Inputs[idx]
@@ -756,7 +756,7 @@ func (s *scanner) element(dst []byte, dt runtime.DataType, i int) bool {
 }
 
 // alloc returns n bytes for decoded tensor data from the request's arena,
-// aligned to tensorAlign. The arena is reused by the next request the
+// aligned to runtime.TensorAlign. The arena is reused by the next request the
 // pooled inferRequest serves, like the body the other tensors alias.
 func (d *decoder) alloc(n int) []byte {
 	if n == 0 {
@@ -764,14 +764,14 @@ func (d *decoder) alloc(n int) []byte {
 	}
 	a := d.req.arena
 	off := len(a)
-	if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(a[:cap(a)])))+uintptr(off)) % tensorAlign; r != 0 {
-		off += tensorAlign - r
+	if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(a[:cap(a)])))+uintptr(off)) % runtime.TensorAlign; r != 0 {
+		off += runtime.TensorAlign - r
 	}
 	if off+n > cap(a) {
-		a = make([]byte, 0, max(2*cap(a), n+tensorAlign, 4096))
+		a = make([]byte, 0, max(2*cap(a), n+runtime.TensorAlign, 4096))
 		off = 0
-		if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(a[:cap(a)]))) % tensorAlign); r != 0 {
-			off = tensorAlign - r
+		if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(a[:cap(a)]))) % runtime.TensorAlign); r != 0 {
+			off = runtime.TensorAlign - r
 		}
 	}
 	d.req.arena = a[:off+n]

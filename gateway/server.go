@@ -14,7 +14,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"reflect"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -645,16 +644,6 @@ func tensorsMetadata(infos []runtime.TensorInfo) []tensorMetadata {
 	return out
 }
 
-func readyVersions(m *repository.Model) []string {
-	out := []string{}
-	for _, v := range m.Versions() {
-		if v.State == repository.StateReady {
-			out = append(out, strconv.FormatInt(v.Number, 10))
-		}
-	}
-	return out
-}
-
 func (s *Server) modelMetadata(ctx *fasthttp.RequestCtx) {
 	m, v, err := s.version(ctx)
 	if err != nil {
@@ -667,7 +656,7 @@ func (s *Server) modelMetadata(ctx *fasthttp.RequestCtx) {
 		Platform string           `json:"platform"`
 		Inputs   []tensorMetadata `json:"inputs"`
 		Outputs  []tensorMetadata `json:"outputs"`
-	}{m.Name, readyVersions(m), repository.Platform, tensorsMetadata(v.Inputs), tensorsMetadata(v.Outputs)})
+	}{m.Name, m.ReadyVersions(), repository.Platform, tensorsMetadata(v.Inputs), tensorsMetadata(v.Outputs)})
 }
 
 func (s *Server) modelReady(ctx *fasthttp.RequestCtx) {
@@ -815,7 +804,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	}()
 	err = s.decode(body, headerLen, v, req)
 	if err == nil {
-		err = checkBatch(v, req.Inputs)
+		err = v.CheckBatch(req.Inputs)
 	}
 	if err != nil {
 		s.fail(ctx, err)
@@ -843,14 +832,14 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	if d.Fallback != "" {
 		ctx.Response.Header.Set(router.HeaderFallback, d.Fallback)
 	}
-	if served != looked && !sameSignature(served, looked) {
+	if served != looked && !served.SameSignature(looked) {
 		// Swapped for a version with another signature meanwhile.
 		req.reset()
 		if err := s.decode(body, headerLen, served, req); err != nil {
 			s.fail(ctx, err)
 			return
 		}
-		err = checkBatch(served, req.Inputs)
+		err = served.CheckBatch(req.Inputs)
 		if err != nil {
 			s.fail(ctx, err)
 			return
@@ -902,11 +891,6 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	} else {
 		ctx.SetContentType("application/json")
 	}
-}
-
-func sameSignature(a, b *repository.Version) bool {
-	return a.Batched == b.Batched && a.MaxBatchSize == b.MaxBatchSize &&
-		reflect.DeepEqual(a.Inputs, b.Inputs) && reflect.DeepEqual(a.Outputs, b.Outputs)
 }
 
 // decode decodes body for version v. Parsers that held a large document
@@ -1026,22 +1010,4 @@ func (s *Server) declaredBinarySize(jsonPart []byte) (int64, bool) {
 		}
 	}
 	return sum, true
-}
-
-// checkBatch enforces the batch rules of a batched version: every input has
-// the same leading dimension, at most MaxBatchSize.
-func checkBatch(v *repository.Version, inputs []runtime.Tensor) error {
-	if !v.Batched || len(inputs) == 0 {
-		return nil
-	}
-	batch := inputs[0].Shape[0]
-	for _, t := range inputs[1:] {
-		if t.Shape[0] != batch {
-			return badRequest("inputs have different batch sizes: %q has %d, %q has %d", inputs[0].Name, batch, t.Name, t.Shape[0])
-		}
-	}
-	if v.MaxBatchSize > 0 && batch > int64(v.MaxBatchSize) {
-		return badRequest("batch size %d is larger than the model's max_batch_size %d", batch, v.MaxBatchSize)
-	}
-	return nil
 }

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"reflect"
+	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	grpclib "google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -159,7 +158,7 @@ func (s *Server) infer(ctx context.Context, md metadata.MD, req *inference.Model
 	if err != nil {
 		return nil, err
 	}
-	if served != looked && !sameSignature(served, looked) {
+	if served != looked && !served.SameSignature(looked) {
 		if inputs, err = decodeInputs(req, served); err != nil {
 			return nil, err
 		}
@@ -200,11 +199,6 @@ func peekMD(md metadata.MD, key string) []byte {
 		return []byte(v[0])
 	}
 	return nil
-}
-
-func sameSignature(a, b *repository.Version) bool {
-	return a.Batched == b.Batched && a.MaxBatchSize == b.MaxBatchSize &&
-		reflect.DeepEqual(a.Inputs, b.Inputs) && reflect.DeepEqual(a.Outputs, b.Outputs)
 }
 
 func outputIndex(v *repository.Version, name string) int {
@@ -287,8 +281,8 @@ func decodeInputs(req *inference.ModelInferRequest, v *repository.Version) ([]ru
 			return nil, invalid("input %q: expected datatype %s, got %s", info.Name, info.DataType, dt)
 		}
 		shape := t.GetShape()
-		if !shapeMatches(info.Shape, shape) {
-			return nil, invalid("input %q: expected shape %s, got %s", info.Name, shapeString(info.Shape), shapeString(shape))
+		if !runtime.ShapeMatches(info.Shape, shape) {
+			return nil, invalid("input %q: expected shape %s, got %s", info.Name, runtime.FormatShape(info.Shape), runtime.FormatShape(shape))
 		}
 		count, err := runtime.ElementCount(shape, math.MaxInt64)
 		if err != nil {
@@ -313,43 +307,11 @@ func decodeInputs(req *inference.ModelInferRequest, v *repository.Version) ([]ru
 			return nil, invalid("missing input %q", v.Inputs[j].Name)
 		}
 	}
-	if v.Batched {
-		batch := out[0].Shape[0]
-		for _, t := range out[1:] {
-			if t.Shape[0] != batch {
-				return nil, invalid("inputs have different batch sizes: %q has %d, %q has %d", out[0].Name, batch, t.Name, t.Shape[0])
-			}
-		}
-		if v.MaxBatchSize > 0 && batch > int64(v.MaxBatchSize) {
-			return nil, invalid("batch size %d is larger than the model's max_batch_size %d", batch, v.MaxBatchSize)
-		}
+	if err := v.CheckBatch(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
-
-func shapeMatches(model, shape []int64) bool {
-	if len(model) != len(shape) {
-		return false
-	}
-	for i, m := range model {
-		if shape[i] < 0 || (m != -1 && m != shape[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func shapeString(shape []int64) string {
-	parts := make([]string, len(shape))
-	for i, d := range shape {
-		parts[i] = fmt.Sprint(d)
-	}
-	return "[" + strings.Join(parts, ",") + "]"
-}
-
-// tensorAlign is the alignment raw contents are given to ONNX Runtime
-// with, as over HTTP: unaligned data is copied into an aligned buffer.
-const tensorAlign = 64
 
 // fromRaw takes a raw input: the fixed-size elements little-endian, or
 // BYTES elements each with a 4-byte little-endian length.
@@ -375,7 +337,7 @@ func fromRaw(t *runtime.Tensor, b []byte, count int64) error {
 	}
 	size := int64(t.DataType.Size())
 	if count > int64(len(b))/max(size, 1) || count*size != int64(len(b)) {
-		return invalid("input %q: shape %s of %s needs %d bytes, got %d raw bytes", t.Name, shapeString(t.Shape), t.DataType, count*size, len(b))
+		return invalid("input %q: shape %s of %s needs %d bytes, got %d raw bytes", t.Name, runtime.FormatShape(t.Shape), t.DataType, count*size, len(b))
 	}
 	if t.DataType == runtime.Bool {
 		for i, c := range b {
@@ -387,23 +349,12 @@ func fromRaw(t *runtime.Tensor, b []byte, count int64) error {
 	switch {
 	case len(b) == 0:
 		t.Data = []byte{}
-	case uintptr(unsafe.Pointer(unsafe.SliceData(b)))%tensorAlign == 0:
+	case runtime.Aligned(b):
 		t.Data = b // the message's own bytes: the call owns them until it returns
 	default:
-		t.Data = alignedCopy(b)
+		t.Data = runtime.AlignedCopy(b)
 	}
 	return nil
-}
-
-func alignedCopy(b []byte) []byte {
-	buf := make([]byte, len(b)+tensorAlign-1)
-	off := 0
-	if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % tensorAlign); r != 0 {
-		off = tensorAlign - r
-	}
-	out := buf[off : off+len(b) : off+len(b)]
-	copy(out, b)
-	return out
 }
 
 // fromContents takes typed contents: the field of the input's datatype
@@ -464,7 +415,7 @@ func fromContents(t *runtime.Tensor, c *inference.InferTensorContents, count int
 	case runtime.Bytes:
 		vals := c.GetBytesContents()
 		if int64(len(vals)) != count {
-			return invalid("input %q: shape %s needs %d elements, got %d", t.Name, shapeString(t.Shape), count, len(vals))
+			return invalid("input %q: shape %s needs %d elements, got %d", t.Name, runtime.FormatShape(t.Shape), count, len(vals))
 		}
 		t.Strings = make([]string, len(vals))
 		for i, b := range vals {
@@ -475,9 +426,9 @@ func fromContents(t *runtime.Tensor, c *inference.InferTensorContents, count int
 		return invalid("input %q: %s has no typed contents: send it as raw_input_contents", t.Name, t.DataType)
 	}
 	if int64(got) != count {
-		return invalid("input %q: shape %s needs %d elements, got %d", t.Name, shapeString(t.Shape), count, got)
+		return invalid("input %q: shape %s needs %d elements, got %d", t.Name, runtime.FormatShape(t.Shape), count, got)
 	}
-	buf := alignedCopy(make([]byte, got*size))
+	buf := runtime.AlignedBuffer(got * size)
 	for i := range got {
 		put(buf, i)
 	}
@@ -501,7 +452,7 @@ func putInt(b []byte, size int, v uint64) {
 // encodeOutputs answers with every output as raw_output_contents, as
 // Triton does: the tensor's bytes as they are, BYTES length-prefixed.
 func encodeOutputs(v *repository.Version, id string, outputs []runtime.Tensor) *inference.ModelInferResponse {
-	resp := &inference.ModelInferResponse{ModelName: v.Model, ModelVersion: fmt.Sprint(v.Number), Id: id,
+	resp := &inference.ModelInferResponse{ModelName: v.Model, ModelVersion: strconv.FormatInt(v.Number, 10), Id: id,
 		Outputs: make([]*inference.ModelInferResponse_InferOutputTensor, len(outputs)), RawOutputContents: make([][]byte, len(outputs))}
 	for i := range outputs {
 		t := &outputs[i]

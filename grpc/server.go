@@ -355,12 +355,7 @@ func (s *Server) ModelMetadata(ctx context.Context, req *inference.ModelMetadata
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &inference.ModelMetadataResponse{Name: m.Name, Platform: repository.Platform, Versions: []string{}}
-	for _, mv := range m.Versions() {
-		if mv.State == repository.StateReady {
-			out.Versions = append(out.Versions, strconv.FormatInt(mv.Number, 10))
-		}
-	}
+	out := &inference.ModelMetadataResponse{Name: m.Name, Platform: repository.Platform, Versions: m.ReadyVersions()}
 	for _, t := range v.Inputs {
 		out.Inputs = append(out.Inputs, &inference.ModelMetadataResponse_TensorMetadata{Name: t.Name, Datatype: t.DataType.String(), Shape: t.Shape})
 	}

@@ -542,3 +542,15 @@ func (r *Repository) Index(readyOnly bool) []IndexEntry {
 	}
 	return out
 }
+
+// ReadyVersions lists the numbers of the model's READY versions, as the
+// metadata APIs report them.
+func (m *Model) ReadyVersions() []string {
+	out := []string{}
+	for _, v := range m.Versions() {
+		if v.State == StateReady {
+			out = append(out, strconv.FormatInt(v.Number, 10))
+		}
+	}
+	return out
+}

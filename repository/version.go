@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/infergate/infergate/batching"
+	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -285,3 +287,28 @@ func randomFill(b []byte, dt runtime.DataType, rng *rand.Rand) {
 }
 
 var errEvicted = errors.New("evicted: not resident, loads on the next request")
+
+// SameSignature reports whether o serves the same signature as v: a
+// request decoded for one fits the other.
+func (v *Version) SameSignature(o *Version) bool {
+	return v.Batched == o.Batched && v.MaxBatchSize == o.MaxBatchSize &&
+		reflect.DeepEqual(v.Inputs, o.Inputs) && reflect.DeepEqual(v.Outputs, o.Outputs)
+}
+
+// CheckBatch checks decoded inputs against v's batching: one batch size
+// for all inputs, within max_batch_size (an Invalid error otherwise).
+func (v *Version) CheckBatch(inputs []runtime.Tensor) error {
+	if !v.Batched || len(inputs) == 0 {
+		return nil
+	}
+	batch := inputs[0].Shape[0]
+	for _, t := range inputs[1:] {
+		if t.Shape[0] != batch {
+			return errorf(errdefs.Invalid, "inputs have different batch sizes: %q has %d, %q has %d", inputs[0].Name, batch, t.Name, t.Shape[0])
+		}
+	}
+	if v.MaxBatchSize > 0 && batch > int64(v.MaxBatchSize) {
+		return errorf(errdefs.Invalid, "batch size %d is larger than the model's max_batch_size %d", batch, v.MaxBatchSize)
+	}
+	return nil
+}
