@@ -583,7 +583,7 @@ func (ro *rollout) sharedFigures(ctx context.Context, at time.Time) (figures, er
 	sp := ro.spec
 	f := figures{canaryRequests: pf.canaryRequests, canaryErrors: min(pf.canaryErrors, pf.canaryRequests), stableRequests: pf.stableRequests}
 	stable := pf.stableHist
-	if int64(check.MinP99Samples(sp.Confidence)) <= int64(math.Round(lastCount(stable))) {
+	if stable.Total() >= check.MinP99Samples(sp.Confidence) {
 		ro.stableHist = stable
 	} else if ro.stableHist.Bounds != nil {
 		stable = ro.stableHist
@@ -669,13 +669,6 @@ func compareBins(canary, stable map[binTensor][][]float64) (psi, pValue float64,
 		}
 	}
 	return psi, pValue, max(samples, 0)
-}
-
-func lastCount(h check.Histogram) float64 {
-	if len(h.Counts) == 0 {
-		return 0
-	}
-	return h.Counts[len(h.Counts)-1]
 }
 
 func (ro *rollout) progressAt() time.Time {

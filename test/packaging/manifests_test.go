@@ -97,9 +97,8 @@ func build(t *testing.T, dir string) *objects {
 // gatewayConfig is the part of infergate's config these checks read.
 type gatewayConfig struct {
 	HTTP struct {
-		Port       int           `json:"port"`
-		DrainDelay time.Duration `json:"-"`
-		Drain      string        `json:"drain_delay"`
+		Port  int    `json:"port"`
+		Drain string `json:"drain_delay"`
 	} `json:"http"`
 	GRPC struct {
 		Port int `json:"port"`

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -62,21 +63,27 @@ func P99Ratio(canary, stable []float64, maxRatio, confidence float64) Result {
 		r.Reason = fmt.Sprintf("need at least %d samples", need+1)
 		return r
 	}
+	r.judge(cl, cu, sl, su, confidence, "")
+	return r
+}
+
+// judge sets a p99 ratio's bounds from the canary's and stable's p99
+// bounds, and its verdict; from names where the bounds come from.
+func (r *Result) judge(cl, cu, sl, su, confidence float64, from string) {
 	r.Lower, r.Upper = ratio(cl, su), ratio(cu, sl)
 	switch {
-	case r.Lower > maxRatio:
+	case r.Lower > r.Limit:
 		r.Verdict = Fail
-		r.Reason = fmt.Sprintf("p99 ratio lower bound %.4g > %g at %s (canary p99 ≥ %.4gs, stable p99 ≤ %.4gs)",
-			r.Lower, maxRatio, percent(confidence), cl, su)
-	case r.Upper <= maxRatio:
+		r.Reason = fmt.Sprintf("p99 ratio lower bound %.4g > %g at %s (canary p99 ≥ %.4gs, stable p99 ≤ %.4gs%s)",
+			r.Lower, r.Limit, percent(confidence), cl, su, from)
+	case r.Upper <= r.Limit:
 		r.Verdict = Pass
-		r.Reason = fmt.Sprintf("p99 ratio upper bound %.4g ≤ %g at %s (canary p99 ≤ %.4gs, stable p99 ≥ %.4gs)",
-			r.Upper, maxRatio, percent(confidence), cu, sl)
+		r.Reason = fmt.Sprintf("p99 ratio upper bound %.4g ≤ %g at %s (canary p99 ≤ %.4gs, stable p99 ≥ %.4gs%s)",
+			r.Upper, r.Limit, percent(confidence), cu, sl, from)
 	default:
-		r.Reason = fmt.Sprintf("p99 ratio bounds [%.4g, %.4g] straddle %g at %s",
-			r.Lower, r.Upper, maxRatio, percent(confidence))
+		r.Reason = fmt.Sprintf("p99 ratio bounds [%.4g, %.4g] straddle %g at %s%s",
+			r.Lower, r.Upper, r.Limit, percent(confidence), strings.TrimPrefix(from, ","))
 	}
-	return r
 }
 
 // MinP99Samples returns the smallest sample size for which P99Ratio can
@@ -183,9 +190,9 @@ type Histogram struct {
 	Counts []float64
 }
 
-// total returns the histogram's observation count, rounded: Prometheus'
+// Total returns the histogram's observation count, rounded: Prometheus'
 // increase() extrapolates, so counts need not be whole.
-func (h Histogram) total() int {
+func (h Histogram) Total() int {
 	if len(h.Counts) == 0 {
 		return 0
 	}
@@ -239,7 +246,7 @@ func (h Histogram) at(k float64) float64 {
 // as PromQL assumes.
 func P99RatioHistogram(canary, stable Histogram, maxRatio, confidence float64) Result {
 	r := Result{Name: "p99_ratio", Value: math.NaN(), Limit: maxRatio,
-		Lower: math.NaN(), Upper: math.NaN(), Samples: int64(min(canary.total(), stable.total()))}
+		Lower: math.NaN(), Upper: math.NaN(), Samples: int64(min(canary.Total(), stable.Total()))}
 	switch {
 	case !(maxRatio > 0) || math.IsInf(maxRatio, 1):
 		r.Reason = fmt.Sprintf("max ratio %g is not a positive number", maxRatio)
@@ -251,7 +258,7 @@ func P99RatioHistogram(canary, stable Histogram, maxRatio, confidence float64) R
 	if r.Reason != "" {
 		return r
 	}
-	cn, sn := canary.total(), stable.total()
+	cn, sn := canary.Total(), stable.Total()
 	if cn > 0 && sn > 0 {
 		r.Value = ratio(canary.at(math.Ceil(p99*float64(cn))), stable.at(math.Ceil(p99*float64(sn))))
 	}
@@ -269,19 +276,6 @@ func P99RatioHistogram(canary, stable Histogram, maxRatio, confidence float64) R
 	}
 	cl, cu := canary.at(float64(clo)), canary.at(float64(cup))
 	sl, su := stable.at(float64(slo)), stable.at(float64(sup))
-	r.Lower, r.Upper = ratio(cl, su), ratio(cu, sl)
-	switch {
-	case r.Lower > maxRatio:
-		r.Verdict = Fail
-		r.Reason = fmt.Sprintf("p99 ratio lower bound %.4g > %g at %s (canary p99 ≥ %.4gs, stable p99 ≤ %.4gs, from histograms)",
-			r.Lower, maxRatio, percent(confidence), cl, su)
-	case r.Upper <= maxRatio:
-		r.Verdict = Pass
-		r.Reason = fmt.Sprintf("p99 ratio upper bound %.4g ≤ %g at %s (canary p99 ≤ %.4gs, stable p99 ≥ %.4gs, from histograms)",
-			r.Upper, maxRatio, percent(confidence), cu, sl)
-	default:
-		r.Reason = fmt.Sprintf("p99 ratio bounds [%.4g, %.4g] straddle %g at %s (from histograms)",
-			r.Lower, r.Upper, maxRatio, percent(confidence))
-	}
+	r.judge(cl, cu, sl, su, confidence, ", from histograms")
 	return r
 }
