@@ -387,20 +387,20 @@ func (s *Server) AuthorizeInference(authorization []byte) (tenant string, err er
 // AdmitTenant applies the tenant limits to an inference call made over
 // another protocol: tenant is its token's ("" none), header its tenant
 // header's value. release ends the call; priority caps the priority it
-// asked for.
+// asked for. Both are nil when no tenant limits apply to the call.
 func (s *Server) AdmitTenant(tenant string, header []byte, model string) (release func(), priority func(int64) int64, err error) {
 	st, err := s.tenants.Load().admitName(tenant, header, model, s.observer)
-	if err != nil {
+	if err != nil || st == nil {
 		return nil, nil, err
 	}
 	return st.release, st.priority, nil
 }
 
-// TenantHeader names the header (gRPC metadata key) that names a call's
-// tenant.
+// TenantHeader names, in lower case (as a gRPC metadata key), the header
+// that names a call's tenant; "" when no tenants are configured.
 func (s *Server) TenantHeader() string {
 	if ts := s.tenants.Load(); ts != nil {
-		return ts.header
+		return ts.key
 	}
-	return DefaultTenantHeader
+	return ""
 }

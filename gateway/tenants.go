@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,7 @@ type tenantState struct {
 // tenants applies the configured tenants' limits.
 type tenants struct {
 	header string
+	key    string // header in lower case: the gRPC metadata key
 	byName map[string]*tenantState
 	other  *tenantState // nil: requests of no configured tenant are not limited
 }
@@ -68,7 +70,7 @@ func newTenants(header string, list []Tenant) (*tenants, error) {
 	if header == "" {
 		header = DefaultTenantHeader
 	}
-	ts := &tenants{header: header, byName: map[string]*tenantState{}}
+	ts := &tenants{header: header, key: strings.ToLower(header), byName: map[string]*tenantState{}}
 	for i, t := range list {
 		switch {
 		case t.Name == "":

@@ -124,14 +124,16 @@ func (s *Server) infer(ctx context.Context, md metadata.MD, req *inference.Model
 	}
 	v = d.Version
 	model = v.Model
-	priorityOf := func(p int64) int64 { return p }
-	if s.opts.Access != nil {
-		release, capPriority, err := s.opts.Access.AdmitTenant(tenantName, peekMD(md, strings.ToLower(s.opts.Access.TenantHeader())), model)
+	var capPriority func(int64) int64 // nil: no tenant caps it
+	if s.opts.Access != nil && (tenantName != "" || s.opts.Access.TenantHeader() != "") {
+		var release func()
+		release, capPriority, err = s.opts.Access.AdmitTenant(tenantName, peekMD(md, s.opts.Access.TenantHeader()), model)
 		if err != nil {
 			return nil, err
 		}
-		defer release()
-		priorityOf = capPriority
+		if release != nil {
+			defer release()
+		}
 	}
 	timeout, priority, err := parameters(req.GetParameters())
 	if err != nil {
@@ -175,9 +177,12 @@ func (s *Server) infer(ctx context.Context, md metadata.MD, req *inference.Model
 		}
 		indexes = append(indexes, i)
 	}
+	if capPriority != nil {
+		priority = capPriority(priority)
+	}
 	selected, err := v.Executor.Infer(deadlineCtx, batching.Request{
 		Inputs:   inputs,
-		Priority: int(min(priorityOf(priority), math.MaxInt32)),
+		Priority: int(min(priority, math.MaxInt32)),
 		Timeout:  timeout,
 	}, indexes)
 	if err == nil && deadlineCtx.Err() != nil {

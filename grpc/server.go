@@ -51,9 +51,10 @@ type Access interface {
 	AuthorizeInference(authorization []byte) (tenant string, err error)
 	// AdmitTenant applies the limits of the call's tenant (tenant, else
 	// the one its tenant header names) for model: release ends the call,
-	// priority caps a requested priority.
+	// priority caps a requested priority; both nil when no limits apply.
 	AdmitTenant(tenant string, header []byte, model string) (release func(), priority func(int64) int64, err error)
-	// TenantHeader names the header that names a call's tenant.
+	// TenantHeader is the metadata key (lower case) that names a call's
+	// tenant; "" when no tenants are configured.
 	TenantHeader() string
 }
 

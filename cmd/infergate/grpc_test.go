@@ -540,3 +540,63 @@ func TestStatistics(t *testing.T) {
 		t.Errorf("an unknown model's stats: %d", status)
 	}
 }
+
+// TestGRPCTenantsAndTokens: over gRPC the HTTP API's inference tokens and
+// tenant limits apply, with the same rules: UNAUTHENTICATED without a
+// token, the token names the tenant whatever x-tenant says, and a tenant
+// past its rate gets RESOURCE_EXHAUSTED while another is unaffected;
+// with no token the x-tenant metadata names the tenant (issue 14).
+func TestGRPCTenantsAndTokens(t *testing.T) {
+	tok := filepath.Join(t.TempDir(), "batch.token")
+	writeFile(t, tok, []byte("g-batch-token"))
+	for _, withTokens := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tokens=%v", withTokens), func(t *testing.T) {
+			doc := "tenants:\n  limits:\n    - {name: batchjob, rate_per_second: 0.001, burst: 1}\n    - {name: search, rate_per_second: 10000}\n"
+			if withTokens {
+				doc += "inference:\n  tokens: [{name: batch, token_file: " + tok + ", tenant: batchjob}, {name: search, token_file: " + tok + ".s}]\n"
+				writeFile(t, tok+".s", []byte("g-search-token"))
+			}
+			g := startGRPC(t, runtimetest.Models(t), func(c *Config) {
+				if err := decodeConfig([]byte(doc), c); err != nil {
+					t.Fatal(err)
+				}
+			})
+			call := func(token, tenant string) codes.Code {
+				t.Helper()
+				ctx := context.Background()
+				if token != "" {
+					ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+				}
+				if tenant != "" {
+					ctx = metadata.AppendToOutgoingContext(ctx, "x-tenant", tenant)
+				}
+				_, err := g.ModelInfer(ctx, mlpInput(1))
+				return status.Code(err)
+			}
+			if withTokens {
+				if got := call("", "search"); got != codes.Unauthenticated {
+					t.Errorf("no token: %v", got)
+				}
+				if got := call("g-batch-token", ""); got != codes.OK {
+					t.Errorf("batch within its burst: %v", got)
+				}
+				if got := call("g-batch-token", "search"); got != codes.ResourceExhausted {
+					t.Errorf("batch's token naming tenant search past its burst: %v", got)
+				}
+				if got := call("g-search-token", "batchjob"); got != codes.OK {
+					t.Errorf("search's token: %v", got)
+				}
+				return
+			}
+			if got := call("", "batchjob"); got != codes.OK {
+				t.Errorf("batchjob within its burst: %v", got)
+			}
+			if got := call("", "batchjob"); got != codes.ResourceExhausted {
+				t.Errorf("batchjob past its burst: %v", got)
+			}
+			if got := call("", "search"); got != codes.OK {
+				t.Errorf("search: %v", got)
+			}
+		})
+	}
+}
