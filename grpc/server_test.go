@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/infergate/infergate/errdefs"
+	"github.com/infergate/infergate/runtime"
 )
 
 func TestMain(m *testing.M) {
@@ -46,5 +48,31 @@ func TestCodeOf(t *testing.T) {
 	}
 	if st, _ := status.FromError(toStatus(errdefs.New(errdefs.NotFound, `unknown model "m"`))); st.Message() != `unknown model "m"` {
 		t.Errorf("the text changed: %q", st.Message())
+	}
+}
+
+// TestFromRawInPlace: raw contents at an aligned address become the
+// tensor's bytes without a copy; unaligned ones are copied once, into an
+// aligned buffer.
+func TestFromRawInPlace(t *testing.T) {
+	buf := runtime.AlignedBuffer(4*8 + 4)
+	for _, tc := range []struct {
+		name    string
+		b       []byte
+		inPlace bool
+	}{
+		{"aligned", buf[:32], true},
+		{"unaligned", buf[4:36], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tensor := runtime.Tensor{Name: "x", DataType: runtime.FP32, Shape: []int64{2, 4}}
+			if err := fromRaw(&tensor, tc.b, 8); err != nil {
+				t.Fatal(err)
+			}
+			same := unsafe.SliceData(tensor.Data) == unsafe.SliceData(tc.b)
+			if same != tc.inPlace || !runtime.Aligned(tensor.Data) || len(tensor.Data) != 32 {
+				t.Errorf("in place %v (want %v), aligned %v, %d bytes", same, tc.inPlace, runtime.Aligned(tensor.Data), len(tensor.Data))
+			}
+		})
 	}
 }

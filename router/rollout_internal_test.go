@@ -23,6 +23,9 @@ func TestRolloutStart(t *testing.T) {
 	if sameRollout(a, b) {
 		t.Error("other steps are the same rollout")
 	}
+	if d := withRolloutDefaults(Rollout{PrometheusURL: "http://p:9090"}); d.ScrapeLagSeconds != 30 {
+		t.Errorf("scrape_lag_seconds defaults to %v, want 30", d.ScrapeLagSeconds)
+	}
 	doc := &Document{Rollout: &Rollout{Stable: Target{Version: 1}, Canary: Target{Version: 2}}}
 	stamped := stampStart(doc, nil)
 	if doc.Rollout.StartedAt != nil || stamped.Rollout.StartedAt == nil || time.Since(*stamped.Rollout.StartedAt) > time.Minute {

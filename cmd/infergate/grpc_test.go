@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -408,8 +409,8 @@ func TestGRPCRepository(t *testing.T) {
 }
 
 // TestGRPCGracefulStop: a stop under load answers every call that the
-// server accepted; calls after it are refused as Unavailable, never
-// broken (issue 14).
+// server accepted, and a stream open across it until its client closes
+// it; calls after it are refused as Unavailable, never broken (issue 14).
 func TestGRPCGracefulStop(t *testing.T) {
 	addrs := make(chan net.Addr, 1)
 	c := testConfig()
@@ -450,8 +451,32 @@ func TestGRPCGracefulStop(t *testing.T) {
 			}
 		}()
 	}
+	// A stream open across the stop keeps being answered until its
+	// client closes it: the stop drains streams too.
+	stream, err := g.ModelStreamInfer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed := func(what string) {
+		t.Helper()
+		if err := stream.Send(mlpInput(1)); err != nil {
+			t.Fatalf("stream send %s: %v", what, err)
+		}
+		if r, err := stream.Recv(); err != nil || r.ErrorMessage != "" {
+			t.Fatalf("stream answer %s: %v %v", what, r, err)
+		}
+	}
+	streamed("before the stop")
 	time.Sleep(500 * time.Millisecond)
 	cancel()
+	time.Sleep(200 * time.Millisecond) // the stop is under way: new calls are refused
+	for range 3 {
+		streamed("during the stop")
+	}
+	stream.CloseSend()
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		t.Errorf("the stream ended with %v, want EOF", err)
+	}
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("serve: %v", err)
 	}
