@@ -467,6 +467,12 @@ func TestPrometheusScrapesGateway(t *testing.T) {
 // base URL. Its log is shown when the test fails.
 func startPrometheus(t *testing.T, targets ...string) string {
 	t.Helper()
+	return startPrometheusOn(t, freePort(t), targets...)
+}
+
+// startPrometheusOn is startPrometheus on a given web port.
+func startPrometheusOn(t *testing.T, webPort int, targets ...string) string {
+	t.Helper()
 	bin := monitoringtest.Tool(t, "prometheus")
 	dir := t.TempDir()
 	quoted := make([]string, len(targets))
@@ -476,7 +482,6 @@ func startPrometheus(t *testing.T, targets ...string) string {
 	config := fmt.Sprintf("global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: infergate\n    static_configs: [{targets: [%s]}]\n",
 		strings.Join(quoted, ", "))
 	writeFile(t, filepath.Join(dir, "prometheus.yml"), []byte(config))
-	webPort := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", webPort),

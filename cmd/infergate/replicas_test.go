@@ -73,7 +73,8 @@ func (r *replica) phase(t *testing.T, model string) string {
 // take the same decision at every step, at the same weight, and end in
 // the same phase, for a canary that is promoted (the second replica
 // joins late and replays the steps it missed), one that errors and is
-// rolled back, and one whose outputs drift from stable's, rolled back by
+// rolled back (its Prometheus starts late: the replicas read the steps
+// whose queries failed again, and converge), and one whose outputs drift from stable's, rolled back by
 // the drift check over both replicas' bin counters (issue 13).
 func TestRolloutAcrossReplicas(t *testing.T) {
 	root := t.TempDir()
@@ -126,11 +127,22 @@ func TestRolloutAcrossReplicas(t *testing.T) {
 	waitEnded(t, replicas, "twin")
 	compareReplicas(t, replicas, "twin", "promoted")
 
-	// The rolled-back canary: both replicas from the start.
-	putRouting(t, replicas[1].cl, "breaker", fmt.Sprintf(doc, "50, 100", prom))
+	// The rolled-back canary: both replicas from the start, judged by a
+	// second Prometheus that starts only after the first steps were due,
+	// so that their queries fail; the steps are read again once it
+	// answers, and both replicas converge.
+	late := freePort(t)
+	putRouting(t, replicas[1].cl, "breaker", fmt.Sprintf(doc, "50, 100", fmt.Sprintf("http://127.0.0.1:%d", late)))
 	for _, r := range replicas {
 		traffic(r, "breaker", breakerBody)
 	}
+	for _, r := range replicas {
+		waitFor(t, "a failed query in the status", func() bool {
+			_, b, _, _ := r.cl.Do(context.Background(), "GET", "/v2/repository/models/breaker/rollout", nil, nil)
+			return strings.Contains(string(b), `"last_error":"step at `)
+		})
+	}
+	startPrometheusOn(t, late, fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]))
 	waitEnded(t, replicas, "breaker")
 	compareReplicas(t, replicas, "breaker", "rolled_back")
 
