@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -272,6 +273,14 @@ func TestGRPCService(t *testing.T) {
 		if !bytes.Equal(resp.RawOutputContents[0], b[jsonLen:]) || resp.ModelVersion != version {
 			t.Errorf("version %s: gRPC %x, HTTP %x", version, resp.RawOutputContents[0], b[jsonLen:])
 		}
+	}
+	// x-request-id: the client's is echoed in the response header; else one is made.
+	var hdr metadata.MD
+	if _, err := g.ModelInfer(metadata.AppendToOutgoingContext(ctx, "x-request-id", "req-42"), mlpInput(1), grpclib.Header(&hdr)); err != nil || !slices.Equal(hdr.Get("x-request-id"), []string{"req-42"}) {
+		t.Errorf("x-request-id: %v %v", hdr, err)
+	}
+	if _, err := g.ModelInfer(ctx, mlpInput(1), grpclib.Header(&hdr)); err != nil || len(hdr.Get("x-request-id")) != 1 || hdr.Get("x-request-id")[0] == "" {
+		t.Errorf("generated x-request-id: %v %v", hdr, err)
 	}
 	// A label, set over HTTP, chosen by metadata.
 	if status, b, _, err := cl.Do(ctx, "PUT", "/v2/repository/models/mlp/labels/stable", []byte(`{"version": 1}`), nil); err != nil || status != 200 {
