@@ -23,19 +23,18 @@ import (
 )
 
 // mdHeaders reads a call's metadata as the router reads HTTP headers:
-// routing overrides and sticky keys.
-type mdHeaders metadata.MD
+// routing overrides and sticky keys. It reads key by key
+// (metadata.ValueFromIncomingContext) rather than copying the whole
+// metadata once per call, as metadata.FromIncomingContext does.
+type mdHeaders struct{ ctx context.Context }
 
 func (h mdHeaders) Peek(name string) []byte {
-	if v := metadata.MD(h).Get(name); len(v) > 0 {
-		return []byte(v[0])
-	}
-	return nil
+	return peekMD(h.ctx, name)
 }
 
 // Cookie reads a cookie of the call's "cookie" metadata.
 func (h mdHeaders) Cookie(name string) []byte {
-	for _, line := range metadata.MD(h).Get("cookie") {
+	for _, line := range metadata.ValueFromIncomingContext(h.ctx, "cookie") {
 		for part := range strings.SplitSeq(line, ";") {
 			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 			if ok && k == name {
@@ -48,8 +47,7 @@ func (h mdHeaders) Cookie(name string) []byte {
 
 // ModelInfer runs one inference, as HTTP's POST .../infer does.
 func (s *Server) ModelInfer(ctx context.Context, req *inference.ModelInferRequest) (*inference.ModelInferResponse, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	resp, err := s.infer(ctx, md, req)
+	resp, err := s.infer(ctx, req)
 	return resp, toStatus(err)
 }
 
@@ -58,7 +56,6 @@ func (s *Server) ModelInfer(ctx context.Context, req *inference.ModelInferReques
 // error ends no stream.
 func (s *Server) ModelStreamInfer(stream grpclib.BidiStreamingServer[inference.ModelInferRequest, inference.ModelStreamInferResponse]) error {
 	ctx := stream.Context()
-	md, _ := metadata.FromIncomingContext(ctx)
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -67,7 +64,7 @@ func (s *Server) ModelStreamInfer(stream grpclib.BidiStreamingServer[inference.M
 		if err != nil {
 			return err
 		}
-		resp, err := s.infer(ctx, md, req)
+		resp, err := s.infer(ctx, req)
 		out := &inference.ModelStreamInferResponse{InferResponse: resp}
 		if err != nil {
 			out = &inference.ModelStreamInferResponse{ErrorMessage: err.Error(),
@@ -82,7 +79,7 @@ func (s *Server) ModelStreamInfer(stream grpclib.BidiStreamingServer[inference.M
 // infer runs one request: the router picks the version, the tenant's
 // limits apply, the inputs are decoded against its signature, the
 // batcher runs it.
-func (s *Server) infer(ctx context.Context, md metadata.MD, req *inference.ModelInferRequest) (resp *inference.ModelInferResponse, err error) {
+func (s *Server) infer(ctx context.Context, req *inference.ModelInferRequest) (resp *inference.ModelInferResponse, err error) {
 	start := time.Now()
 	var (
 		model string
@@ -107,7 +104,7 @@ func (s *Server) infer(ctx context.Context, md metadata.MD, req *inference.Model
 	}()
 	tenantName := ""
 	if s.opts.Access != nil {
-		if tenantName, err = s.opts.Access.AuthorizeInference(peekMD(md, "authorization")); err != nil {
+		if tenantName, err = s.opts.Access.AuthorizeInference(peekMD(ctx, "authorization")); err != nil {
 			return nil, err
 		}
 	}
@@ -115,7 +112,7 @@ func (s *Server) infer(ctx context.Context, md metadata.MD, req *inference.Model
 	if err != nil {
 		return nil, err
 	}
-	d, err = s.router.Route(&router.Request{Model: req.GetModelName(), Version: n, Headers: mdHeaders(md)})
+	d, err = s.router.Route(&router.Request{Model: req.GetModelName(), Version: n, Headers: mdHeaders{ctx}})
 	if err != nil {
 		if m, merr := s.repo.Model(req.GetModelName()); merr == nil {
 			model = m.Name
@@ -127,7 +124,7 @@ func (s *Server) infer(ctx context.Context, md metadata.MD, req *inference.Model
 	var capPriority func(int64) int64 // nil: no tenant caps it
 	if s.opts.Access != nil && (tenantName != "" || s.opts.Access.TenantHeader() != "") {
 		var release func()
-		release, capPriority, err = s.opts.Access.AdmitTenant(tenantName, peekMD(md, s.opts.Access.TenantHeader()), model)
+		release, capPriority, err = s.opts.Access.AdmitTenant(tenantName, peekMD(ctx, s.opts.Access.TenantHeader()), model)
 		if err != nil {
 			return nil, err
 		}
@@ -199,8 +196,10 @@ func (s *Server) infer(ctx context.Context, md metadata.MD, req *inference.Model
 	return encodeOutputs(v, req.GetId(), selected), nil
 }
 
-func peekMD(md metadata.MD, key string) []byte {
-	if v := md.Get(key); len(v) > 0 {
+// peekMD returns the first value of a metadata key of the call, nil
+// when it has none.
+func peekMD(ctx context.Context, key string) []byte {
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
 		return []byte(v[0])
 	}
 	return nil

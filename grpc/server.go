@@ -226,8 +226,7 @@ func requestID(ctx context.Context) string {
 
 // first returns the first value of a metadata key of the call.
 func first(ctx context.Context, key string) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(key); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""
