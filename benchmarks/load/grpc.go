@@ -8,7 +8,9 @@ import (
 
 	grpclib "google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/infergate/infergate/gateway/client"
 	"github.com/infergate/infergate/grpc/inference"
@@ -74,10 +76,32 @@ func grpcRequests(t Target, p *Payload) ([]*inference.ModelInferRequest, error) 
 	return out, nil
 }
 
+// wire is a message in wire form. The load generator encodes each
+// request once and leaves answers undecoded, as the HTTP path sends fixed
+// bodies and reads only the status: the figures then show the server, not
+// the client's protobuf work on the same cores.
+type wire struct{ b []byte }
+
+// wireCodec sends a *wire as it is and drops what comes back. Its name is
+// "proto", so the call is an ordinary application/grpc one.
+type wireCodec struct{}
+
+func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.(*wire).b)}, nil
+}
+
+func (wireCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
+
+func (wireCodec) Name() string { return "proto" }
+
+const modelInferMethod = "/inference.GRPCInferenceService/ModelInfer"
+
 // RunGRPC is Run over the KServe v2 gRPC protocol: t.URL is the
 // server's gRPC address (host:port), the inputs go as raw contents, a
 // connection serves up to 16 workers. Status 200 stands for OK; a gRPC
-// error counts as a failed call. The result's Protocol is "grpc".
+// error counts as a failed call. Requests are encoded once, before the
+// run, and answers are not decoded (the first one is, as a probe). The
+// result's Protocol is "grpc".
 func RunGRPC(ctx context.Context, t Target, p *Payload, opts Options) (*Result, error) {
 	reqs, err := grpcRequests(t, p)
 	if err != nil {
@@ -101,6 +125,14 @@ func RunGRPC(ctx context.Context, t Target, p *Payload, opts Options) (*Result, 
 	if _, err := clients[0].ModelInfer(ctx, reqs[0]); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.URL, err)
 	}
+	frozen := make([]wire, len(reqs))
+	for i, req := range reqs {
+		if frozen[i].b, err = proto.Marshal(req); err != nil {
+			return nil, err
+		}
+	}
+	codec := grpclib.ForceCodecV2(wireCodec{})
+	var discard wire // never written: answers are not decoded
 	sent := make([]int, workers)
 	for w := range sent {
 		sent[w] = w % len(reqs)
@@ -110,7 +142,7 @@ func RunGRPC(ctx context.Context, t Target, p *Payload, opts Options) (*Result, 
 		sent[w] = (i + 1) % len(reqs)
 		cctx, cancel := context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
-		if _, err := clients[w/workersPerConn].ModelInfer(cctx, reqs[i]); err != nil {
+		if err := conns[w/workersPerConn].Invoke(cctx, modelInferMethod, &frozen[i], &discard, codec); err != nil {
 			if st, ok := status.FromError(err); ok {
 				return 0, fmt.Errorf("gRPC %s: %s", st.Code(), st.Message())
 			}
