@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 
+	"github.com/infergate/infergate/audit"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 )
@@ -69,7 +70,10 @@ func (s *Server) loadModel(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	if err := s.repo.LoadModel(c, name, opts); err != nil {
+	before := s.summaryOf(name)
+	err := s.repo.LoadModel(c, name, opts)
+	s.audit(ctx, audit.Entry{Action: "load", Model: name, Before: before, After: s.summaryOf(name)}, err)
+	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
@@ -144,7 +148,10 @@ func (s *Server) uploadVersion(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	if err := s.repo.UploadVersion(c, name, n, ctx.PostBody()); err != nil {
+	before := s.summaryOf(name)
+	err = s.repo.UploadVersion(c, name, n, ctx.PostBody())
+	s.audit(ctx, audit.Entry{Action: "upload", Model: name, Version: n, Before: before, After: s.summaryOf(name)}, err)
+	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
@@ -159,7 +166,10 @@ func (s *Server) unloadModel(ctx *fasthttp.RequestCtx) {
 	name, _ := ctx.UserValue("model").(string)
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	if err := s.repo.UnloadModel(c, name); err != nil {
+	before := s.summaryOf(name)
+	err := s.repo.UnloadModel(c, name)
+	s.audit(ctx, audit.Entry{Action: "unload", Model: name, Before: before, After: s.summaryOf(name)}, err)
+	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
@@ -201,7 +211,10 @@ func (s *Server) setLabel(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	if err := s.repo.SetLabel(c, name, label, n); err != nil {
+	before := s.labelsOf(name)
+	err = s.repo.SetLabel(c, name, label, n)
+	s.audit(ctx, audit.Entry{Action: "label.set", Model: name, Version: n, Reason: "label " + label, Before: before, After: s.labelsOf(name)}, err)
+	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
@@ -217,7 +230,10 @@ func (s *Server) deleteLabel(ctx *fasthttp.RequestCtx) {
 	label, _ := ctx.UserValue("label").(string)
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	if err := s.repo.DeleteLabel(c, name, label); err != nil {
+	before := s.labelsOf(name)
+	err := s.repo.DeleteLabel(c, name, label)
+	s.audit(ctx, audit.Entry{Action: "label.delete", Model: name, Reason: "label " + label, Before: before, After: s.labelsOf(name)}, err)
+	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
@@ -260,7 +276,9 @@ func (s *Server) putRouting(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
+	before := s.routingOf(name)
 	out, err := s.router.Set(name, doc)
+	s.audit(ctx, audit.Entry{Action: "routing.set", Model: name, Before: before, After: s.routingOf(name)}, err)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -271,7 +289,9 @@ func (s *Server) putRouting(ctx *fasthttp.RequestCtx) {
 // deleteRouting answers DELETE /v2/repository/models/{m}/routing.
 func (s *Server) deleteRouting(ctx *fasthttp.RequestCtx) {
 	name, _ := ctx.UserValue("model").(string)
+	before := s.routingOf(name)
 	out, err := s.router.Delete(name)
+	s.audit(ctx, audit.Entry{Action: "routing.delete", Model: name, Before: before, After: s.routingOf(name)}, err)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -295,7 +315,112 @@ func (s *Server) getRollout(ctx *fasthttp.RequestCtx) {
 func (s *Server) controlRollout(ctx *fasthttp.RequestCtx) {
 	name, _ := ctx.UserValue("model").(string)
 	action, _ := ctx.UserValue("action").(string)
-	out, err := s.router.Control(name, action)
+	actor, _ := ctx.UserValue(actorKey).(string)
+	out, err := s.router.Control(name, action, actor)
+	if err != nil {
+		// An applied control is the controller's entry, with the actor;
+		// a refused one is the gateway's.
+		s.audit(ctx, audit.Entry{Action: "rollout." + action, Model: name}, err)
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, out)
+}
+
+// actorKey is the request's user value naming who the admin guard let
+// in: a token's name, or the client's address.
+const actorKey = "infergate.actor"
+
+// audit appends an admin action to the trail, with its actor and
+// request id; err, when not nil, says it was refused or failed.
+func (s *Server) audit(ctx *fasthttp.RequestCtx, e audit.Entry, err error) {
+	if s.opts.Audit == nil {
+		return
+	}
+	e.Actor, _ = ctx.UserValue(actorKey).(string)
+	e.RequestID = string(ctx.Request.Header.Peek(HeaderRequestID))
+	e.Protocol = "http"
+	if err != nil {
+		e.Error = err.Error()
+	}
+	s.opts.Audit.Append(e)
+}
+
+// summaryOf is a model's versions and labels for the audit trail; nil
+// for a model the repository does not know.
+func (s *Server) summaryOf(name string) []byte {
+	if s.opts.Audit == nil {
+		return nil
+	}
+	m, err := s.repo.Model(name)
+	if err != nil {
+		return nil
+	}
+	return audit.Doc(m.Summary())
+}
+
+func (s *Server) labelsOf(name string) []byte {
+	if s.opts.Audit == nil {
+		return nil
+	}
+	m, err := s.repo.Model(name)
+	if err != nil {
+		return nil
+	}
+	return audit.Doc(m.Labels())
+}
+
+func (s *Server) routingOf(name string) []byte {
+	if s.opts.Audit == nil {
+		return nil
+	}
+	r, err := s.router.Get(name)
+	if err != nil {
+		return nil
+	}
+	return audit.Doc(r)
+}
+
+// modelSummaries answers GET /v2/repository/models: every model with its
+// versions (state, reason, model file size) and labels.
+func (s *Server) modelSummaries(ctx *fasthttp.RequestCtx) {
+	s.writeJSON(ctx, s.repo.Summaries())
+}
+
+// modelSummary answers GET /v2/repository/models/{m}.
+func (s *Server) modelSummary(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("model").(string)
+	m, err := s.repo.Model(name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, m.Summary())
+}
+
+// auditEntries answers GET /v2/repository/audit?since=&model=&limit=:
+// the audit trail's entries, oldest first; since is RFC 3339, limit
+// keeps the newest (default audit.DefaultLimit).
+func (s *Server) auditEntries(ctx *fasthttp.RequestCtx) {
+	args := ctx.QueryArgs()
+	q := audit.Query{Model: string(args.Peek("model"))}
+	if v := args.Peek("since"); len(v) > 0 {
+		t, err := time.Parse(time.RFC3339Nano, string(v))
+		if err != nil {
+			s.fail(ctx, badRequest("since: %q is not an RFC 3339 time (2026-12-02T10:00:00Z)", v))
+			return
+		}
+		q.Since = t
+	}
+	if v := args.Peek("limit"); len(v) > 0 {
+		n, err := strconv.Atoi(string(v))
+		if err != nil || n < 1 {
+			s.fail(ctx, badRequest("limit: %q is not a positive integer", v))
+			return
+		}
+		q.Limit = n
+	}
+	out, err := s.opts.Audit.Query(q)
 	if err != nil {
 		s.fail(ctx, err)
 		return

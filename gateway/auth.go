@@ -231,6 +231,11 @@ func (s *Server) adminOnly(trusted bool, scope Scope, h fasthttp.RequestHandler)
 			s.fail(ctx, err)
 			return
 		}
+		if len(ctx.Request.Header.Peek("Authorization")) == 0 {
+			// No token: the audit trail names the client's address.
+			actor = ctx.RemoteIP().String()
+		}
+		ctx.SetUserValue(actorKey, actor)
 		if scope == ScopeWrite {
 			s.log.Info("admin call", "actor", actor, "method", string(ctx.Method()), "path", string(ctx.Path()),
 				"request_id", string(ctx.Request.Header.Peek(HeaderRequestID)))

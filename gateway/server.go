@@ -25,6 +25,7 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 	"github.com/valyala/fastjson"
 
+	"github.com/infergate/infergate/audit"
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/repository"
@@ -127,6 +128,11 @@ type Options struct {
 	// routing API. Default: a router over the repository that keeps
 	// documents in memory.
 	Router *router.Router
+	// Audit receives every admin action (load, unload, upload, labels,
+	// routing documents, refused rollout controls) and serves GET
+	// /v2/repository/audit. Default: none, and the endpoint answers an
+	// empty list.
+	Audit *audit.Log
 }
 
 // Server serves the KServe v2 HTTP protocol for a repository.
@@ -332,6 +338,9 @@ func (s *Server) adminRoutes(r *fastrouter.Router, trusted bool) {
 	r.POST("/v2/repository/models/{model}/load", s.adminOnly(trusted, ScopeWrite, s.loadModel))
 	r.POST("/v2/repository/models/{model}/unload", s.adminOnly(trusted, ScopeWrite, s.unloadModel))
 	r.PUT("/v2/repository/models/{model}/versions/{version}", s.adminOnly(trusted, ScopeWrite, s.uploadVersion))
+	r.GET("/v2/repository/models", s.adminOnly(trusted, ScopeRead, s.modelSummaries))
+	r.GET("/v2/repository/models/{model}", s.adminOnly(trusted, ScopeRead, s.modelSummary))
+	r.GET("/v2/repository/audit", s.adminOnly(trusted, ScopeRead, s.auditEntries))
 	r.GET("/v2/repository/models/{model}/labels", s.adminOnly(trusted, ScopeRead, s.labels))
 	r.PUT("/v2/repository/models/{model}/labels/{label}", s.adminOnly(trusted, ScopeWrite, s.setLabel))
 	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.adminOnly(trusted, ScopeWrite, s.deleteLabel))

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/infergate/infergate/audit"
 	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/grpc/inference"
 	"github.com/infergate/infergate/monitoring"
@@ -60,6 +61,8 @@ type Access interface {
 
 // Options configure a Server.
 type Options struct {
+	// Audit receives the repository calls (load, unload). Default: none.
+	Audit *audit.Log
 	// Version is reported in the server metadata. Default "dev".
 	Version string
 	// Logger receives call errors. Default: discard.
@@ -402,29 +405,59 @@ func (s *Server) ModelConfig(ctx context.Context, req *inference.ModelConfigRequ
 // adminTimeout bounds a repository call, as over HTTP.
 const adminTimeout = 10 * time.Minute
 
-// authorizeAdmin checks a repository call's token.
-func (s *Server) authorizeAdmin(ctx context.Context, write bool) error {
+// authorizeAdmin checks a repository call's token, and returns who
+// made the call: the token's name, or without one the client's address.
+func (s *Server) authorizeAdmin(ctx context.Context, write bool) (actor string, err error) {
 	loopback := false
 	if p, ok := peer.FromContext(ctx); ok {
+		actor = p.Addr.String()
 		if a, ok := p.Addr.(*net.TCPAddr); ok {
 			loopback = a.IP.IsLoopback()
+			actor = a.IP.String()
 		}
 	}
 	auth := first(ctx, "authorization")
 	if s.opts.Access == nil {
 		if loopback && auth == "" {
-			return nil
+			return actor, nil
 		}
-		return status.Error(codes.Unauthenticated, "the repository API needs a bearer token from a non-loopback client")
+		return "", status.Error(codes.Unauthenticated, "the repository API needs a bearer token from a non-loopback client")
 	}
-	actor, err := s.opts.Access.AuthorizeAdmin([]byte(auth), loopback, write)
+	name, err := s.opts.Access.AuthorizeAdmin([]byte(auth), loopback, write)
 	if err != nil {
-		return toStatus(err)
+		return "", toStatus(err)
+	}
+	if auth != "" {
+		actor = name
 	}
 	if write {
 		s.log.Info("admin call", "actor", actor, "protocol", "grpc", "method", methodName(ctx), "request_id", requestID(ctx))
 	}
-	return nil
+	return actor, nil
+}
+
+// audit appends a repository call to the audit trail.
+func (s *Server) audit(ctx context.Context, e audit.Entry, err error) {
+	if s.opts.Audit == nil {
+		return
+	}
+	e.RequestID, e.Protocol = requestID(ctx), "grpc"
+	if err != nil {
+		e.Error = err.Error()
+	}
+	s.opts.Audit.Append(e)
+}
+
+// summaryOf is a model's versions and labels for the audit trail.
+func (s *Server) summaryOf(name string) []byte {
+	if s.opts.Audit == nil {
+		return nil
+	}
+	m, err := s.repo.Model(name)
+	if err != nil {
+		return nil
+	}
+	return audit.Doc(m.Summary())
 }
 
 // authorizeModelCall checks the inference token of a model call that
@@ -451,7 +484,7 @@ func (s *Server) allowControl() error {
 
 // RepositoryIndex lists every model version with its state, as Triton.
 func (s *Server) RepositoryIndex(ctx context.Context, req *inference.RepositoryIndexRequest) (*inference.RepositoryIndexResponse, error) {
-	if err := s.authorizeAdmin(ctx, false); err != nil {
+	if _, err := s.authorizeAdmin(ctx, false); err != nil {
 		return nil, err
 	}
 	out := &inference.RepositoryIndexResponse{}
@@ -464,7 +497,8 @@ func (s *Server) RepositoryIndex(ctx context.Context, req *inference.RepositoryI
 // RepositoryModelLoad loads or reloads a model, with Triton's optional
 // "config" (JSON) and "file:<version>/<file>" (bytes) parameters.
 func (s *Server) RepositoryModelLoad(ctx context.Context, req *inference.RepositoryModelLoadRequest) (*inference.RepositoryModelLoadResponse, error) {
-	if err := s.authorizeAdmin(ctx, true); err != nil {
+	actor, err := s.authorizeAdmin(ctx, true)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.allowControl(); err != nil {
@@ -496,7 +530,10 @@ func (s *Server) RepositoryModelLoad(ctx context.Context, req *inference.Reposit
 	}
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminTimeout)
 	defer cancel()
-	if err := s.repo.LoadModel(c, req.GetModelName(), opts); err != nil {
+	before := s.summaryOf(req.GetModelName())
+	err = s.repo.LoadModel(c, req.GetModelName(), opts)
+	s.audit(ctx, audit.Entry{Actor: actor, Action: "load", Model: req.GetModelName(), Before: before, After: s.summaryOf(req.GetModelName())}, err)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &inference.RepositoryModelLoadResponse{}, nil
@@ -505,7 +542,8 @@ func (s *Server) RepositoryModelLoad(ctx context.Context, req *inference.Reposit
 // RepositoryModelUnload unloads every version of a model once its calls
 // are done.
 func (s *Server) RepositoryModelUnload(ctx context.Context, req *inference.RepositoryModelUnloadRequest) (*inference.RepositoryModelUnloadResponse, error) {
-	if err := s.authorizeAdmin(ctx, true); err != nil {
+	actor, err := s.authorizeAdmin(ctx, true)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.allowControl(); err != nil {
@@ -513,7 +551,10 @@ func (s *Server) RepositoryModelUnload(ctx context.Context, req *inference.Repos
 	}
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminTimeout)
 	defer cancel()
-	if err := s.repo.UnloadModel(c, req.GetModelName()); err != nil {
+	before := s.summaryOf(req.GetModelName())
+	err = s.repo.UnloadModel(c, req.GetModelName())
+	s.audit(ctx, audit.Entry{Actor: actor, Action: "unload", Model: req.GetModelName(), Before: before, After: s.summaryOf(req.GetModelName())}, err)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &inference.RepositoryModelUnloadResponse{}, nil

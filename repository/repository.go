@@ -543,6 +543,54 @@ func (r *Repository) Index(readyOnly bool) []IndexEntry {
 	return out
 }
 
+// ModelSummary is a model as the console and the audit trail show it:
+// its versions with their states, and its labels.
+type ModelSummary struct {
+	Name string `json:"name"`
+	// Reason says why the model has nothing to serve, or why its last
+	// reload failed while older versions kept serving.
+	Reason   string           `json:"reason,omitempty"`
+	Labels   map[string]int64 `json:"labels"`
+	Versions []VersionSummary `json:"versions"`
+}
+
+// VersionSummary is one version in a ModelSummary.
+type VersionSummary struct {
+	Version int64  `json:"version"`
+	State   State  `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+	// FileBytes is the size of the model file it was loaded from (0:
+	// never read).
+	FileBytes int64 `json:"file_bytes"`
+	// LoadSeconds is how long its load and warm-up took.
+	LoadSeconds float64 `json:"load_seconds,omitempty"`
+}
+
+// Summary returns the model's versions and labels.
+func (m *Model) Summary() ModelSummary {
+	s := m.snap.Load()
+	out := ModelSummary{Name: m.Name, Reason: s.reason, Labels: map[string]int64{}, Versions: []VersionSummary{}}
+	if out.Reason == "" {
+		out.Reason = s.lastError
+	}
+	for k, v := range s.labels {
+		out.Labels[k] = v
+	}
+	for _, v := range s.versions {
+		out.Versions = append(out.Versions, VersionSummary{Version: v.Number, State: v.State, Reason: v.Reason, FileBytes: v.stamp.size, LoadSeconds: v.LoadTime.Seconds()})
+	}
+	return out
+}
+
+// Summaries returns every model's Summary, by name.
+func (r *Repository) Summaries() []ModelSummary {
+	out := []ModelSummary{}
+	for _, m := range r.Models() {
+		out = append(out, m.Summary())
+	}
+	return out
+}
+
 // ReadyVersions lists the numbers of the model's READY versions, as the
 // metadata APIs report them.
 func (m *Model) ReadyVersions() []string {

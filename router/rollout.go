@@ -10,11 +10,13 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
+	"github.com/infergate/infergate/audit"
 	"github.com/infergate/infergate/monitoring/drift"
 	"github.com/infergate/infergate/router/rollout/check"
 	"github.com/infergate/infergate/router/split"
@@ -149,7 +151,7 @@ type rollout struct {
 	stable atomic.Pointer[intervalStats]
 	canary atomic.Pointer[intervalStats]
 
-	controls chan string // latest-wins manual controls (size 1)
+	controls chan control // latest-wins manual controls (size 1)
 	stop     chan struct{}
 	done     chan struct{}
 
@@ -175,6 +177,23 @@ type rollout struct {
 	bins      *drift.Reference
 	stopBins  func()
 	binsTried [2]int64
+
+	// actor is the operator of the manual control being applied ("":
+	// the controller decides by itself); audited the state the last
+	// audit entry left. Both are the controller goroutine's.
+	actor   string
+	audited auditState
+}
+
+// control is a manual control and the operator who asked for it.
+type control struct{ action, actor string }
+
+// auditState is what an audit entry of a rollout decision shows before
+// and after it.
+type auditState struct {
+	Phase  string  `json:"phase"`
+	Step   int     `json:"step"`
+	Weight float64 `json:"weight"`
 }
 
 // figures are what an interval's checks read.
@@ -220,7 +239,7 @@ func sameRollout(a, b Rollout) bool {
 func (r *Router) startRollout(model string, doc *Document) *rollout {
 	spec := withRolloutDefaults(*doc.Rollout)
 	ro := &rollout{r: r, model: model, spec: spec, spec0: *doc.Rollout, doc: *doc,
-		controls: make(chan string, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		controls: make(chan control, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	now := time.Now()
 	ro.start = now
 	if spec.StartedAt != nil {
@@ -239,6 +258,7 @@ func (r *Router) startRollout(model string, doc *Document) *rollout {
 		}
 	}
 	ro.setWeight(0, spec.Steps[0])
+	ro.audited = auditState{Phase: PhaseProgressing, Step: 0, Weight: ro.status.Weight}
 	ro.stable.Store(new(intervalStats))
 	ro.canary.Store(new(intervalStats))
 	r.log.Info("rollout started", "model", model, "stable", spec.Stable.String(), "canary", spec.Canary.String(), "weight", spec.Steps[0],
@@ -356,7 +376,10 @@ func (ro *rollout) run() {
 }
 
 // control applies a manual control; true when the rollout ended.
-func (ro *rollout) control(c string) bool {
+func (ro *rollout) control(ctl control) bool {
+	c := ctl.action
+	ro.actor = ctl.actor
+	defer func() { ro.actor = "" }()
 	ro.mu.Lock()
 	phase := ro.status.Phase
 	ro.mu.Unlock()
@@ -394,9 +417,36 @@ func (ro *rollout) record(iv Interval, phase string) {
 	}
 	ro.status.Last = &ro.status.History[len(ro.status.History)-1]
 	ro.r.obs.ObserveRollout(ro.model, ro.status.Weight, phase)
+	ro.auditDecision(iv, phase)
 	ro.r.log.Info("rollout", "model", ro.model, "decision", iv.Decision, "phase", phase, "step", iv.Step, "weight", iv.Weight, "reason", iv.Reason,
 		"at", iv.At.Format(time.RFC3339Nano))
 }
+
+// auditDecision appends a decision to the audit trail (with ro.mu
+// held): the controller's own, or an operator's control.
+func (ro *rollout) auditDecision(iv Interval, phase string) {
+	if ro.r.opts.Audit == nil {
+		return
+	}
+	after := auditState{Phase: phase, Step: iv.Step, Weight: iv.Weight}
+	e := audit.Entry{Time: iv.At, Actor: ro.actor, Action: "rollout." + strings.ReplaceAll(iv.Decision, " ", ""), Model: ro.model,
+		Before: audit.Doc(ro.audited), After: audit.Doc(after), Reason: iv.Reason}
+	if e.Actor == "" {
+		e.Actor = AuditActor
+	}
+	if iv.Checks != nil {
+		e.After = audit.Doc(struct {
+			auditState
+			Checks []check.Result `json:"checks"`
+		}{after, iv.Checks})
+	}
+	ro.audited = after
+	ro.r.opts.Audit.Append(e)
+}
+
+// AuditActor is the audit trail's actor for the decisions that the
+// rollout controller takes by itself.
+const AuditActor = "rollout-controller"
 
 // evaluate runs an interval's checks on this replica's figures and
 // moves the rollout; true when it ended.
@@ -733,8 +783,9 @@ func (ro *rollout) finish(now time.Time, phase, reason, decision string) {
 }
 
 // Control applies a manual control to a model's running rollout:
-// "abort", "promote", "pause" or "resume".
-func (r *Router) Control(model, action string) (*RolloutStatus, error) {
+// "abort", "promote", "pause" or "resume". actor names the operator in
+// the audit trail's entry of the decision.
+func (r *Router) Control(model, action, actor string) (*RolloutStatus, error) {
 	switch action {
 	case "abort", "promote", "pause", "resume":
 	default:
@@ -758,7 +809,7 @@ func (r *Router) Control(model, action string) (*RolloutStatus, error) {
 	// Latest wins: a control still waiting is replaced.
 	for {
 		select {
-		case ro.controls <- action:
+		case ro.controls <- control{action, actor}:
 		default:
 			select {
 			case <-ro.controls:

@@ -19,6 +19,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/infergate/infergate/audit"
 	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router/split"
@@ -98,6 +99,8 @@ type Options struct {
 	// Drift compares a rollout's canary with stable (the monitoring
 	// package). Default: none, and rollouts run no drift check.
 	Drift DriftComparer
+	// Audit receives the rollout controller's decisions. Default: none.
+	Audit *audit.Log
 }
 
 // Router decides which version of a model serves each request.

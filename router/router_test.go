@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/infergate/infergate/audit"
 	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
@@ -326,9 +328,12 @@ func waitPhase(t *testing.T, rt *router.Router, phase string) *router.RolloutSta
 // TestRolloutControls: pause, resume and abort a running rollout; an
 // abort rolls back, rewrites the document to stable's split and keeps the
 // outcome in its status. Without traffic, a progress deadline rolls back.
+// Each decision is one audit entry: the operator's, then the
+// controller's own.
 func TestRolloutControls(t *testing.T) {
 	repo := openRepo(t, "")
-	rt := router.New(repo, router.Options{})
+	trail, _ := audit.Open(audit.Options{})
+	rt := router.New(repo, router.Options{Audit: trail})
 	defer rt.Close()
 	set := func(doc string) { setDoc(t, rt, doc) }
 	set(`{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "steps": [20, 100], "interval_seconds": 3600}}`)
@@ -336,12 +341,12 @@ func TestRolloutControls(t *testing.T) {
 		t.Errorf("got weight %v at the first step, want 20", st.Weight)
 	}
 	for _, step := range []struct{ action, phase string }{{"pause", router.PhasePaused}, {"resume", router.PhaseProgressing}} {
-		if _, err := rt.Control("mlp", step.action); err != nil {
+		if _, err := rt.Control("mlp", step.action, "test"); err != nil {
 			t.Fatal(err)
 		}
 		waitPhase(t, rt, step.phase)
 	}
-	if _, err := rt.Control("mlp", "abort"); err != nil {
+	if _, err := rt.Control("mlp", "abort", "test"); err != nil {
 		t.Fatal(err)
 	}
 	st := waitPhase(t, rt, router.PhaseRolledBack)
@@ -362,13 +367,27 @@ func TestRolloutControls(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if _, err := rt.Control("mlp", "abort"); !errors.Is(err, router.ErrNoRollout) {
+	if _, err := rt.Control("mlp", "abort", "test"); !errors.Is(err, router.ErrNoRollout) {
 		t.Errorf("control after the end: got %v, want ErrNoRollout", err)
 	}
 
 	set(`{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "interval_seconds": 0.05, "progress_deadline_seconds": 0.2}}`)
 	if st := waitPhase(t, rt, router.PhaseRolledBack); !strings.Contains(st.Reason, "progress_deadline_seconds") {
 		t.Errorf("got reason %q, want the progress deadline", st.Reason)
+	}
+	entries, _ := trail.Query(audit.Query{Model: "mlp"})
+	var got []string
+	for _, e := range entries {
+		if e.Action != "rollout.hold" { // one an interval without traffic: as many as the timing makes
+			got = append(got, e.Actor+" "+e.Action)
+		}
+	}
+	want := []string{"test rollout.pause", "test rollout.resume", "test rollout.abort", router.AuditActor + " rollout.rollback"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit trail %q, want %q", got, want)
+	}
+	if e := entries[2]; string(e.Before) != `{"phase":"progressing","step":0,"weight":20}` || string(e.After) != `{"phase":"rolled_back","step":0,"weight":0}` || e.Reason != "aborted by an operator" {
+		t.Errorf("abort entry %+v", e)
 	}
 }
 

@@ -163,6 +163,17 @@ type Config struct {
 		// open.
 		Tokens []InferenceTokenConfig `yaml:"tokens"`
 	} `yaml:"inference"`
+
+	// Audit is the audit trail of admin actions (package audit).
+	Audit struct {
+		// File is the JSON-lines file, fsynced an entry. Default: none,
+		// and the trail is kept in memory (the last 10000 entries).
+		File string `yaml:"file"`
+		// MaxBytes rotates the file at this size. Default 64 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxFiles is how many rotated files are kept. Default 5.
+		MaxFiles int `yaml:"max_files"`
+	} `yaml:"audit"`
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
 	ResponseCache struct {
@@ -345,6 +356,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("metrics.port: %d is not a TCP port", c.Metrics.Port)
 	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
 		return errors.New("tls: cert_file and key_file go together")
+	case c.Audit.MaxBytes < 0 || c.Audit.MaxFiles < 0:
+		return errors.New("audit: max_bytes and max_files must not be negative")
 	case c.HTTP.MaxJSONBytes <= 0:
 		return fmt.Errorf("http.max_json_bytes: must be positive, got %d", c.HTTP.MaxJSONBytes)
 	case c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0:

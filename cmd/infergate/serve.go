@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/infergate/infergate/audit"
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/gateway"
 	infergrpc "github.com/infergate/infergate/grpc"
@@ -132,7 +133,16 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	}
 	log.Info("model repository loaded", "root", c.ModelRepository, "models", len(repo.Models()), "ready", ready)
 
-	rto := router.Options{Persist: c.ModelControl != "none", PollInterval: ro.PollInterval, Logger: log}
+	trail, err := audit.Open(audit.Options{File: c.Audit.File, MaxBytes: c.Audit.MaxBytes, MaxFiles: c.Audit.MaxFiles, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer trail.Close()
+	if c.Audit.File == "" {
+		log.Info("audit.file is not set: the audit trail is kept in memory only", "entries", audit.MemoryEntries)
+	}
+	gopts.Audit = trail
+	rto := router.Options{Persist: c.ModelControl != "none", PollInterval: ro.PollInterval, Logger: log, Audit: trail}
 	if mon != nil {
 		rto.Observer, rto.Drift = mon, mon
 	}
@@ -196,7 +206,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			return fmt.Errorf("grpc listener: %w", err)
 		}
 		gopt := infergrpc.Options{
-			Version: version, Logger: log, Router: rt, Access: srv,
+			Version: version, Logger: log, Router: rt, Access: srv, Audit: trail,
 			MaxMessageSize:    cmp.Or(c.GRPC.MaxMessageBytes, c.HTTP.MaxRequestBodyBytes),
 			ModelControl:      c.ModelControl,
 			StrictReadiness:   c.StrictReadiness,
