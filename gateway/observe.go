@@ -16,19 +16,20 @@ import (
 // HeaderRequestID carries a request id from the client into the logs,
 // and back in the response. A request without one, or with one that is
 // not up to maxRequestIDLen printable ASCII characters, gets a generated
-// one (16 hex digits).
+// one: 16 hex digits, then "@" and this replica's address when
+// Options.Advertise is set (feedback finds its replica by it).
 const HeaderRequestID = "X-Request-Id"
 
 // maxRequestIDLen bounds an accepted request id.
 const maxRequestIDLen = 128
 
 // setRequestID makes sure the request has an id, and echoes it in the
-// response.
-func setRequestID(ctx *fasthttp.RequestCtx) {
+// response; suffix ends a generated one.
+func setRequestID(ctx *fasthttp.RequestCtx, suffix string) {
 	id := ctx.Request.Header.Peek(HeaderRequestID)
 	if !validRequestID(id) {
-		var b [16]byte
-		id = strconv.AppendUint(b[:0], rand.Uint64()|1<<63, 16)
+		var b [96]byte
+		id = append(strconv.AppendUint(b[:0], rand.Uint64()|1<<63, 16), suffix...)
 		ctx.Request.Header.SetBytesV(HeaderRequestID, id)
 		id = ctx.Request.Header.Peek(HeaderRequestID)
 	}

@@ -72,7 +72,7 @@ func TestRequestID(t *testing.T) {
 			if tc.sent != "" {
 				ctx.Request.Header.Set(HeaderRequestID, tc.sent)
 			}
-			setRequestID(&ctx)
+			setRequestID(&ctx, "")
 			got := string(ctx.Response.Header.Peek(HeaderRequestID))
 			if string(ctx.Request.Header.Peek(HeaderRequestID)) != got {
 				t.Fatalf("request %q, response %q", ctx.Request.Header.Peek(HeaderRequestID), got)
@@ -82,6 +82,14 @@ func TestRequestID(t *testing.T) {
 				t.Fatalf("got %q, want %q kept", got, tc.sent)
 			case !tc.kept && (len(got) != 16 || strings.Trim(got, "0123456789abcdef") != ""):
 				t.Fatalf("generated %q, want 16 hex digits", got)
+			}
+			if !tc.kept {
+				// With feedback.advertise, the replica's address ends it.
+				var ctx fasthttp.RequestCtx
+				setRequestID(&ctx, "@10.0.0.5:8000")
+				if got := string(ctx.Response.Header.Peek(HeaderRequestID)); len(got) != 30 || !strings.HasSuffix(got, "@10.0.0.5:8000") {
+					t.Fatalf("generated %q with a replica", got)
+				}
 			}
 		})
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/infergate/infergate/audit"
 	"github.com/infergate/infergate/batching"
 	"github.com/infergate/infergate/errdefs"
+	"github.com/infergate/infergate/monitoring/feedback"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 	"github.com/infergate/infergate/runtime"
@@ -133,6 +134,20 @@ type Options struct {
 	// /v2/repository/audit. Default: none, and the endpoint answers an
 	// empty list.
 	Audit *audit.Log
+	// Feedback remembers which version answered each inference request
+	// and its prediction, and takes POST /v2/models/{m}/feedback.
+	// Default: none, and every id is unknown (404).
+	Feedback *feedback.Store
+	// FeedbackPeers are the other replicas, host:port each (a DNS name
+	// stands for each of its addresses: a headless Service), to which
+	// feedback for a request this replica did not serve is forwarded
+	// (feedback.peers). Default: none.
+	FeedbackPeers []string
+	// Advertise is this replica's address as its peers reach it,
+	// host:port (feedback.advertise). Generated request ids then end in
+	// "@" and it, so that feedback for them goes to this replica
+	// straight. Default: none.
+	Advertise string
 }
 
 // Server serves the KServe v2 HTTP protocol for a repository.
@@ -161,6 +176,9 @@ type Server struct {
 	adminLn  net.Listener
 	// adminStopped: ShutdownAdmin ran, and ServeAdmin serves nothing.
 	adminStopped bool
+
+	idSuffix   string       // ends generated request ids: "@" + Advertise
+	peerClient *http.Client // forwards feedback to the peers; Shutdown closes its connections
 }
 
 // New returns a Server for repo.
@@ -200,6 +218,14 @@ func New(repo *repository.Repository, opts Options) *Server {
 	if s.observer == nil {
 		s.observer = nopRequests{}
 	}
+	if opts.Advertise != "" {
+		s.idSuffix = "@" + opts.Advertise
+	}
+	tr := &http.Transport{MaxConnsPerHost: 16, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: feedbackTimeout}
+	if opts.TLS != nil {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	s.peerClient = &http.Client{Transport: tr, Timeout: feedbackTimeout}
 	s.requests.New = func() any { return new(inferRequest) }
 	s.bodies = newBodyBudget(opts.MaxInflightBodyBytes, opts.MaxRequestBodySize, opts.ReadTimeout)
 	s.admit = newAdmission(opts.AdmissionLimit)
@@ -273,6 +299,7 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		r.GET(prefix+"/config", s.inferenceOnly(s.modelConfig))
 		r.POST(prefix+"/infer", s.infer)
 	}
+	r.POST("/v2/models/{model}/feedback", s.inferenceOnly(s.giveFeedback))
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such endpoint: %s %s", ctx.Method(), ctx.Path())})
 	}
@@ -282,7 +309,7 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	h := r.Handler
 	return func(ctx *fasthttp.RequestCtx) {
 		defer s.bodies.release(&ctx.Request.Header)
-		setRequestID(ctx)
+		setRequestID(ctx, s.idSuffix)
 		if refused, declared := s.bodies.start(&ctx.Request.Header); refused {
 			s.fail(ctx, s.bodies.refusedError(declaredBody(declared)))
 			ctx.SetConnectionClose()
@@ -370,7 +397,7 @@ func (s *Server) AdminHandler() fasthttp.RequestHandler {
 	h := r.Handler
 	return func(ctx *fasthttp.RequestCtx) {
 		defer s.recoverPanic(ctx)
-		setRequestID(ctx)
+		setRequestID(ctx, s.idSuffix)
 		h(ctx)
 	}
 }
@@ -484,6 +511,7 @@ func (s *Server) drainBacklog(ctx context.Context) {
 // accepted are (drainBacklog), and waits for the requests in flight, or
 // for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.peerClient.CloseIdleConnections()
 	s.drainBacklog(ctx)
 	s.ShutdownAdmin(ctx)
 	err := s.srv.ShutdownWithContext(ctx)
@@ -504,7 +532,7 @@ func declaredBody(n int64) string {
 // transportError answers errors fasthttp meets before a handler runs.
 // They count as requests of no model.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
-	setRequestID(ctx)
+	setRequestID(ctx, s.idSuffix)
 	refused, declared := s.bodies.release(&ctx.Request.Header)
 	var small *fasthttp.ErrSmallBuffer
 	switch {
@@ -890,6 +918,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	d.Shadow(req.Inputs, selected) // copies what it mirrors; never waits
+	s.recordPrediction(ctx, v.Model, v.Number, req.ID, selected)
 	// Encode straight into fasthttp's own (pooled) response buffer.
 	buf := ctx.Response.SwapBody(nil)
 	out, jsonLen := encodeResponse(buf[:0], v.Model, v.Number, req.ID, selected, binary)

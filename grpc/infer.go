@@ -1,6 +1,7 @@
 package grpc
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -99,7 +100,7 @@ func (s *Server) infer(ctx context.Context, req *inference.ModelInferRequest) (r
 		s.observer.ObserveRequest(model, v, "grpc", int(codeOf(err)), time.Since(start), received, sent)
 		d.Done(ran)
 		if err != nil && codeOf(err) == codes.Internal {
-			s.log.Error("inference failed", "protocol", "grpc", "model", req.GetModelName(), "err", err, "request_id", first(ctx, headerRequestID))
+			s.log.Error("inference failed", "protocol", "grpc", "model", req.GetModelName(), "err", err, "request_id", requestID(ctx, s.idSuffix))
 		}
 	}()
 	tenantName := ""
@@ -193,6 +194,9 @@ func (s *Server) infer(ctx context.Context, req *inference.ModelInferRequest) (r
 		return nil, fmt.Errorf("model %q version %d: %w", v.Model, v.Number, err)
 	}
 	d.Shadow(inputs, selected)
+	if s.opts.Feedback != nil {
+		s.opts.Feedback.Record(v.Model, v.Number, cmp.Or(req.GetId(), requestID(ctx, s.idSuffix)), selected)
+	}
 	return encodeOutputs(v, req.GetId(), selected), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/infergate/infergate/errdefs"
 	"github.com/infergate/infergate/grpc/inference"
 	"github.com/infergate/infergate/monitoring"
+	"github.com/infergate/infergate/monitoring/feedback"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 )
@@ -63,6 +65,13 @@ type Access interface {
 type Options struct {
 	// Audit receives the repository calls (load, unload). Default: none.
 	Audit *audit.Log
+	// Feedback remembers each inference's prediction under its id (the
+	// request's id, else its x-request-id) for ground-truth feedback.
+	// Default: none.
+	Feedback *feedback.Store
+	// Advertise ends generated request ids ("@" and it), as over HTTP.
+	// Default: none.
+	Advertise string
 	// Version is reported in the server metadata. Default "dev".
 	Version string
 	// Logger receives call errors. Default: discard.
@@ -106,6 +115,7 @@ type Server struct {
 	log      *slog.Logger
 	observer RequestObserver
 	srv      *grpclib.Server
+	idSuffix string // ends generated request ids: "@" + Options.Advertise
 
 	mu       sync.Mutex
 	draining bool
@@ -140,6 +150,9 @@ func New(repo *repository.Repository, opts Options) *Server {
 		opts.MinPingInterval = 10 * time.Second
 	}
 	s := &Server{repo: repo, router: opts.Router, opts: opts, log: opts.Logger, observer: opts.Requests}
+	if opts.Advertise != "" {
+		s.idSuffix = "@" + opts.Advertise
+	}
 	if s.observer == nil {
 		s.observer = nopObserver{}
 	}
@@ -201,8 +214,9 @@ func (s *Server) unaryRecover(ctx context.Context, req any, info *grpclib.UnaryS
 			err = status.Error(codes.Internal, "internal error")
 		}
 	}()
-	grpclib.SetHeader(ctx, metadata.Pairs(headerRequestID, requestID(ctx)))
-	return h(ctx, req)
+	id := requestID(ctx, s.idSuffix)
+	grpclib.SetHeader(ctx, metadata.Pairs(headerRequestID, id))
+	return h(context.WithValue(ctx, requestIDKey{}, id), req)
 }
 
 func (s *Server) streamRecover(srv any, ss grpclib.ServerStream, info *grpclib.StreamServerInfo, h grpclib.StreamHandler) (err error) {
@@ -212,19 +226,35 @@ func (s *Server) streamRecover(srv any, ss grpclib.ServerStream, info *grpclib.S
 			err = status.Error(codes.Internal, "internal error")
 		}
 	}()
-	ss.SetHeader(metadata.Pairs(headerRequestID, requestID(ss.Context())))
-	return h(srv, ss)
+	id := requestID(ss.Context(), s.idSuffix)
+	ss.SetHeader(metadata.Pairs(headerRequestID, id))
+	return h(srv, &idStream{ss, context.WithValue(ss.Context(), requestIDKey{}, id)})
 }
 
 // headerRequestID is the request id's metadata key, as HTTP's X-Request-Id.
 const headerRequestID = "x-request-id"
 
-// requestID returns the call's x-request-id, or a generated one.
-func requestID(ctx context.Context) string {
+// requestIDKey is the context key of the call's request id.
+type requestIDKey struct{}
+
+// idStream is a stream whose context carries the request id.
+type idStream struct {
+	grpclib.ServerStream
+	ctx context.Context
+}
+
+func (s *idStream) Context() context.Context { return s.ctx }
+
+// requestID returns the call's request id: the one the interceptor set,
+// the client's x-request-id, or a generated one ending in suffix.
+func requestID(ctx context.Context, suffix string) string {
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		return id
+	}
 	if id := first(ctx, headerRequestID); id != "" && len(id) <= 128 {
 		return id
 	}
-	return strconv.FormatInt(time.Now().UnixNano(), 36)
+	return strconv.FormatUint(rand.Uint64()|1<<63, 16) + suffix
 }
 
 // first returns the first value of a metadata key of the call.
@@ -431,7 +461,7 @@ func (s *Server) authorizeAdmin(ctx context.Context, write bool) (actor string, 
 		actor = name
 	}
 	if write {
-		s.log.Info("admin call", "actor", actor, "protocol", "grpc", "method", methodName(ctx), "request_id", requestID(ctx))
+		s.log.Info("admin call", "actor", actor, "protocol", "grpc", "method", methodName(ctx), "request_id", requestID(ctx, s.idSuffix))
 	}
 	return actor, nil
 }
@@ -441,7 +471,7 @@ func (s *Server) audit(ctx context.Context, e audit.Entry, err error) {
 	if s.opts.Audit == nil {
 		return
 	}
-	e.RequestID, e.Protocol = requestID(ctx), "grpc"
+	e.RequestID, e.Protocol = requestID(ctx, s.idSuffix), "grpc"
 	if err != nil {
 		e.Error = err.Error()
 	}

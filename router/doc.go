@@ -68,7 +68,14 @@
 //     max_drift_psi, failed only when also significant. Without drift
 //     monitoring in the model's config the check is skipped; any other
 //     failure of the comparison (a version not loaded, no window yet) is
-//     inconclusive.
+//     inconclusive;
+//   - accuracy ratio (with min_accuracy_ratio): the canary's accuracy on
+//     the ground-truth feedback given in the interval over stable's
+//     (FeedbackCounter; over Prometheus, infergate_feedback_total and
+//     infergate_feedback_correct_total of every replica), with
+//     Clopper–Pearson bounds (Bonferroni over the two); inconclusive
+//     while either version has fewer than min_feedback answers in the
+//     interval.
 //
 // Besides the phases (progressing, holding, promoted,
 // rolled_back), a rollout paused by an operator is "paused"; its time

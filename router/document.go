@@ -99,6 +99,14 @@ type Rollout struct {
 	MaxDriftPSI             float64   `json:"max_drift_psi,omitempty" yaml:"max_drift_psi,omitempty"`
 	Confidence              float64   `json:"confidence,omitempty" yaml:"confidence,omitempty"`
 	ProgressDeadlineSeconds float64   `json:"progress_deadline_seconds,omitempty" yaml:"progress_deadline_seconds,omitempty"`
+	// MinAccuracyRatio, when positive, adds the feedback check: the
+	// canary's accuracy on ground-truth feedback over stable's must be at
+	// least this (e.g. 0.95). Default 0: no feedback check.
+	MinAccuracyRatio float64 `json:"min_accuracy_ratio,omitempty" yaml:"min_accuracy_ratio,omitempty"`
+	// MinFeedback is the fewest labelled answers each version needs in
+	// an interval for the feedback check to decide; with fewer it is
+	// inconclusive and the rollout holds. Default DefaultMinFeedback.
+	MinFeedback int `json:"min_feedback,omitempty" yaml:"min_feedback,omitempty"`
 	// StartedAt is the rollout's start. PUT .../routing stamps it when
 	// absent, so that every replica that reads the shared document counts
 	// its intervals from the same instant. A document written by hand
@@ -257,6 +265,10 @@ func (d *Document) Validate() error {
 			return invalid("rollout.max_p99_ratio", "must be positive, got %v", r.MaxP99Ratio)
 		case !(r.MaxDriftPSI >= 0) || math.IsInf(r.MaxDriftPSI, 0):
 			return invalid("rollout.max_drift_psi", "must be positive, got %v", r.MaxDriftPSI)
+		case !(r.MinAccuracyRatio >= 0 && r.MinAccuracyRatio <= 10):
+			return invalid("rollout.min_accuracy_ratio", "must be in [0, 10], got %v", r.MinAccuracyRatio)
+		case r.MinFeedback < 0:
+			return invalid("rollout.min_feedback", "must not be negative, got %d", r.MinFeedback)
 		case r.Confidence != 0 && !(r.Confidence >= 0.5 && r.Confidence < 1):
 			return invalid("rollout.confidence", "must be in [0.5, 1), got %v", r.Confidence)
 		case !(r.ProgressDeadlineSeconds >= 0 && r.ProgressDeadlineSeconds <= 30*86400):

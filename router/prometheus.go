@@ -23,6 +23,7 @@ type promFigures struct {
 	api      promv1.API
 	model    string
 	selector string // extra label matchers, without a trailing comma
+	feedback bool   // read the feedback counters (min_accuracy_ratio)
 }
 
 func newPromFigures(spec Rollout, model string) (*promFigures, error) {
@@ -31,7 +32,7 @@ func newPromFigures(spec Rollout, model string) (*promFigures, error) {
 		return nil, err
 	}
 	sel := strings.TrimSuffix(strings.TrimSpace(spec.PrometheusSelector), ",")
-	return &promFigures{api: promv1.NewAPI(c), model: model, selector: sel}, nil
+	return &promFigures{api: promv1.NewAPI(c), model: model, selector: sel, feedback: spec.MinAccuracyRatio > 0}, nil
 }
 
 // errorCodes are the answers that count as the canary's failures: what
@@ -42,6 +43,8 @@ const errorCodes = `500|Internal|Unknown|DataLoss`
 type stepFigures struct {
 	canaryRequests, canaryErrors, stableRequests int64
 	canaryHist, stableHist                       check.Histogram
+	// Feedback labels and correct ones, read with min_accuracy_ratio.
+	canaryLabelled, canaryCorrect, stableLabelled, stableCorrect int64
 }
 
 // matchers selects a version's series.
@@ -68,6 +71,17 @@ func (p *promFigures) read(ctx context.Context, at time.Time, window time.Durati
 		{&f.canaryRequests, `sum(increase(infergate_requests_total{` + p.matchers(canary, "") + `}[` + w + `]))`},
 		{&f.canaryErrors, `sum(increase(infergate_requests_total{` + p.matchers(canary, `code=~"`+errorCodes+`"`) + `}[` + w + `]))`},
 		{&f.stableRequests, `sum(increase(infergate_requests_total{` + p.matchers(stable, "") + `}[` + w + `]))`},
+	}
+	if p.feedback {
+		counts = append(counts, []struct {
+			into  *int64
+			query string
+		}{
+			{&f.canaryLabelled, `sum(increase(infergate_feedback_total{` + p.matchers(canary, `kind="label"`) + `}[` + w + `]))`},
+			{&f.canaryCorrect, `sum(increase(infergate_feedback_correct_total{` + p.matchers(canary, "") + `}[` + w + `]))`},
+			{&f.stableLabelled, `sum(increase(infergate_feedback_total{` + p.matchers(stable, `kind="label"`) + `}[` + w + `]))`},
+			{&f.stableCorrect, `sum(increase(infergate_feedback_correct_total{` + p.matchers(stable, "") + `}[` + w + `]))`},
+		}...)
 	}
 	for _, c := range counts {
 		v, err := p.query(ctx, c.query, at)

@@ -41,6 +41,7 @@ const (
 	DefaultMaxP99Ratio        = 1.5
 	DefaultMaxDriftPSI        = 0.2
 	DefaultConfidence         = 0.95
+	DefaultMinFeedback        = 50
 )
 
 // DefaultSteps are the canary weights of a rollout that gives none.
@@ -183,6 +184,11 @@ type rollout struct {
 	// audit entry left. Both are the controller goroutine's.
 	actor   string
 	audited auditState
+	// feedback is the versions' feedback counts at the last interval's
+	// end, [canary, stable] × (labelled, correct), of the versions in
+	// feedbackOf; the controller goroutine's.
+	feedback   [2][2]int64
+	feedbackOf [2]int64
 }
 
 // control is a manual control and the operator who asked for it.
@@ -201,6 +207,7 @@ type figures struct {
 	canaryRequests, canaryErrors, stableRequests int64
 	p99                                          check.Result
 	drift                                        *check.Result // nil: no drift check
+	accuracy                                     *check.Result // nil: no feedback check
 }
 
 // DefaultScrapeLag is how long after a step's instant its Prometheus
@@ -218,6 +225,7 @@ func withRolloutDefaults(r Rollout) Rollout {
 	r.MaxP99Ratio = cmp.Or(r.MaxP99Ratio, DefaultMaxP99Ratio)
 	r.MaxDriftPSI = cmp.Or(r.MaxDriftPSI, DefaultMaxDriftPSI)
 	r.Confidence = cmp.Or(r.Confidence, DefaultConfidence)
+	r.MinFeedback = cmp.Or(r.MinFeedback, DefaultMinFeedback)
 	if r.PrometheusURL != "" && r.ScrapeLagSeconds == 0 {
 		r.ScrapeLagSeconds = DefaultScrapeLag.Seconds()
 	}
@@ -259,6 +267,17 @@ func (r *Router) startRollout(model string, doc *Document) *rollout {
 	}
 	ro.setWeight(0, spec.Steps[0])
 	ro.audited = auditState{Phase: PhaseProgressing, Step: 0, Weight: ro.status.Weight}
+	if fb := r.opts.Feedback; fb != nil && spec.MinAccuracyRatio > 0 {
+		// The feedback counts at the start: the first interval counts
+		// from here.
+		cv, sv := ro.versions()
+		ro.feedback[0][0], ro.feedback[0][1] = fb.Counts(model, cv)
+		ro.feedback[1][0], ro.feedback[1][1] = fb.Counts(model, sv)
+		ro.feedbackOf = [2]int64{cv, sv}
+	}
+	if spec.MinAccuracyRatio > 0 && r.opts.Feedback == nil && ro.shared == nil {
+		ro.status.Skipped = append(ro.status.Skipped, "accuracy_ratio: feedback is off on this server")
+	}
 	ro.stable.Store(new(intervalStats))
 	ro.canary.Store(new(intervalStats))
 	r.log.Info("rollout started", "model", model, "stable", spec.Stable.String(), "canary", spec.Canary.String(), "weight", spec.Steps[0],
@@ -488,7 +507,32 @@ func (ro *rollout) localFigures(canary, stable *intervalStats) figures {
 			f.drift = &d
 		}
 	}
+	f.accuracy = ro.localAccuracy()
 	return f
+}
+
+// localAccuracy is the feedback check on this replica's feedback in the
+// interval: the differences of the versions' counts since the last one.
+// Nil without min_accuracy_ratio or without feedback.
+func (ro *rollout) localAccuracy() *check.Result {
+	sp := ro.spec
+	fb := ro.r.opts.Feedback
+	if sp.MinAccuracyRatio <= 0 || fb == nil {
+		return nil
+	}
+	cv, sv := ro.versions()
+	var now [2][2]int64
+	now[0][0], now[0][1] = fb.Counts(ro.model, cv)
+	now[1][0], now[1][1] = fb.Counts(ro.model, sv)
+	prev := ro.feedback
+	if ro.feedbackOf != [2]int64{cv, sv} {
+		// Other versions than at the last count (a label moved, or they
+		// were not loaded): this interval counts from now.
+		prev = now
+	}
+	r := check.AccuracyRatio(now[0][1]-prev[0][1], now[0][0]-prev[0][0], now[1][1]-prev[1][1], now[1][0]-prev[1][0],
+		sp.MinAccuracyRatio, int64(sp.MinFeedback), sp.Confidence)
+	return &r
 }
 
 // decide runs an interval's checks on its figures and moves the
@@ -504,6 +548,9 @@ func (ro *rollout) decide(now time.Time, f figures) bool {
 	iv.Checks = append(iv.Checks, check.ErrorRate(f.canaryErrors, f.canaryRequests, sp.MaxErrorRate, sp.Confidence), f.p99)
 	if f.drift != nil {
 		iv.Checks = append(iv.Checks, *f.drift)
+	}
+	if f.accuracy != nil {
+		iv.Checks = append(iv.Checks, *f.accuracy)
 	}
 	failed, inconclusive := 0, 0
 	for _, c := range iv.Checks {
@@ -652,6 +699,11 @@ func (ro *rollout) sharedFigures(ctx context.Context, at time.Time) (figures, er
 		psi, p, n := compareBins(cb, sb)
 		d := check.Drift(psi, p, n, sp.MaxDriftPSI, sp.Confidence)
 		f.drift = &d
+	}
+	if sp.MinAccuracyRatio > 0 {
+		a := check.AccuracyRatio(pf.canaryCorrect, pf.canaryLabelled, pf.stableCorrect, pf.stableLabelled,
+			sp.MinAccuracyRatio, int64(sp.MinFeedback), sp.Confidence)
+		f.accuracy = &a
 	}
 	return f, nil
 }

@@ -101,6 +101,16 @@ type Options struct {
 	Drift DriftComparer
 	// Audit receives the rollout controller's decisions. Default: none.
 	Audit *audit.Log
+	// Feedback gives the versions' ground-truth feedback for a rollout's
+	// min_accuracy_ratio check (package monitoring/feedback). Default:
+	// none, and the check is skipped.
+	Feedback FeedbackCounter
+}
+
+// FeedbackCounter gives a version's labelled feedback answers and the
+// correct ones, over its life, the last answer of each request.
+type FeedbackCounter interface {
+	Counts(model string, version int64) (labelled, correct int64)
 }
 
 // Router decides which version of a model serves each request.

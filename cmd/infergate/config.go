@@ -174,6 +174,29 @@ type Config struct {
 		// MaxFiles is how many rotated files are kept. Default 5.
 		MaxFiles int `yaml:"max_files"`
 	} `yaml:"audit"`
+
+	// Feedback is ground-truth feedback (package monitoring/feedback).
+	Feedback struct {
+		// Enabled remembers each request's prediction for POST
+		// /v2/models/{m}/feedback. Default true.
+		Enabled bool `yaml:"enabled"`
+		// MaxIDs bounds the requests remembered. Default 100000.
+		MaxIDs int `yaml:"max_ids"`
+		// TTL is how long a request can get feedback. Default 1h.
+		TTL time.Duration `yaml:"ttl"`
+		// Window is what infergate_feedback_accuracy and _mae cover.
+		// Default 10m.
+		Window time.Duration `yaml:"window"`
+		// Peers are the other replicas, host:port each; a DNS name
+		// stands for each of its addresses (the headless Service in
+		// Kubernetes). Feedback for a request another replica served is
+		// forwarded there. Default: none.
+		Peers []string `yaml:"peers"`
+		// Advertise is this replica's host:port as the peers reach it
+		// (in Kubernetes "${POD_IP}:8000"); generated request ids end in
+		// "@" and it. Default: none.
+		Advertise string `yaml:"advertise"`
+	} `yaml:"feedback"`
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
 	ResponseCache struct {
@@ -284,6 +307,7 @@ func defaultConfig() Config {
 	c.GRPC.Address = "0.0.0.0"
 	c.GRPC.Port = 8001
 	c.Admin.Address = "127.0.0.1"
+	c.Feedback.Enabled = true
 	return c
 }
 
@@ -358,6 +382,10 @@ func (c *Config) validate() error {
 		return errors.New("tls: cert_file and key_file go together")
 	case c.Audit.MaxBytes < 0 || c.Audit.MaxFiles < 0:
 		return errors.New("audit: max_bytes and max_files must not be negative")
+	case c.Feedback.MaxIDs < 0 || c.Feedback.TTL < 0 || c.Feedback.Window < 0:
+		return errors.New("feedback: max_ids, ttl and window must not be negative")
+	case c.Feedback.Window > 0 && c.Feedback.Window < 10*time.Millisecond:
+		return fmt.Errorf("feedback.window: %v is shorter than 10ms", c.Feedback.Window)
 	case c.HTTP.MaxJSONBytes <= 0:
 		return fmt.Errorf("http.max_json_bytes: must be positive, got %d", c.HTTP.MaxJSONBytes)
 	case c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0:

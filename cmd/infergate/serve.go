@@ -21,6 +21,7 @@ import (
 	"github.com/infergate/infergate/gateway"
 	infergrpc "github.com/infergate/infergate/grpc"
 	"github.com/infergate/infergate/monitoring"
+	"github.com/infergate/infergate/monitoring/feedback"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 	"github.com/infergate/infergate/runtime"
@@ -143,6 +144,20 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	}
 	gopts.Audit = trail
 	rto := router.Options{Persist: c.ModelControl != "none", PollInterval: ro.PollInterval, Logger: log, Audit: trail}
+	var fb *feedback.Store
+	if c.Feedback.Enabled {
+		for _, p := range c.Feedback.Peers {
+			if _, _, err := net.SplitHostPort(p); err != nil {
+				return fmt.Errorf("feedback.peers: %q: want host:port", p)
+			}
+		}
+		fb = feedback.New(feedback.Options{MaxIDs: c.Feedback.MaxIDs, TTL: c.Feedback.TTL, Window: c.Feedback.Window})
+		if mon != nil {
+			mon.Registry().MustRegister(fb)
+		}
+		gopts.Feedback, gopts.FeedbackPeers, gopts.Advertise = fb, c.Feedback.Peers, c.Feedback.Advertise
+		rto.Feedback = fb
+	}
 	if mon != nil {
 		rto.Observer, rto.Drift = mon, mon
 	}
@@ -206,7 +221,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			return fmt.Errorf("grpc listener: %w", err)
 		}
 		gopt := infergrpc.Options{
-			Version: version, Logger: log, Router: rt, Access: srv, Audit: trail,
+			Version: version, Logger: log, Router: rt, Access: srv, Audit: trail, Feedback: fb, Advertise: c.Feedback.Advertise,
 			MaxMessageSize:    cmp.Or(c.GRPC.MaxMessageBytes, c.HTTP.MaxRequestBodyBytes),
 			ModelControl:      c.ModelControl,
 			StrictReadiness:   c.StrictReadiness,

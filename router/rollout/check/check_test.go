@@ -513,3 +513,36 @@ func TestP99RatioHistogram(t *testing.T) {
 		t.Errorf("decreasing counts: %s", r.Reason)
 	}
 }
+
+func TestAccuracyRatio(t *testing.T) {
+	tests := []struct {
+		name           string
+		cc, cn, sc, sn int64
+		minRatio       float64
+		minFeedback    int64
+		want           Verdict
+		reason         string
+	}{
+		{"too few canary answers", 10, 10, 900, 1000, 0.95, 50, Inconclusive, "fewer than min_feedback 50"},
+		{"too few stable answers", 900, 1000, 10, 10, 0.95, 50, Inconclusive, "fewer than min_feedback 50"},
+		{"clearly worse", 600, 1000, 900, 1000, 0.95, 50, Fail, "upper bound"},
+		{"as good, enough answers", 900, 1000, 900, 1000, 0.9, 50, Pass, "lower bound"},
+		{"as good, too little data to pass 0.99", 90, 100, 90, 100, 0.99, 50, Inconclusive, "straddle"},
+		{"better", 990, 1000, 800, 1000, 1, 50, Pass, "lower bound"},
+		{"stable never right", 50, 100, 0, 100, 0.9, 50, Pass, "lower bound"},
+		{"bad counts", 11, 10, 5, 10, 0.9, 1, Inconclusive, "more correct"},
+		{"bad ratio", 1, 10, 5, 10, 0, 1, Inconclusive, "not positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := AccuracyRatio(tt.cc, tt.cn, tt.sc, tt.sn, tt.minRatio, tt.minFeedback, 0.95)
+			if r.Verdict != tt.want || !strings.Contains(r.Reason, tt.reason) || r.Name != "accuracy_ratio" {
+				t.Errorf("got %v %q, want %v containing %q", r.Verdict, r.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+	// The measured ratio: 0.6/0.9.
+	if r := AccuracyRatio(600, 1000, 900, 1000, 0.95, 50, 0.95); math.Abs(r.Value-2.0/3) > 1e-12 || !(r.Lower < r.Value && r.Value < r.Upper) {
+		t.Errorf("value %v in [%v, %v]", r.Value, r.Lower, r.Upper)
+	}
+}
