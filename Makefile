@@ -38,13 +38,18 @@ PROMETHEUS := /usr/bin/prometheus
 $(PROMETHEUS):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
 
-deps: $(ORT_LIB) $(MODELS) $(PROMETHEUS)
+# Debian's chromium: the console's tests drive it headless (chromedp).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+deps: $(ORT_LIB) $(MODELS) $(PROMETHEUS) $(CHROMIUM)
 	$(GO) mod download
 	cd test/packaging && $(GO) mod download
 
 build: bin/infergate
 
-bin/infergate: $(shell find cmd errdefs gateway repository runtime batching router monitoring -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+bin/infergate: $(shell find cmd errdefs gateway repository runtime batching router monitoring audit grpc -name '*.go' -not -name '*_test.go' 2>/dev/null) $(wildcard gateway/console/*.*) go.mod go.sum
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/infergate
 
 run: $(ORT_LIB) build
@@ -142,6 +147,15 @@ ROUNDS ?= 5
 .PHONY: bench-monitoring
 bench-monitoring: deps bench-models build bin/infergate-bench
 	scripts/bench-monitoring.sh $(BENCH_OUT)/monitoring $(ROUNDS)
+
+# The console's first render with 50 models in headless Chromium
+# (BenchmarkConsoleRender, render-ms), and the README's screenshot
+# (docs/console.png) from TestConsole.
+.PHONY: bench-console console-screenshot
+bench-console: deps
+	$(GO) test ./cmd/infergate/ -run '^$$' -bench ConsoleRender -benchtime 20x -count 3
+console-screenshot: deps
+	INFERGATE_CONSOLE_SCREENSHOT=$(CURDIR)/docs/console.png $(GO) test ./cmd/infergate/ -run '^TestConsole$$' -count=1
 
 # The README's drift screenshot (docs/drift-alarm.png): a gateway, a real
 # Prometheus and headless Chromium (Debian's, installed when missing).

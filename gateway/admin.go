@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/infergate/infergate/audit"
+	"github.com/infergate/infergate/gateway/console"
 	"github.com/infergate/infergate/repository"
 	"github.com/infergate/infergate/router"
 )
@@ -426,4 +429,59 @@ func (s *Server) auditEntries(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.writeJSON(ctx, out)
+}
+
+// HistoryReporter gives a model's figures over time (the monitoring
+// package's History); false when none of its versions is sampled.
+type HistoryReporter interface {
+	ModelHistory(model string) (any, bool)
+}
+
+// history answers GET /v2/repository/models/{m}/history.
+func (s *Server) history(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("model").(string)
+	m, err := s.repo.Model(name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	if s.opts.History == nil {
+		s.fail(ctx, &Error{Status: http.StatusNotFound, Msg: "no history: metrics are off (--allow-metrics=false)"})
+		return
+	}
+	out, ok := s.opts.History.ModelHistory(m.Name)
+	if !ok {
+		out = map[string]any{"model": m.Name, "versions": []any{}}
+	}
+	s.writeJSON(ctx, out)
+}
+
+// consoleFile serves the ops console (package console): the page at
+// /console, its script, style and uPlot under /console/.
+func (s *Server) consoleFile(ctx *fasthttp.RequestCtx) {
+	name, _ := ctx.UserValue("file").(string)
+	if name == "" {
+		name = "index.html"
+	}
+	b, err := fs.ReadFile(console.Files, name)
+	if err != nil || strings.HasSuffix(name, "/") {
+		s.fail(ctx, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no console file %q", name)})
+		return
+	}
+	switch path.Ext(name) {
+	case ".html":
+		ctx.SetContentType("text/html; charset=utf-8")
+	case ".js":
+		ctx.SetContentType("text/javascript; charset=utf-8")
+	case ".css":
+		ctx.SetContentType("text/css; charset=utf-8")
+	default:
+		ctx.SetContentType("text/plain; charset=utf-8")
+	}
+	h := &ctx.Response.Header
+	// Everything from this origin, no inline script, no framing.
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-cache")
+	ctx.SetBody(b)
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -138,6 +139,23 @@ func bearer(auth []byte) ([]byte, bool) {
 	return bytes.TrimSpace(auth[len(scheme):]), true
 }
 
+// basicPassword returns the password of an "Authorization: Basic
+// <base64(user:password)>" header value: a browser sends the admin token
+// that way to the console and the API calls it makes, after the console
+// asked with a Basic challenge. The user name is ignored.
+func basicPassword(auth []byte) ([]byte, bool) {
+	const scheme = "basic "
+	if len(auth) <= len(scheme) || !bytes.EqualFold(auth[:len(scheme)], []byte(scheme)) {
+		return nil, false
+	}
+	dec, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(auth[len(scheme):])))
+	if err != nil {
+		return nil, false
+	}
+	_, pass, ok := bytes.Cut(dec, []byte(":"))
+	return pass, ok && len(pass) > 0
+}
+
 // reload reads the token file if it changed; with ts.mu held or before
 // ts is shared.
 func (ts *tokenSource) reload(now time.Time) error {
@@ -206,7 +224,10 @@ func (g *adminGuard) checkToken(auth []byte, scope Scope, trusted, loopback bool
 	}
 	presented, ok := bearer(auth)
 	if !ok {
-		return "", unauthenticated("the Authorization header must be Bearer <token>")
+		presented, ok = basicPassword(auth)
+	}
+	if !ok {
+		return "", unauthenticated("the Authorization header must be Bearer <token> (or, for the console in a browser, Basic with the token as the password)")
 	}
 	i := match(g.tokens, presented, time.Now())
 	switch {
@@ -226,7 +247,13 @@ func (s *Server) adminOnly(trusted bool, scope Scope, h fasthttp.RequestHandler)
 		actor, err := s.guard.Load().check(ctx, scope, trusted)
 		if err != nil {
 			if errdefs.KindOf(err) == errdefs.Unauthenticated {
-				ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="infergate"`)
+				if bytes.HasPrefix(ctx.Path(), []byte("/console")) {
+					// A browser asks for credentials on a Basic challenge
+					// and sends them on the page's API calls too.
+					ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="infergate console (any user, the admin token as password)", charset="UTF-8"`)
+				} else {
+					ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="infergate"`)
+				}
 			}
 			s.fail(ctx, err)
 			return
@@ -334,7 +361,10 @@ func (g *inferenceGuard) callerOf(auth []byte) (tenant string, err error) {
 	}
 	presented, ok := bearer(auth)
 	if !ok {
-		return "", unauthenticated("the Authorization header must be Bearer <token>")
+		presented, ok = basicPassword(auth)
+	}
+	if !ok {
+		return "", unauthenticated("the Authorization header must be Bearer <token> (or, for the console in a browser, Basic with the token as the password)")
 	}
 	i := match(g.tokens, presented, time.Now())
 	if i < 0 {

@@ -134,6 +134,11 @@ type Options struct {
 	// /v2/repository/audit. Default: none, and the endpoint answers an
 	// empty list.
 	Audit *audit.Log
+	// History, when not nil, serves GET
+	// /v2/repository/models/{m}/history: each loaded version's request
+	// rate, latency and drift over time, for the console. Default: none
+	// (404).
+	History HistoryReporter
 	// Feedback remembers which version answered each inference request
 	// and its prediction, and takes POST /v2/models/{m}/feedback.
 	// Default: none, and every id is unknown (404).
@@ -368,6 +373,9 @@ func (s *Server) adminRoutes(r *fastrouter.Router, trusted bool) {
 	r.GET("/v2/repository/models", s.adminOnly(trusted, ScopeRead, s.modelSummaries))
 	r.GET("/v2/repository/models/{model}", s.adminOnly(trusted, ScopeRead, s.modelSummary))
 	r.GET("/v2/repository/audit", s.adminOnly(trusted, ScopeRead, s.auditEntries))
+	r.GET("/v2/repository/models/{model}/history", s.adminOnly(trusted, ScopeRead, s.history))
+	r.GET("/console", s.adminOnly(trusted, ScopeRead, s.consoleFile))
+	r.GET("/console/{file:*}", s.adminOnly(trusted, ScopeRead, s.consoleFile))
 	r.GET("/v2/repository/models/{model}/labels", s.adminOnly(trusted, ScopeRead, s.labels))
 	r.PUT("/v2/repository/models/{model}/labels/{label}", s.adminOnly(trusted, ScopeWrite, s.setLabel))
 	r.DELETE("/v2/repository/models/{model}/labels/{label}", s.adminOnly(trusted, ScopeWrite, s.deleteLabel))

@@ -197,6 +197,14 @@ type Config struct {
 		// "@" and it. Default: none.
 		Advertise string `yaml:"advertise"`
 	} `yaml:"feedback"`
+
+	// Console is the ops console at /console.
+	Console struct {
+		// HistoryInterval is how often each version's figures are
+		// sampled for the console's charts (an hour of samples is kept
+		// at the default). Default 10s.
+		HistoryInterval time.Duration `yaml:"history_interval"`
+	} `yaml:"console"`
 	// ResponseCache is the response cache that models enable with
 	// response_cache: {enable: true} in their config.yaml.
 	ResponseCache struct {
@@ -382,6 +390,8 @@ func (c *Config) validate() error {
 		return errors.New("tls: cert_file and key_file go together")
 	case c.Audit.MaxBytes < 0 || c.Audit.MaxFiles < 0:
 		return errors.New("audit: max_bytes and max_files must not be negative")
+	case c.Console.HistoryInterval < 0 || (c.Console.HistoryInterval > 0 && c.Console.HistoryInterval < 10*time.Millisecond):
+		return fmt.Errorf("console.history_interval: %v must be at least 10ms", c.Console.HistoryInterval)
 	case c.Feedback.MaxIDs < 0 || c.Feedback.TTL < 0 || c.Feedback.Window < 0:
 		return errors.New("feedback: max_ids, ttl and window must not be negative")
 	case c.Feedback.Window > 0 && c.Feedback.Window < 10*time.Millisecond:

@@ -12,6 +12,7 @@ import (
 	"os"
 	goruntime "runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -111,6 +112,15 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		ro.Observer = mon
 		gopts.Requests, gopts.Drift, gopts.Statistics = mon, mon, mon
 		gopts.Metrics = fasthttpadaptor.NewFastHTTPHandler(mon.Handler())
+		hist := monitoring.NewHistory(mon, monitoring.HistoryOptions{Interval: c.Console.HistoryInterval})
+		gopts.History = hist
+		hctx, stopHistory := context.WithCancel(ctx)
+		var sampling sync.WaitGroup
+		sampling.Go(func() { hist.Run(hctx) })
+		defer func() {
+			stopHistory()
+			sampling.Wait()
+		}()
 	}
 	switch c.ModelControl {
 	case "poll":
