@@ -91,7 +91,7 @@ func startBinary(t *testing.T, port int, args ...string) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	args = append(args, "--grpc-port", "0") // a free port: never make run's 8001
 	cmd := exec.CommandContext(ctx, binary(t), args...)
-	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB="+onnxruntime(t), "INFERGATE_ADMIN_TOKEN=")
+	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB="+onnxruntime(t), "INFERGATE_ADMIN_TOKEN=", "POD_NAME=infergate-test", "POD_IP=127.0.0.1")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -160,7 +160,8 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB="+onnxruntime(t))
+	// What the Deployment's env gives a pod.
+	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB="+onnxruntime(t), "POD_NAME=infergate-test", "POD_IP=127.0.0.1")
 	b, err := cmd.CombinedOutput()
 	return string(b), err
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -28,7 +29,8 @@ var update = flag.Bool("update", false, "write configs/k8s/base/prometheusrule.y
 type objects struct {
 	deployment    *appsv1.Deployment
 	configMap     *corev1.ConfigMap
-	service       *corev1.Service
+	service       *corev1.Service // the one the ServiceMonitor selects
+	peers         *corev1.Service // the headless one (feedback.peers)
 	pdb           *policyv1.PodDisruptionBudget
 	hpa           *autoscalingv2.HorizontalPodAutoscaler
 	pvcs          map[string]*corev1.PersistentVolumeClaim
@@ -59,8 +61,13 @@ func build(t *testing.T, dir string) *objects {
 			o.configMap = &corev1.ConfigMap{}
 			into = o.configMap
 		case "Service":
-			o.service = &corev1.Service{}
-			into = o.service
+			svc := &corev1.Service{}
+			if r.GetName() == "infergate-peers" || strings.HasSuffix(r.GetName(), "-infergate-peers") {
+				o.peers = svc
+			} else {
+				o.service = svc
+			}
+			into = svc
 		case "PodDisruptionBudget":
 			o.pdb = &policyv1.PodDisruptionBudget{}
 			into = o.pdb
@@ -85,7 +92,7 @@ func build(t *testing.T, dir string) *objects {
 		}
 		o.namespaceSeen[r.GetNamespace()] = true
 	}
-	for what, got := range map[string]bool{"Deployment": o.deployment != nil, "ConfigMap": o.configMap != nil, "Service": o.service != nil,
+	for what, got := range map[string]bool{"Deployment": o.deployment != nil, "ConfigMap": o.configMap != nil, "Service": o.service != nil, "headless Service": o.peers != nil,
 		"PodDisruptionBudget": o.pdb != nil, "HorizontalPodAutoscaler": o.hpa != nil, "ServiceMonitor": o.monitor != nil, "PrometheusRule": o.rule != nil} {
 		if !got {
 			t.Errorf("%s: no %s", dir, what)
@@ -108,6 +115,13 @@ type gatewayConfig struct {
 		TrustLoopback *bool `json:"trust_loopback"`
 	} `json:"admin"`
 	ModelControl string `json:"model_control_mode"`
+	Audit        struct {
+		File string `json:"file"`
+	} `json:"audit"`
+	Feedback struct {
+		Peers     []string `json:"peers"`
+		Advertise string   `json:"advertise"`
+	} `json:"feedback"`
 }
 
 // TestKubernetesManifests builds the base and the example overlay with
@@ -238,10 +252,11 @@ func checkObjects(t *testing.T, o *objects) {
 
 	// Service, monitor, PDB and HPA point at the Deployment.
 	labels := d.Spec.Template.Labels
+	scrapedOnce := false // the ServiceMonitor does not select the headless Service
 	if o.pdb.Spec.Selector == nil || d.Spec.Selector == nil {
 		t.Fatal("the PodDisruptionBudget or the Deployment has no selector")
 	}
-	for what, sel := range map[string]map[string]string{"Service": o.service.Spec.Selector, "PodDisruptionBudget": o.pdb.Spec.Selector.MatchLabels,
+	for what, sel := range map[string]map[string]string{"Service": o.service.Spec.Selector, "headless Service": o.peers.Spec.Selector, "PodDisruptionBudget": o.pdb.Spec.Selector.MatchLabels,
 		"Deployment": d.Spec.Selector.MatchLabels, "ServiceMonitor": o.monitor.Spec.Selector.MatchLabels} {
 		if len(sel) == 0 {
 			t.Errorf("%s: no selector", what)
@@ -253,7 +268,38 @@ func checkObjects(t *testing.T, o *objects) {
 			if what == "ServiceMonitor" && o.service.Labels[k] != v {
 				t.Errorf("the ServiceMonitor selects %s=%s, which the Service lacks", k, v)
 			}
+			if what == "ServiceMonitor" && o.peers.Labels[k] != v {
+				scrapedOnce = true
+			}
 		}
+	}
+	if !scrapedOnce {
+		t.Error("the ServiceMonitor selects the headless Service too: every pod would be scraped twice")
+	}
+	// The headless Service is feedback.peers, on the HTTP port, and every
+	// pod is its address; advertise is the pod's own.
+	if o.peers.Spec.ClusterIP != "None" {
+		t.Errorf("the peers Service has clusterIP %q, want None (headless)", o.peers.Spec.ClusterIP)
+	}
+	if want := o.peers.Name + ":" + itoa(cfg.HTTP.Port); !slices.Equal(cfg.Feedback.Peers, []string{want}) {
+		t.Errorf("feedback.peers %v, want [%s] (the headless Service)", cfg.Feedback.Peers, want)
+	}
+	if cfg.Feedback.Advertise != "${POD_IP}:"+itoa(cfg.HTTP.Port) {
+		t.Errorf("feedback.advertise %q, want the pod's IP and HTTP port", cfg.Feedback.Advertise)
+	}
+	// Every ${VAR} of the config is in the container's environment, and
+	// the audit file is a pod's own on the audit volume.
+	env := map[string]bool{}
+	for _, e := range c.Env {
+		env[e.Name] = true
+	}
+	for _, m := range regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`).FindAllStringSubmatch(cfgText, -1) {
+		if !env[m[1]] {
+			t.Errorf("the config refers to ${%s}, which the container's env lacks", m[1])
+		}
+	}
+	if !strings.HasPrefix(cfg.Audit.File, "/var/lib/infergate/audit/") || !strings.Contains(cfg.Audit.File, "${POD_NAME}") {
+		t.Errorf("audit.file %q: want a file a pod under the audit volume", cfg.Audit.File)
 	}
 	svcPorts := map[string]bool{}
 	wantPorts := map[string]int{"http": cfg.HTTP.Port, "grpc": cfg.GRPC.Port}
