@@ -79,7 +79,8 @@ FUZZTIME_SHORT ?= 2s
 FUZZ_TARGETS := ./gateway/:FuzzDecodeJSON ./gateway/:FuzzDecodeBinary ./gateway/:FuzzDecodeFast \
 	./gateway/:FuzzHTTPRequest ./gateway/client/:FuzzDecodeResponse ./repository/:FuzzParseConfig \
 	./cmd/infergate/:FuzzGatewayConfig ./router/:FuzzParseDocument ./monitoring/drift/:FuzzParseReference \
-	./router/rollout/check/:FuzzErrorRate ./router/rollout/check/:FuzzDrift ./gateway/:FuzzLoadRequest ./grpc/:FuzzDecodeInputs
+	./router/rollout/check/:FuzzErrorRate ./router/rollout/check/:FuzzDrift ./gateway/:FuzzLoadRequest ./grpc/:FuzzDecodeInputs \
+	./audit/:FuzzScan ./gateway/:FuzzParseFeedback
 define fuzz_all
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "== fuzz $$name ($$pkg, $(1))"; \
