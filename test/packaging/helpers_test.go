@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -89,7 +91,9 @@ type server struct {
 func startBinary(t *testing.T, port int, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	args = append(args, "--grpc-port", "0") // a free port: never make run's 8001
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--grpc-port") }) {
+		args = append(args, "--grpc-port", "0") // a free port: never make run's 8001
+	}
 	cmd := exec.CommandContext(ctx, binary(t), args...)
 	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB="+onnxruntime(t), "INFERGATE_ADMIN_TOKEN=", "POD_NAME=infergate-test", "POD_IP=127.0.0.1")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }

@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -503,6 +504,9 @@ func TestKServe(t *testing.T) {
 		}
 	}
 	protocols, _, _ := unstructured.NestedStringSlice(rt.Object, "spec", "protocolVersions")
+	if !slices.Contains(protocols, "grpc-v2") {
+		t.Errorf("the runtime's protocolVersions %v lack grpc-v2", protocols)
+	}
 	if !onnx || !slices.Contains(protocols, "v2") {
 		t.Errorf("supportedModelFormats %v, protocolVersions %v: want onnx and v2", formats, protocols)
 	}
@@ -522,10 +526,13 @@ func TestKServe(t *testing.T) {
 		t.Fatalf("container %s with ports %v: KServe wants kserve-container with its one HTTP port", c.Name, c.Ports)
 	}
 	port := itoa(int(c.Ports[0].ContainerPort))
-	free := freePort(t)
+	free, grpcFree := freePort(t), freePort(t)
 	argv := []string{"serve"}
+	grpcPort := false
 	for _, a := range c.Args {
 		switch a {
+		case "--grpc-port=9000":
+			a, grpcPort = "--grpc-port="+itoa(grpcFree), true
 		case "--model-repository=/mnt/models":
 			a = "--model-repository=" + filepath.Join(root(t), "configs", "example-repository")
 		case "--http-port=" + port:
@@ -541,7 +548,15 @@ func TestKServe(t *testing.T) {
 	if !slices.Contains(c.Args, "--admin-trust-loopback=false") {
 		t.Error("the runtime trusts loopback: KServe's queue-proxy makes every request come from 127.0.0.1")
 	}
+	if !grpcPort {
+		t.Error("the runtime does not serve gRPC on 9000 (--grpc-port=9000), where KServe's grpc-v2 predictors expect it")
+	}
 	s := startBinary(t, free, argv...)
+	if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+itoa(grpcFree), 5*time.Second); err != nil {
+		t.Errorf("the gRPC port: %v", err)
+	} else {
+		conn.Close()
+	}
 	s.mustGet(t, "/v2/health/ready")
 	s.mustGet(t, "/v2/models/mlp/ready")
 	if status, _ := s.get(t, "/v2/repository/index"); status == 200 {
