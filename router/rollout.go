@@ -341,6 +341,18 @@ func (ro *rollout) ended() bool {
 	}
 }
 
+// decided reports whether the rollout has ended or reached its outcome
+// (it is then writing its final document): a control would be taken by
+// no one.
+func (ro *rollout) decided() bool {
+	if ro.ended() {
+		return true
+	}
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	return ro.status.Phase == PhasePromoted || ro.status.Phase == PhaseRolledBack
+}
+
 // setDoc keeps the rest of a new document that carries the same rollout.
 func (ro *rollout) setDoc(doc *Document) {
 	ro.mu.Lock()
@@ -851,7 +863,7 @@ func (r *Router) Control(model, action, actor string) (*RolloutStatus, error) {
 	if ro == nil {
 		return nil, fmt.Errorf("%w: model %q has no rollout running", ErrNoRollout, m.Name)
 	}
-	if ro.ended() {
+	if ro.decided() {
 		return nil, fmt.Errorf("%w: model %q has no rollout running", ErrNoRollout, m.Name)
 	}
 	if ro.shared != nil && (action == "pause" || action == "resume") {

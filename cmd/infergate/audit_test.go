@@ -70,6 +70,16 @@ func TestAuditTrail(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	do("POST", "/v2/repository/models/m/rollout/abort", "", true) // refused: no rollout running
+	for { // the controller writes its final document: stable's split
+		_, b, _, _ := c.Do(ctx, "GET", "/v2/repository/models/m/routing", nil, nil)
+		if !strings.Contains(string(b), `"rollout":{`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no final document: %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	do("DELETE", "/v2/repository/models/m/routing", "", false)
 	if _, err := g.RepositoryModelUnload(ctx, &inference.RepositoryModelUnloadRequest{ModelName: "m"}); err != nil {
 		t.Fatal(err)
