@@ -182,8 +182,9 @@ type rollout struct {
 	// actor is the operator of the manual control being applied ("":
 	// the controller decides by itself); audited the state the last
 	// audit entry left. Both are the controller goroutine's.
-	actor   string
-	audited auditState
+	actor         string
+	audited       auditState
+	promoteChecks []check.Result // the last step's, for the promotion's entry
 	// feedback is the versions' feedback counts at the last interval's
 	// end, [canary, stable] × (labelled, correct), of the versions in
 	// feedbackOf; the controller goroutine's.
@@ -458,6 +459,15 @@ func (ro *rollout) record(iv Interval, phase string) {
 func (ro *rollout) auditDecision(iv Interval, phase string) {
 	if ro.r.opts.Audit == nil {
 		return
+	}
+	if iv.Decision == "promote" && phase != PhasePromoted {
+		// The last step's checks passed: the promotion that follows is
+		// the entry, with these checks.
+		ro.promoteChecks = iv.Checks
+		return
+	}
+	if iv.Checks == nil {
+		iv.Checks, ro.promoteChecks = ro.promoteChecks, nil
 	}
 	after := auditState{Phase: phase, Step: iv.Step, Weight: iv.Weight}
 	e := audit.Entry{Time: iv.At, Actor: ro.actor, Action: "rollout." + strings.ReplaceAll(iv.Decision, " ", ""), Model: ro.model,

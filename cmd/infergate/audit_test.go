@@ -70,7 +70,8 @@ func TestAuditTrail(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	do("POST", "/v2/repository/models/m/rollout/abort", "", true) // refused: no rollout running
-	for {                                                         // the controller writes its final document: stable's split
+	// The controller writes its final document: stable's split.
+	for {
 		_, b, _, _ := c.Do(ctx, "GET", "/v2/repository/models/m/routing", nil, nil)
 		if !strings.Contains(string(b), `"rollout":{`) {
 			break

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,6 +126,30 @@ func TestRolloutOverHTTP(t *testing.T) {
 			if !strings.Contains(text, want) {
 				t.Errorf("scrape lacks %s", want)
 			}
+		}
+		// The audit trail has the document, each step the controller
+		// advanced, and its promotion (issue 15).
+		_, b, _, _ := cl.Do(context.Background(), "GET", "/v2/repository/audit?model=twin", nil, nil)
+		var entries []struct {
+			Actor, Action string
+			After         json.RawMessage
+		}
+		json.Unmarshal(b, &entries)
+		var got []string
+		for _, e := range entries {
+			if e.Action != "rollout.hold" {
+				got = append(got, e.Actor+" "+e.Action)
+			}
+		}
+		promotions := 0
+		for _, g := range got {
+			if g == "rollout-controller rollout.promote" {
+				promotions++
+			}
+		}
+		if len(got) < 3 || got[0] != "127.0.0.1 routing.set" || got[len(got)-1] != "rollout-controller rollout.promote" ||
+			!slices.Contains(got, "rollout-controller rollout.advance") || promotions != 1 {
+			t.Errorf("audit trail %q: want the routing.set, the controller's advances and its one promotion", got)
 		}
 	})
 	t.Run("erroring canary is rolled back", func(t *testing.T) {
