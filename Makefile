@@ -108,7 +108,7 @@ bench-models: $(BENCH_MODELS)
 # BENCH_OUT; server logs under BENCH_OUT/raw (ignored). About 4 minutes on
 # 2 cores.
 BENCH_OUT ?= benchmarks/results/$(shell date -u +%F)
-BENCH_SCENARIOS ?= $(addprefix benchmarks/scenarios/,mlp_small.yaml mlp_256.yaml mlp_2048.yaml ppocr_cls.yaml)
+BENCH_SCENARIOS ?= $(addprefix benchmarks/scenarios/,mlp_small.yaml mlp_256.yaml mlp_256_binary.yaml mlp_2048.yaml ppocr_cls.yaml)
 bench: deps bench-models build bin/infergate-bench
 	bin/infergate-bench suite --infergate bin/infergate --onnxruntime-lib $(ONNXRUNTIME_LIB) --out $(BENCH_OUT) $(if $(URL),--url $(URL)) $(BENCH_SCENARIOS)
 

@@ -200,6 +200,9 @@ type endpoint struct {
 	url   string // a gRPC endpoint's is host:port
 	proc  *process
 	grpc  bool // the KServe v2 gRPC protocol, raw contents
+	// metrics is the HTTP base URL whose /metrics counts the endpoint's
+	// batches: its own, or for a gRPC endpoint its process's.
+	metrics string
 }
 
 // runScenario measures ONNX Runtime in-process first, on otherwise idle
@@ -260,7 +263,7 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 			problem(label, err)
 			return nil
 		}
-		e := &endpoint{label: label, url: p.url, proc: p}
+		e := &endpoint{label: label, url: p.url, proc: p, metrics: p.url}
 		servers = append(servers, e)
 		return e
 	}
@@ -289,7 +292,7 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 		e := start(mode, []string{r.opts.Infergate, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0",
 			"--grpc-address", "127.0.0.1", "--grpc-port", strconv.Itoa(grpcPort), "--onnxruntime-lib", r.opts.ONNXRuntimeLib})
 		if e != nil && grpcPort != 0 {
-			servers = append(servers, &endpoint{label: ServerInfergateGRPC, url: net.JoinHostPort("127.0.0.1", strconv.Itoa(grpcPort)), grpc: true})
+			servers = append(servers, &endpoint{label: ServerInfergateGRPC, url: net.JoinHostPort("127.0.0.1", strconv.Itoa(grpcPort)), grpc: true, metrics: e.url})
 		}
 	}
 	if len(servers) == 0 {
@@ -405,10 +408,10 @@ func (r *runner) measureOpen(ctx context.Context, sc *Scenario, e *endpoint, rat
 // run runs the load against e. For infergate it also reads the mean rows
 // per ONNX Runtime execution over the run from its batch-size histogram.
 func (r *runner) run(ctx context.Context, sc *Scenario, e *endpoint, p *load.Payload, opts load.Options) (*load.Result, error) {
-	counted := e.label == ServerInfergate || e.label == ServerInfergateBatching
+	counted := e.label == ServerInfergate || e.label == ServerInfergateBatching || e.label == ServerInfergateGRPC
 	var before batchCount
 	if counted {
-		before, _ = scrapeBatches(ctx, e.url)
+		before, _ = scrapeBatches(ctx, e.metrics)
 	}
 	run := load.Run
 	if e.grpc {
@@ -420,7 +423,7 @@ func (r *runner) run(ctx context.Context, sc *Scenario, e *endpoint, p *load.Pay
 	}
 	res.Label, res.Scenario = e.label, sc.Name
 	if counted {
-		if after, err := scrapeBatches(ctx, e.url); err == nil && after.runs > before.runs {
+		if after, err := scrapeBatches(ctx, e.metrics); err == nil && after.runs > before.runs {
 			res.RowsPerExecution = (after.rows - before.rows) / (after.runs - before.runs)
 		}
 	}
