@@ -108,10 +108,14 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	f    *os.File
-	size int64
-	mem  []Entry // no file: the last MemoryEntries
+	mu     sync.Mutex
+	f      *os.File
+	size   int64
+	closed bool
+	// mem is the last MemoryEntries entries appended since Open: all
+	// there is without a file, and with one what Query answers from
+	// when they are enough.
+	mem []Entry
 	// failed counts entries that could not be written.
 	failed int64
 }
@@ -191,16 +195,25 @@ func (l *Log) Append(e Entry) error {
 	line = append(line, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return errors.New("audit: the trail is closed")
+	}
+	if len(l.mem) >= MemoryEntries {
+		l.mem = slices.Delete(l.mem, 0, len(l.mem)-MemoryEntries+1)
+	}
+	l.mem = append(l.mem, e)
 	if l.opts.File == "" {
-		if len(l.mem) >= MemoryEntries {
-			l.mem = slices.Delete(l.mem, 0, len(l.mem)-MemoryEntries+1)
-		}
-		l.mem = append(l.mem, e)
 		return nil
 	}
 	if err := l.write(line); err != nil {
 		l.failed++
 		l.log.Error("audit entry not written", "action", e.Action, "model", e.Model, "err", err)
+		// The write may have left part of a line: the next open ends it,
+		// so that the next entry is a line of its own.
+		if l.f != nil {
+			l.f.Close()
+			l.f = nil
+		}
 		return err
 	}
 	return nil
@@ -270,9 +283,11 @@ type Query struct {
 	Limit int
 }
 
-// Query returns the entries that q selects, oldest first, reading the
-// rotated files and the current one. Lines that are not whole entries
-// (a torn write) are skipped.
+// Query returns the entries that q selects, oldest first: from the
+// entries kept in memory when they hold the answer (the newest Limit
+// matches, or everything since Since), else from the rotated files and
+// the current one, read without holding up Append. Lines that are not
+// whole entries (a torn write) are skipped.
 func (l *Log) Query(q Query) ([]Entry, error) {
 	if l == nil {
 		return []Entry{}, nil
@@ -293,24 +308,46 @@ func (l *Log) Query(q Query) ([]Entry, error) {
 		}
 	}
 	l.mu.Lock()
-	if l.opts.File == "" {
-		for _, e := range l.mem {
-			add(e)
-		}
+	for _, e := range l.mem {
+		add(e)
+	}
+	covered := len(l.mem) > 0 && !q.Since.IsZero() && l.mem[0].Time.Before(q.Since)
+	if l.opts.File == "" || len(out) >= q.Limit || covered {
 		l.mu.Unlock()
 		return trim(out, q.Limit), nil
 	}
-	// The lock keeps a rotation from moving files under the reader.
-	defer l.mu.Unlock()
-	files := []string{}
-	for i := l.opts.MaxFiles; i >= 1; i-- {
-		files = append(files, rotated(l.opts.File, i))
-	}
-	files = append(files, l.opts.File)
-	for _, name := range files {
-		if err := readFile(name, add); err != nil {
-			return nil, err
+	// Open the files under the lock, so that a rotation cannot move them
+	// between two opens; read them after.
+	var files []*os.File
+	for i := l.opts.MaxFiles; i >= 0; i-- {
+		name := l.opts.File
+		if i > 0 {
+			name = rotated(l.opts.File, i)
 		}
+		f, err := os.Open(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			l.mu.Unlock()
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		files = append(files, f)
+	}
+	l.mu.Unlock()
+	out = out[:0]
+	var err error
+	for _, f := range files {
+		if err == nil {
+			err = scan(f, add)
+		}
+		f.Close()
+	}
+	if err != nil {
+		return nil, err
 	}
 	return trim(out, q.Limit), nil
 }
@@ -320,20 +357,6 @@ func trim(es []Entry, limit int) []Entry {
 		return es[len(es)-limit:]
 	}
 	return es
-}
-
-// readFile calls add for each whole entry of the file; a missing file
-// has none.
-func readFile(name string, add func(Entry)) error {
-	f, err := os.Open(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	defer f.Close()
-	return scan(f, add)
 }
 
 // scan reads entries from r, one a line, skipping the lines that are
@@ -375,6 +398,7 @@ func (l *Log) Close() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closed = true
 	if l.f == nil {
 		return nil
 	}

@@ -96,10 +96,18 @@ func TestTornLine(t *testing.T) {
 	}
 	r.Close()
 	l2, _ := Open(Options{File: name})
-	defer l2.Close()
 	got, _ = l2.Query(Query{})
 	if len(got) != 3 || got[2].Version != 3 {
 		t.Fatalf("after the restart: %+v, want versions 0, 1, 3", got)
+	}
+	// Served from memory once enough is there: the same answer.
+	l2.Append(entry(4, "m"))
+	if got, _ := l2.Query(Query{Limit: 1}); len(got) != 1 || got[0].Version != 4 {
+		t.Fatalf("the newest from memory: %+v", got)
+	}
+	l2.Close()
+	if err := l2.Append(entry(5, "m")); err == nil {
+		t.Error("an append after Close succeeded")
 	}
 }
 

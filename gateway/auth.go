@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -258,6 +259,10 @@ func (s *Server) adminOnly(trusted bool, scope Scope, h fasthttp.RequestHandler)
 			s.fail(ctx, err)
 			return
 		}
+		if err := s.crossOrigin(ctx); err != nil {
+			s.fail(ctx, err)
+			return
+		}
 		if len(ctx.Request.Header.Peek("Authorization")) == 0 {
 			// No token: the audit trail names the client's address.
 			actor = ctx.RemoteIP().String()
@@ -269,6 +274,25 @@ func (s *Server) adminOnly(trusted bool, scope Scope, h fasthttp.RequestHandler)
 		}
 		h(ctx)
 	}
+}
+
+// crossOrigin refuses the unsafe (non-GET) admin calls that a browser
+// makes from another site's page: a browser resends the console's Basic
+// credentials, and a loopback client needs none, so without it any page
+// could unload a model through the operator's browser. net/http's
+// CrossOriginProtection decides, from Sec-Fetch-Site and Origin; clients
+// that are not browsers send neither and pass.
+func (s *Server) crossOrigin(ctx *fasthttp.RequestCtx) error {
+	req := &http.Request{Method: string(ctx.Method()), Host: string(ctx.Host()), Header: http.Header{}}
+	for _, h := range []string{"Sec-Fetch-Site", "Origin"} {
+		if v := ctx.Request.Header.Peek(h); len(v) > 0 {
+			req.Header.Set(h, string(v))
+		}
+	}
+	if err := s.csrf.Check(req); err != nil {
+		return forbidden("a cross-origin request to the admin API from a browser is refused: " + err.Error())
+	}
+	return nil
 }
 
 func isLoopback(a net.Addr) bool {

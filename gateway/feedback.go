@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -124,7 +125,7 @@ func (s *Server) giveFeedback(ctx *fasthttp.RequestCtx) {
 }
 
 // forwardFeedback sends the request's feedback to the peers; true when
-// one of them took it (its answer is then the answer).
+// one of them took it or refused it (its answer is then the answer).
 func (s *Server) forwardFeedback(ctx *fasthttp.RequestCtx, model, id string) bool {
 	c, cancel := context.WithTimeout(context.Background(), feedbackTimeout)
 	defer cancel()
@@ -134,80 +135,130 @@ func (s *Server) forwardFeedback(ctx *fasthttp.RequestCtx, model, id string) boo
 		return false
 	}
 	if _, addr, ok := strings.Cut(id, "@"); ok {
-		switch {
-		case addr == s.opts.Advertise:
+		if addr == s.opts.Advertise {
 			return false // this replica's own, and gone
-		case slices.Contains(peers, addr):
+		}
+		if i := slices.IndexFunc(peers, func(p peer) bool { return p.addr == addr }); i >= 0 {
 			// The id names its replica (a peer: an id cannot send this
 			// replica anywhere else).
-			peers = []string{addr}
+			peers = peers[i : i+1]
 		}
 	}
-	type answer struct {
-		status int
-		body   []byte
+	// What the forwards send, copied once: the request is not to be read
+	// from several goroutines.
+	fwd := forward{model: model, body: slices.Clone(ctx.PostBody()), header: http.Header{}}
+	for _, h := range []string{"Authorization", HeaderRequestID} {
+		if v := ctx.Request.Header.Peek(h); len(v) > 0 {
+			fwd.header.Set(h, string(v))
+		}
 	}
-	answers := make(chan answer, len(peers))
+	answers := make([]peerAnswer, len(peers))
 	var wg sync.WaitGroup
-	for _, p := range peers {
+	for i, p := range peers {
 		wg.Go(func() {
-			st, b, err := s.postPeer(c, p, model, ctx)
-			if err != nil {
-				s.log.Warn("feedback: a peer did not answer", "peer", p, "err", err)
-				return
+			answers[i] = s.postPeer(c, p, fwd)
+			if answers[i].err != nil {
+				s.log.Warn("feedback: a peer did not answer", "peer", p.addr, "err", answers[i].err)
 			}
-			answers <- answer{st, b}
 		})
 	}
 	wg.Wait()
-	close(answers)
-	for a := range answers {
-		if a.status == http.StatusOK {
-			ctx.SetContentType("application/json")
-			ctx.SetBody(a.body)
-			return true
+	// The peer that took it answers; else one that knew the id and
+	// refused the feedback (400). Any other status (a peer's 401, 429 or
+	// 503) is not the serving replica's word: logged, and the id stays
+	// unknown.
+	for _, want := range []int{http.StatusOK, http.StatusBadRequest} {
+		for _, a := range answers {
+			if a.err == nil && a.status == want {
+				ctx.SetStatusCode(a.status)
+				ctx.SetContentType("application/json")
+				ctx.SetBody(a.body)
+				return true
+			}
 		}
-		if a.status != http.StatusNotFound {
-			// The peer knew the id and refused the feedback: its answer.
-			ctx.SetStatusCode(a.status)
-			ctx.SetContentType("application/json")
-			ctx.SetBody(a.body)
-			return true
+	}
+	for i, a := range answers {
+		if a.err == nil && a.status != http.StatusNotFound {
+			s.log.Warn("feedback: a peer refused the forward", "peer", peers[i].addr, "status", a.status, "body", string(a.body))
 		}
 	}
 	return false
 }
 
-// postPeer posts the request's body to a peer's feedback endpoint.
-func (s *Server) postPeer(c context.Context, addr, model string, from *fasthttp.RequestCtx) (int, []byte, error) {
+// forward is what a forward of feedback sends.
+type forward struct {
+	model  string
+	body   []byte
+	header http.Header
+}
+
+type peerAnswer struct {
+	status int
+	body   []byte
+	err    error
+}
+
+// postPeer posts the feedback to a peer's feedback endpoint. Over TLS
+// the peer's certificate is checked against the name in feedback.peers
+// that the address came from.
+func (s *Server) postPeer(c context.Context, p peer, f forward) peerAnswer {
 	scheme := "http://"
 	if s.opts.TLS != nil {
 		scheme = "https://"
 	}
-	req, err := http.NewRequestWithContext(c, http.MethodPost, scheme+addr+"/v2/models/"+url.PathEscape(model)+"/feedback", bytes.NewReader(from.PostBody()))
+	req, err := http.NewRequestWithContext(c, http.MethodPost, scheme+p.addr+"/v2/models/"+url.PathEscape(f.model)+"/feedback", bytes.NewReader(f.body))
 	if err != nil {
-		return 0, nil, err
+		return peerAnswer{err: err}
 	}
+	req.Header = f.header.Clone()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(headerForwarded, "1")
-	for _, h := range []string{"Authorization", HeaderRequestID} {
-		if v := from.Request.Header.Peek(h); len(v) > 0 {
-			req.Header.Set(h, string(v))
-		}
-	}
-	resp, err := s.peerClient.Do(req)
+	resp, err := s.peerClient(p.host).Do(req)
 	if err != nil {
-		return 0, nil, err
+		return peerAnswer{err: err}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b, err
+	return peerAnswer{status: resp.StatusCode, body: b, err: err}
 }
+
+// peerClient returns the HTTP client for the peers that host (a name of
+// feedback.peers) resolves to: one a name, so that TLS verifies each
+// against its own name.
+func (s *Server) peerClient(host string) *http.Client {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	if c := s.peerClients[host]; c != nil {
+		return c
+	}
+	tr := &http.Transport{MaxConnsPerHost: 16, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: feedbackTimeout}
+	if s.opts.TLS != nil {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	}
+	c := &http.Client{Transport: tr, Timeout: feedbackTimeout}
+	if s.peerClients == nil {
+		s.peerClients = map[string]*http.Client{}
+	}
+	s.peerClients[host] = c
+	return c
+}
+
+// closePeers closes the peer clients' idle connections.
+func (s *Server) closePeers() {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	for _, c := range s.peerClients {
+		c.CloseIdleConnections()
+	}
+}
+
+// peer is an address of feedback.peers, with the name it came from.
+type peer struct{ addr, host string }
 
 // peers resolves FeedbackPeers to addresses (a DNS name stands for each
 // of its addresses: a headless Service), without this replica's own.
-func (s *Server) peers(c context.Context) ([]string, error) {
-	var out []string
+func (s *Server) peers(c context.Context) ([]peer, error) {
+	var out []peer
 	var errs []error
 	for _, p := range s.opts.FeedbackPeers {
 		host, port, err := net.SplitHostPort(p)
@@ -221,8 +272,9 @@ func (s *Server) peers(c context.Context) ([]string, error) {
 			continue
 		}
 		for _, ip := range ips {
-			if a := net.JoinHostPort(ip, port); a != s.opts.Advertise && !slices.Contains(out, a) {
-				out = append(out, a)
+			a := net.JoinHostPort(ip, port)
+			if a != s.opts.Advertise && !slices.ContainsFunc(out, func(p peer) bool { return p.addr == a }) {
+				out = append(out, peer{addr: a, host: host})
 			}
 		}
 	}

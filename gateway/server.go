@@ -182,8 +182,10 @@ type Server struct {
 	// adminStopped: ShutdownAdmin ran, and ServeAdmin serves nothing.
 	adminStopped bool
 
-	idSuffix   string       // ends generated request ids: "@" + Advertise
-	peerClient *http.Client // forwards feedback to the peers; Shutdown closes its connections
+	idSuffix    string                      // ends generated request ids: "@" + Advertise
+	csrf        *http.CrossOriginProtection // the admin API's cross-origin check
+	peerMu      sync.Mutex
+	peerClients map[string]*http.Client // forward feedback, a client a peers name; Shutdown closes their connections
 }
 
 // New returns a Server for repo.
@@ -226,11 +228,8 @@ func New(repo *repository.Repository, opts Options) *Server {
 	if opts.Advertise != "" {
 		s.idSuffix = "@" + opts.Advertise
 	}
-	tr := &http.Transport{MaxConnsPerHost: 16, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: feedbackTimeout}
-	if opts.TLS != nil {
-		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	s.peerClient = &http.Client{Transport: tr, Timeout: feedbackTimeout}
+	s.csrf = http.NewCrossOriginProtection()
+
 	s.requests.New = func() any { return new(inferRequest) }
 	s.bodies = newBodyBudget(opts.MaxInflightBodyBytes, opts.MaxRequestBodySize, opts.ReadTimeout)
 	s.admit = newAdmission(opts.AdmissionLimit)
@@ -519,7 +518,7 @@ func (s *Server) drainBacklog(ctx context.Context) {
 // accepted are (drainBacklog), and waits for the requests in flight, or
 // for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	defer s.peerClient.CloseIdleConnections()
+	defer s.closePeers()
 	s.drainBacklog(ctx)
 	s.ShutdownAdmin(ctx)
 	err := s.srv.ShutdownWithContext(ctx)

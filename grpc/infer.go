@@ -1,7 +1,6 @@
 package grpc
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -46,6 +45,9 @@ func (h mdHeaders) Cookie(name string) []byte {
 	return nil
 }
 
+// streamKey marks the context of a stream's messages.
+type streamKey struct{}
+
 // ModelInfer runs one inference, as HTTP's POST .../infer does.
 func (s *Server) ModelInfer(ctx context.Context, req *inference.ModelInferRequest) (*inference.ModelInferResponse, error) {
 	resp, err := s.infer(ctx, req)
@@ -56,7 +58,7 @@ func (s *Server) ModelInfer(ctx context.Context, req *inference.ModelInferReques
 // response or its error in the stream (Triton's decoupled-free mode): an
 // error ends no stream.
 func (s *Server) ModelStreamInfer(stream grpclib.BidiStreamingServer[inference.ModelInferRequest, inference.ModelStreamInferResponse]) error {
-	ctx := stream.Context()
+	ctx := context.WithValue(stream.Context(), streamKey{}, true)
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -195,7 +197,13 @@ func (s *Server) infer(ctx context.Context, req *inference.ModelInferRequest) (r
 	}
 	d.Shadow(inputs, selected)
 	if s.opts.Feedback != nil {
-		s.opts.Feedback.Record(v.Model, v.Number, cmp.Or(req.GetId(), requestID(ctx, s.idSuffix)), selected)
+		// A stream's messages share its x-request-id: only their own ids
+		// name them.
+		id := req.GetId()
+		if _, stream := ctx.Value(streamKey{}).(bool); id == "" && !stream {
+			id = requestID(ctx, s.idSuffix)
+		}
+		s.opts.Feedback.Record(v.Model, v.Number, id, selected)
 	}
 	return encodeOutputs(v, req.GetId(), selected), nil
 }

@@ -529,20 +529,20 @@ func (ro *rollout) localFigures(canary, stable *intervalStats) figures {
 			f.drift = &d
 		}
 	}
-	f.accuracy = ro.localAccuracy()
+	cv, sv := ro.versions()
+	f.accuracy = ro.localAccuracy(cv, sv)
 	return f
 }
 
 // localAccuracy is the feedback check on this replica's feedback in the
 // interval: the differences of the versions' counts since the last one.
 // Nil without min_accuracy_ratio or without feedback.
-func (ro *rollout) localAccuracy() *check.Result {
+func (ro *rollout) localAccuracy(cv, sv int64) *check.Result {
 	sp := ro.spec
 	fb := ro.r.opts.Feedback
 	if sp.MinAccuracyRatio <= 0 || fb == nil {
 		return nil
 	}
-	cv, sv := ro.versions()
 	var now [2][2]int64
 	now[0][0], now[0][1] = fb.Counts(ro.model, cv)
 	now[1][0], now[1][1] = fb.Counts(ro.model, sv)
@@ -552,6 +552,7 @@ func (ro *rollout) localAccuracy() *check.Result {
 		// were not loaded): this interval counts from now.
 		prev = now
 	}
+	ro.feedback, ro.feedbackOf = now, [2]int64{cv, sv}
 	r := check.AccuracyRatio(now[0][1]-prev[0][1], now[0][0]-prev[0][0], now[1][1]-prev[1][1], now[1][0]-prev[1][0],
 		sp.MinAccuracyRatio, int64(sp.MinFeedback), sp.Confidence)
 	return &r
@@ -723,7 +724,8 @@ func (ro *rollout) sharedFigures(ctx context.Context, at time.Time) (figures, er
 		f.drift = &d
 	}
 	if sp.MinAccuracyRatio > 0 {
-		a := check.AccuracyRatio(pf.canaryCorrect, pf.canaryLabelled, pf.stableCorrect, pf.stableLabelled,
+		// increase() extrapolates each counter alone: keep correct ≤ labelled.
+		a := check.AccuracyRatio(min(pf.canaryCorrect, pf.canaryLabelled), pf.canaryLabelled, min(pf.stableCorrect, pf.stableLabelled), pf.stableLabelled,
 			sp.MinAccuracyRatio, int64(sp.MinFeedback), sp.Confidence)
 		f.accuracy = &a
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/infergate/infergate/router/rollout/check"
 )
 
 // TestRolloutStart: a PUT stamps started_at, keeps the running
@@ -56,5 +58,42 @@ func TestRolloutStart(t *testing.T) {
 	if _, err := ParseJSON([]byte(`{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "prometheus_url": "http://p:9090",
 		"prometheus_selector": "job=\"infergate\", namespace=~\"ml|ml-\\\\d\"", "started_at": "2026-12-02T10:00:00Z"}}`)); err != nil {
 		t.Errorf("a good document: %v", err)
+	}
+}
+
+// counts is a FeedbackCounter of fixed figures.
+type counts map[int64][2]int64
+
+func (c counts) Counts(_ string, v int64) (int64, int64) { return c[v][0], c[v][1] }
+
+// TestLocalAccuracy: each interval's feedback check counts the feedback
+// given since the last one, and counts again from now when the versions
+// change.
+func TestLocalAccuracy(t *testing.T) {
+	c := counts{2: {0, 0}, 1: {0, 0}}
+	ro := &rollout{r: &Router{opts: Options{Feedback: c}}, model: "m",
+		spec: withRolloutDefaults(Rollout{MinAccuracyRatio: 0.9, MinFeedback: 100}), feedbackOf: [2]int64{2, 1}}
+	step := func(canary, stable [2]int64) (int64, check.Verdict) {
+		c[2], c[1] = canary, stable
+		r := ro.localAccuracy(2, 1)
+		return r.Samples, r.Verdict
+	}
+	// Interval 1: 1000 right answers each: pass.
+	if n, v := step([2]int64{1000, 1000}, [2]int64{1000, 1000}); n != 1000 || v != check.Pass {
+		t.Errorf("interval 1: %d samples, %v", n, v)
+	}
+	// Interval 2: 50 more each: fewer than min_feedback in the interval.
+	if n, v := step([2]int64{1050, 1050}, [2]int64{1050, 1050}); n != 50 || v != check.Inconclusive {
+		t.Errorf("interval 2: %d samples, %v; want the interval's 50, inconclusive", n, v)
+	}
+	// Interval 3: 500 more each, the canary's all wrong: fail, whatever
+	// the first interval's good answers.
+	if n, v := step([2]int64{1550, 1050}, [2]int64{1550, 1550}); n != 500 || v != check.Fail {
+		t.Errorf("interval 3: %d samples, %v; want 500, fail", n, v)
+	}
+	// Other versions: this interval counts from now.
+	c[3] = [2]int64{5000, 5000}
+	if r := ro.localAccuracy(3, 1); r.Samples != 0 || r.Verdict != check.Inconclusive {
+		t.Errorf("new versions: %+v", r)
 	}
 }

@@ -182,6 +182,9 @@ type Config struct {
 		Enabled bool `yaml:"enabled"`
 		// MaxIDs bounds the requests remembered. Default 100000.
 		MaxIDs int `yaml:"max_ids"`
+		// MaxRows bounds their rows, all requests together. Default
+		// 1000000.
+		MaxRows int `yaml:"max_rows"`
 		// TTL is how long a request can get feedback. Default 1h.
 		TTL time.Duration `yaml:"ttl"`
 		// Window is what infergate_feedback_accuracy and _mae cover.
@@ -392,8 +395,8 @@ func (c *Config) validate() error {
 		return errors.New("audit: max_bytes and max_files must not be negative")
 	case c.Console.HistoryInterval < 0 || (c.Console.HistoryInterval > 0 && c.Console.HistoryInterval < 10*time.Millisecond):
 		return fmt.Errorf("console.history_interval: %v must be at least 10ms", c.Console.HistoryInterval)
-	case c.Feedback.MaxIDs < 0 || c.Feedback.TTL < 0 || c.Feedback.Window < 0:
-		return errors.New("feedback: max_ids, ttl and window must not be negative")
+	case c.Feedback.MaxIDs < 0 || c.Feedback.MaxRows < 0 || c.Feedback.TTL < 0 || c.Feedback.Window < 0:
+		return errors.New("feedback: max_ids, max_rows, ttl and window must not be negative")
 	case c.Feedback.Window > 0 && c.Feedback.Window < 10*time.Millisecond:
 		return fmt.Errorf("feedback.window: %v is shorter than 10ms", c.Feedback.Window)
 	case c.HTTP.MaxJSONBytes <= 0:

@@ -161,7 +161,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 				return fmt.Errorf("feedback.peers: %q: want host:port", p)
 			}
 		}
-		fb = feedback.New(feedback.Options{MaxIDs: c.Feedback.MaxIDs, TTL: c.Feedback.TTL, Window: c.Feedback.Window})
+		fb = feedback.New(feedback.Options{MaxIDs: c.Feedback.MaxIDs, MaxRows: c.Feedback.MaxRows, TTL: c.Feedback.TTL, Window: c.Feedback.Window})
 		if mon != nil {
 			mon.Registry().MustRegister(fb)
 		}

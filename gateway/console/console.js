@@ -101,13 +101,22 @@ function renderRouting(model, routing) {
   currentDoc = routing.routing || {};
   document.getElementById("routing-doc").textContent =
     `source: ${routing.source}${routing.persisted ? " (persisted)" : ""}\n` + JSON.stringify(routing.routing || {}, null, 2);
+  // A running rollout owns the split: the form would end it.
+  const apply = document.getElementById("split-apply");
+  apply.disabled = !!currentDoc.rollout;
+  apply.title = currentDoc.rollout ? "a rollout is running: abort or promote it first, or clear the document" : "";
   if (splitDirty) return;
-  const weights = {};
-  for (const t of currentDoc.split || []) if (t.version) weights[t.version] = t.weight;
-  const body = document.querySelector("#split tbody");
-  body.replaceChildren(...model.versions.filter(v => v.state === "READY").map(v =>
-    el("tr", {}, el("td", {}, "v" + v.version),
-      el("td", {}, el("input", { type: "number", min: "0", step: "any", name: "w" + v.version, "data-version": String(v.version), value: weights[v.version] ?? "" })))));
+  const byVersion = {}, byLabel = {};
+  for (const t of currentDoc.split || []) {
+    if (t.label) byLabel[t.label] = t.weight;
+    else if (t.version) byVersion[t.version] = t.weight;
+  }
+  const row = (name, attr, value, weight) => el("tr", {}, el("td", {}, name),
+    el("td", {}, el("input", { type: "number", step: "any", [attr]: value, value: weight ?? "" })));
+  const rows = model.versions.map(v => row(`v${v.version} (${v.state})`, "data-version", String(v.version), byVersion[v.version]));
+  const labels = new Set([...Object.keys(model.labels || {}), ...Object.keys(byLabel)]);
+  for (const l of [...labels].sort()) rows.push(row(`label ${l}`, "data-label", l, byLabel[l]));
+  document.querySelector("#split tbody").replaceChildren(...rows);
 }
 
 async function applySplit(ev) {
@@ -116,11 +125,11 @@ async function applySplit(ev) {
   const split = [];
   for (const input of document.querySelectorAll("#split input")) {
     const w = input.value === "" ? 0 : Number(input.value);
-    if (w !== 0) split.push({ version: Number(input.dataset.version), weight: w });
+    if (w === 0) continue;
+    split.push(input.dataset.label ? { label: input.dataset.label, weight: w } : { version: Number(input.dataset.version), weight: w });
   }
   const doc = Object.assign({}, currentDoc || {});
   delete doc.status;
-  delete doc.rollout;
   doc.split = split;
   const out = document.getElementById("split-result");
   out.dataset.state = "pending";
@@ -152,6 +161,10 @@ async function clearRouting() {
   refreshDetail();
 }
 
+function target(t) {
+  return t.label ? "label " + t.label : "v" + t.version;
+}
+
 function renderRollout(st) {
   const box = document.getElementById("rollout");
   if (!st) { box.replaceChildren("none"); box.className = "muted"; return; }
@@ -172,7 +185,7 @@ function renderRollout(st) {
   }
   hist.append(hb);
   box.replaceChildren(
-    el("div", { "data-phase": st.phase }, `${st.phase}: step ${st.step}, canary ${st.weight}% (stable v${st.stable.version || st.stable.label}, canary v${st.canary.version || st.canary.label})`),
+    el("div", { "data-phase": st.phase }, `${st.phase}: step ${st.step}, canary ${st.weight}% (stable ${target(st.stable)}, canary ${target(st.canary)})`),
     st.reason ? el("div", { class: "muted" }, st.reason) : "",
     (st.skipped_checks || []).length ? el("div", { class: "muted" }, "skipped: " + st.skipped_checks.join("; ")) : "",
     el("h3", {}, "Last interval"), checks, el("h3", {}, "History"), hist);

@@ -16,8 +16,9 @@
 // predicts class 1 above 0.5, and an integer label output is its own
 // class). A value's error is its distance to the first value.
 //
-// A Store holds at most Options.MaxIDs requests (the least recently
-// served go first) and forgets a request Options.TTL after it was
+// A Store holds at most Options.MaxIDs requests and Options.MaxRows rows
+// (the least recently served go first); a prediction that is not finite
+// is not remembered and forgets a request Options.TTL after it was
 // served. It starts no goroutine: expiry is checked on lookup, and the
 // window's buckets roll as time reaches them.
 //
@@ -56,8 +57,11 @@ import (
 // Defaults of Options.
 const (
 	DefaultMaxIDs = 100_000
-	DefaultTTL    = time.Hour
-	DefaultWindow = 10 * time.Minute
+	// DefaultMaxRows bounds the rows remembered over all requests: 8 MB
+	// of predictions.
+	DefaultMaxRows = 1_000_000
+	DefaultTTL     = time.Hour
+	DefaultWindow  = 10 * time.Minute
 	// buckets is how many buckets the window rolls through.
 	buckets = 10
 )
@@ -67,6 +71,11 @@ type Options struct {
 	// MaxIDs bounds the requests remembered (feedback.max_ids). Default
 	// DefaultMaxIDs.
 	MaxIDs int
+	// MaxRows bounds the rows remembered over every request
+	// (feedback.max_rows), so that large batches cannot hold much
+	// memory: past it the least recently served requests go first.
+	// Default DefaultMaxRows.
+	MaxRows int
 	// TTL is how long a request can get feedback after it was served
 	// (feedback.ttl). Default DefaultTTL.
 	TTL time.Duration
@@ -94,6 +103,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	ids      *simplelru.LRU[string, *record]
+	rows     int // the rows of the requests in ids
 	versions map[versionKey]*versionStats
 }
 
@@ -140,16 +150,19 @@ type bucket struct {
 // New returns an empty Store.
 func New(opts Options) *Store {
 	opts.MaxIDs = cmp.Or(opts.MaxIDs, DefaultMaxIDs)
+	opts.MaxRows = cmp.Or(opts.MaxRows, DefaultMaxRows)
 	opts.TTL = cmp.Or(opts.TTL, DefaultTTL)
 	opts.Window = cmp.Or(opts.Window, DefaultWindow)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	ids, err := simplelru.NewLRU[string, *record](opts.MaxIDs, nil)
+	s := &Store{opts: opts, bucket: opts.Window / buckets, versions: map[versionKey]*versionStats{}}
+	ids, err := simplelru.NewLRU(opts.MaxIDs, func(_ string, r *record) { s.rows -= len(r.preds) })
 	if err != nil { // only for a size ≤ 0
 		panic(err)
 	}
-	return &Store{opts: opts, bucket: opts.Window / buckets, ids: ids, versions: map[versionKey]*versionStats{}}
+	s.ids = ids
+	return s
 }
 
 func idKey(model, id string) string { return model + "\x00" + id }
@@ -168,12 +181,19 @@ func (s *Store) Record(model string, version int64, id string, outputs []runtime
 	r := &record{key: versionKey{model, version}, served: s.opts.Now(), preds: preds, classes: classes}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.ids.Peek(idKey(model, id)); ok && old.given != nil {
-		// Served again under the same id: its old feedback no longer
-		// stands for what was served.
-		s.retract(old)
+	if old, ok := s.ids.Peek(idKey(model, id)); ok {
+		if old.given != nil {
+			// Served again under the same id: its old feedback no
+			// longer stands for what was served.
+			s.retract(old)
+		}
+		s.rows -= len(old.preds) // replaced without an eviction
 	}
+	s.rows += len(preds)
 	s.ids.Add(idKey(model, id), r)
+	for s.rows > s.opts.MaxRows && s.ids.Len() > 1 {
+		s.ids.RemoveOldest()
+	}
 }
 
 // predict reads a request's prediction from its first output.
@@ -194,6 +214,9 @@ func predict(t *runtime.Tensor) (preds []float64, classes, ok bool) {
 		row := t.Data[r*per*size : (r+1)*per*size]
 		if !classes {
 			preds[r] = t.DataType.Float64(row)
+			if math.IsNaN(preds[r]) || math.IsInf(preds[r], 0) {
+				return nil, false, false // no prediction to judge
+			}
 			continue
 		}
 		best, arg := math.Inf(-1), 0

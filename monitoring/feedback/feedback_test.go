@@ -213,3 +213,26 @@ func BenchmarkRecord(b *testing.B) {
 		s.Record("m", 1, ids[i&(1<<16-1)], out)
 	}
 }
+
+// TestMaxRows: large requests are bounded by rows, not only by count.
+func TestMaxRows(t *testing.T) {
+	s := New(Options{MaxIDs: 1000, MaxRows: 100})
+	big := make([]float32, 40)
+	for i := range 10 {
+		s.Record("m", 1, strconv.Itoa(i), []irt.Tensor{fp32([]int64{40}, big...)})
+	}
+	if s.Len() != 2 || s.rows != 80 {
+		t.Fatalf("%d requests, %d rows remembered; want the newest 2, 80 rows", s.Len(), s.rows)
+	}
+	s.Record("m", 1, "9", []irt.Tensor{fp32([]int64{1}, 1)}) // replaced by a smaller one
+	if s.rows != 41 {
+		t.Fatalf("%d rows after a replacement, want 41", s.rows)
+	}
+	if _, err := s.Give("m", "9", Answer{Values: []float64{1}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Record("m", 1, "nan", []irt.Tensor{fp32([]int64{1}, float32(math.NaN()))})
+	if _, err := s.Give("m", "nan", Answer{Values: []float64{1}}); !IsUnknown(err) {
+		t.Errorf("a NaN prediction was remembered: %v", err)
+	}
+}
