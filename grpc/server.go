@@ -103,6 +103,13 @@ type Options struct {
 	// grpc-go) and drops it after KeepaliveTimeout without an answer
 	// (default 20s). Clients may ping every MinPingInterval (default 10s).
 	MaxConnectionIdle, KeepaliveTime, KeepaliveTimeout, MinPingInterval time.Duration
+	// WindowBytes and ConnWindowBytes are HTTP/2's flow-control windows
+	// of a stream and of a connection. Fixed windows turn off grpc-go's
+	// bandwidth-delay estimation, whose pings cost every busy connection
+	// work (the mlp_256 at c=64 over one connection served 6% more
+	// requests with 1 MiB and 4 MiB, 7 alternating rounds). Default 1
+	// MiB and 4 MiB; negative: grpc-go's estimated windows.
+	WindowBytes, ConnWindowBytes int32
 }
 
 // Server serves inference.GRPCInferenceService for a repository.
@@ -164,6 +171,18 @@ func New(repo *repository.Repository, opts Options) *Server {
 		grpclib.ChainUnaryInterceptor(s.unaryRecover),
 		grpclib.ChainStreamInterceptor(s.streamRecover),
 	}
+	if opts.WindowBytes == 0 {
+		opts.WindowBytes = DefaultWindowBytes
+	}
+	if opts.ConnWindowBytes == 0 {
+		opts.ConnWindowBytes = DefaultConnWindowBytes
+	}
+	if opts.WindowBytes > 0 {
+		so = append(so, grpclib.InitialWindowSize(opts.WindowBytes))
+	}
+	if opts.ConnWindowBytes > 0 {
+		so = append(so, grpclib.InitialConnWindowSize(opts.ConnWindowBytes))
+	}
 	if opts.TLS != nil {
 		so = append(so, grpclib.Creds(credentials.NewTLS(opts.TLS)))
 	}
@@ -171,6 +190,12 @@ func New(repo *repository.Repository, opts Options) *Server {
 	inference.RegisterGRPCInferenceServiceServer(s.srv, s)
 	return s
 }
+
+// Defaults of Options' flow-control windows.
+const (
+	DefaultWindowBytes     = 1 << 20
+	DefaultConnWindowBytes = 4 << 20
+)
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {

@@ -74,6 +74,12 @@ type Config struct {
 		// MaxMessageBytes bounds a message each way. Default: the HTTP
 		// body limit (http.max_request_body_bytes), not grpc-go's 4 MiB.
 		MaxMessageBytes int `yaml:"max_message_bytes"`
+		// WindowBytes and ConnWindowBytes are HTTP/2's flow-control
+		// windows, a stream's and a connection's: fixed ones spare
+		// grpc-go's bandwidth-delay pings. Default 1 MiB and 4 MiB; -1:
+		// grpc-go's estimated windows.
+		WindowBytes     int32 `yaml:"window_bytes"`
+		ConnWindowBytes int32 `yaml:"conn_window_bytes"`
 		// Keepalive: idle connections close after MaxConnectionIdle
 		// (default 2m); the server pings idle clients every Time (default
 		// 2h) and drops them after Timeout (default 20s); clients may ping
@@ -383,6 +389,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("grpc.port: %d is not a TCP port", c.GRPC.Port)
 	case c.GRPC.MaxMessageBytes < 0:
 		return fmt.Errorf("grpc.max_message_bytes: must not be negative, got %d", c.GRPC.MaxMessageBytes)
+	case (c.GRPC.WindowBytes > 0 && c.GRPC.WindowBytes < 64<<10) || (c.GRPC.ConnWindowBytes > 0 && c.GRPC.ConnWindowBytes < 64<<10) ||
+		c.GRPC.WindowBytes < -1 || c.GRPC.ConnWindowBytes < -1:
+		return errors.New("grpc.window_bytes, grpc.conn_window_bytes: at least 65536 (HTTP/2's initial window), or -1 for grpc-go's estimated windows")
 	case c.GRPC.Keepalive.MaxConnectionIdle < 0 || c.GRPC.Keepalive.Time < 0 || c.GRPC.Keepalive.Timeout < 0 || c.GRPC.Keepalive.MinPingInterval < 0:
 		return errors.New("grpc.keepalive: durations must not be negative")
 	case c.Admin.Port < 0 || c.Admin.Port > 65535:

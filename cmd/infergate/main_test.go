@@ -115,12 +115,25 @@ func TestRunErrors(t *testing.T) {
 	if err := os.WriteFile(smallBudget, []byte("model_repository: .\nhttp:\n  max_request_body_bytes: 1000\n  max_inflight_body_bytes: 999\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	write := func(name, text string) string {
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	smallWindow := write("window.yaml", "model_repository: .\ngrpc:\n  window_bytes: 1000\n")
+	badFeedback := write("feedback.yaml", "model_repository: .\nfeedback:\n  max_rows: -1\n")
+	badAudit := write("audit.yaml", "model_repository: .\naudit:\n  max_files: -2\n")
 	tests := []struct {
 		name string
 		args []string
 		want []string
 	}{
 		{"no command", nil, []string{"no command given"}},
+		{"a gRPC window below HTTP/2's", []string{"serve", "--config", smallWindow}, []string{"grpc.window_bytes, grpc.conn_window_bytes: at least 65536"}},
+		{"negative feedback bounds", []string{"serve", "--config", badFeedback}, []string{"feedback: max_ids, max_rows, ttl and window must not be negative"}},
+		{"negative audit bounds", []string{"serve", "--config", badAudit}, []string{"audit: max_bytes and max_files must not be negative"}},
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch"`}},
 		{"no repository", []string{"serve"}, []string{"model_repository: required (--model-repository DIR)"}},
 		{"bad port", []string{"serve", "--model-repository", ".", "--http-port", "70000"}, []string{"http.port: 70000 is not a TCP port"}},

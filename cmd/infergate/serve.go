@@ -238,6 +238,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			RequestTimeout:    c.HTTP.RequestTimeout,
 			MaxConnectionIdle: c.GRPC.Keepalive.MaxConnectionIdle, KeepaliveTime: c.GRPC.Keepalive.Time,
 			KeepaliveTimeout: c.GRPC.Keepalive.Timeout, MinPingInterval: c.GRPC.Keepalive.MinPingInterval,
+			WindowBytes: c.GRPC.WindowBytes, ConnWindowBytes: c.GRPC.ConnWindowBytes,
 		}
 		if mon != nil {
 			gopt.Requests, gopt.Statistics = mon, mon
