@@ -381,6 +381,15 @@ func scan(r io.Reader, add func(Entry)) error {
 	}
 }
 
+// Record appends e, with err's text as its Error when the action it
+// records was refused or failed (err nil: it succeeded).
+func (l *Log) Record(e Entry, err error) {
+	if err != nil {
+		e.Error = err.Error()
+	}
+	l.Append(e)
+}
+
 // Failed returns how many entries could not be written.
 func (l *Log) Failed() int64 {
 	if l == nil {

@@ -73,9 +73,9 @@ func (s *Server) loadModel(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	before := s.summaryOf(name)
+	before := audit.Doc(s.repo.Summary(name))
 	err := s.repo.LoadModel(c, name, opts)
-	s.audit(ctx, audit.Entry{Action: "load", Model: name, Before: before, After: s.summaryOf(name)}, err)
+	s.audit(ctx, audit.Entry{Action: "load", Model: name, Before: before, After: audit.Doc(s.repo.Summary(name))}, err)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -151,9 +151,9 @@ func (s *Server) uploadVersion(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	before := s.summaryOf(name)
+	before := audit.Doc(s.repo.Summary(name))
 	err = s.repo.UploadVersion(c, name, n, ctx.PostBody())
-	s.audit(ctx, audit.Entry{Action: "upload", Model: name, Version: n, Before: before, After: s.summaryOf(name)}, err)
+	s.audit(ctx, audit.Entry{Action: "upload", Model: name, Version: n, Before: before, After: audit.Doc(s.repo.Summary(name))}, err)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -169,9 +169,9 @@ func (s *Server) unloadModel(ctx *fasthttp.RequestCtx) {
 	name, _ := ctx.UserValue("model").(string)
 	c, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	before := s.summaryOf(name)
+	before := audit.Doc(s.repo.Summary(name))
 	err := s.repo.UnloadModel(c, name)
-	s.audit(ctx, audit.Entry{Action: "unload", Model: name, Before: before, After: s.summaryOf(name)}, err)
+	s.audit(ctx, audit.Entry{Action: "unload", Model: name, Before: before, After: audit.Doc(s.repo.Summary(name))}, err)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -343,23 +343,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, e audit.Entry, err error) {
 	e.Actor, _ = ctx.UserValue(actorKey).(string)
 	e.RequestID = string(ctx.Request.Header.Peek(HeaderRequestID))
 	e.Protocol = "http"
-	if err != nil {
-		e.Error = err.Error()
-	}
-	s.opts.Audit.Append(e)
-}
-
-// summaryOf is a model's versions and labels for the audit trail; nil
-// for a model the repository does not know.
-func (s *Server) summaryOf(name string) []byte {
-	if s.opts.Audit == nil {
-		return nil
-	}
-	m, err := s.repo.Model(name)
-	if err != nil {
-		return nil
-	}
-	return audit.Doc(m.Summary())
+	s.opts.Audit.Record(e, err)
 }
 
 func (s *Server) labelsOf(name string) []byte {

@@ -497,22 +497,7 @@ func (s *Server) audit(ctx context.Context, e audit.Entry, err error) {
 		return
 	}
 	e.RequestID, e.Protocol = requestID(ctx, s.idSuffix), "grpc"
-	if err != nil {
-		e.Error = err.Error()
-	}
-	s.opts.Audit.Append(e)
-}
-
-// summaryOf is a model's versions and labels for the audit trail.
-func (s *Server) summaryOf(name string) []byte {
-	if s.opts.Audit == nil {
-		return nil
-	}
-	m, err := s.repo.Model(name)
-	if err != nil {
-		return nil
-	}
-	return audit.Doc(m.Summary())
+	s.opts.Audit.Record(e, err)
 }
 
 // authorizeModelCall checks the inference token of a model call that
@@ -585,9 +570,9 @@ func (s *Server) RepositoryModelLoad(ctx context.Context, req *inference.Reposit
 	}
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminTimeout)
 	defer cancel()
-	before := s.summaryOf(req.GetModelName())
+	before := audit.Doc(s.repo.Summary(req.GetModelName()))
 	err = s.repo.LoadModel(c, req.GetModelName(), opts)
-	s.audit(ctx, audit.Entry{Actor: actor, Action: "load", Model: req.GetModelName(), Before: before, After: s.summaryOf(req.GetModelName())}, err)
+	s.audit(ctx, audit.Entry{Actor: actor, Action: "load", Model: req.GetModelName(), Before: before, After: audit.Doc(s.repo.Summary(req.GetModelName()))}, err)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -606,9 +591,9 @@ func (s *Server) RepositoryModelUnload(ctx context.Context, req *inference.Repos
 	}
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminTimeout)
 	defer cancel()
-	before := s.summaryOf(req.GetModelName())
+	before := audit.Doc(s.repo.Summary(req.GetModelName()))
 	err = s.repo.UnloadModel(c, req.GetModelName())
-	s.audit(ctx, audit.Entry{Actor: actor, Action: "unload", Model: req.GetModelName(), Before: before, After: s.summaryOf(req.GetModelName())}, err)
+	s.audit(ctx, audit.Entry{Actor: actor, Action: "unload", Model: req.GetModelName(), Before: before, After: audit.Doc(s.repo.Summary(req.GetModelName()))}, err)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -582,6 +582,17 @@ func (m *Model) Summary() ModelSummary {
 	return out
 }
 
+// Summary returns the named model's Summary; nil for a model the
+// repository does not know.
+func (r *Repository) Summary(name string) *ModelSummary {
+	m, err := r.Model(name)
+	if err != nil {
+		return nil
+	}
+	sum := m.Summary()
+	return &sum
+}
+
 // Summaries returns every model's Summary, by name.
 func (r *Repository) Summaries() []ModelSummary {
 	out := []ModelSummary{}
