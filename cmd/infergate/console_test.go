@@ -189,6 +189,26 @@ func TestConsole(t *testing.T) {
 	if label, err := chromedp.Run(ctx, chromedp.Text(css(`#models tr[data-model="m05"] [data-label="canary"]`))); err != nil || label != "canary → v2" {
 		t.Errorf("label on the page: %q (%v)", label, err)
 	}
+	// A running rollout shows with its phase, weight, per-check figures
+	// and history when its model is selected; its split form is off.
+	putRouting(t, cl, "m01", `{"rollout": {"stable": {"version": 1}, "canary": {"version": 2}, "steps": [20, 100], "interval_seconds": 0.2, "min_requests": 1000000}}`)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(css(`#models tr[data-model="m01"]`)),
+		chromedp.WaitVisible(css(`#rollout [data-phase="holding"]`)),
+		chromedp.WaitVisible(css(`#rollout table tbody tr td.inconclusive`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	rollout, err := chromedp.Run(ctx, chromedp.Text(css(`#rollout`)))
+	if err != nil || !strings.Contains(rollout, "canary 20%") || !strings.Contains(rollout, "error_rate") || !strings.Contains(rollout, "hold") {
+		t.Errorf("the rollout panel: %q (%v)", rollout, err)
+	}
+	if off, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("split-apply").disabled`)); err != nil || !off {
+		t.Errorf("the split form is on during a rollout (%v)", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(css(`#models tr[data-model="m00"]`)), chromedp.WaitVisible(css(`#chart-drift .uplot`))); err != nil {
+		t.Fatal(err)
+	}
 	// A 90/10 split for the screenshot, then capture.
 	if err := chromedp.Do(ctx,
 		typeIn("1", "90"),
