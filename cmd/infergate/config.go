@@ -160,6 +160,14 @@ type Config struct {
 		// Address of that listener (--admin-address). Default
 		// 127.0.0.1: this machine only.
 		Address string `yaml:"address"`
+		// MutexProfileFraction samples 1 in N mutex contention events
+		// for /debug/pprof/mutex (Go's runtime.SetMutexProfileFraction).
+		// Default 0: off. Only with Port.
+		MutexProfileFraction int `yaml:"mutex_profile_fraction"`
+		// BlockProfileRate samples one blocking event per N nanoseconds
+		// blocked for /debug/pprof/block (runtime.SetBlockProfileRate).
+		// Default 0: off. Only with Port.
+		BlockProfileRate int `yaml:"block_profile_rate"`
 	} `yaml:"admin"`
 	// Inference guards the inference API (/v2/models/...).
 	Inference struct {
@@ -396,6 +404,8 @@ func (c *Config) validate() error {
 		return errors.New("grpc.keepalive: durations must not be negative")
 	case c.Admin.Port < 0 || c.Admin.Port > 65535:
 		return fmt.Errorf("admin.port: %d is not a TCP port", c.Admin.Port)
+	case c.Admin.MutexProfileFraction < 0 || c.Admin.BlockProfileRate < 0:
+		return errors.New("admin.mutex_profile_fraction, admin.block_profile_rate: must not be negative")
 	case c.Metrics.Port < 0 || c.Metrics.Port > 65535:
 		return fmt.Errorf("metrics.port: %d is not a TCP port", c.Metrics.Port)
 	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):

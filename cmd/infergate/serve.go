@@ -209,6 +209,14 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			return fmt.Errorf("admin listener: %w", err)
 		}
 		log.Info("serving the repository API and pprof on the admin listener", "address", aln.Addr().String())
+		if c.Admin.MutexProfileFraction > 0 {
+			prev := goruntime.SetMutexProfileFraction(c.Admin.MutexProfileFraction)
+			defer goruntime.SetMutexProfileFraction(prev)
+		}
+		if c.Admin.BlockProfileRate > 0 {
+			goruntime.SetBlockProfileRate(c.Admin.BlockProfileRate)
+			defer goruntime.SetBlockProfileRate(0)
+		}
 		go func() { adminDone <- srv.ServeAdmin(aln) }()
 	} else {
 		adminDone <- nil

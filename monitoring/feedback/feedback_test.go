@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,6 +213,45 @@ func BenchmarkRecord(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		s.Record("m", 1, ids[i&(1<<16-1)], out)
 	}
+}
+
+// BenchmarkRecordFull is Record as a busy server makes it: the store
+// full at its default bounds, every request a new id (so each one pushes
+// out the oldest), one-row requests of 10 classes, from one goroutine and
+// from 64 on the machine's CPUs.
+//
+//	go test -run '^$' -bench RecordFull -benchmem ./monitoring/feedback/
+func BenchmarkRecordFull(b *testing.B) {
+	out := []irt.Tensor{fp32([]int64{1, 10}, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)}
+	ids := make([]string, 1<<18) // more than DefaultMaxIDs: every id is new when it comes round again
+	for i := range ids {
+		ids[i] = "4f1c2e8a-" + strconv.FormatUint(uint64(i)*2654435761, 16)
+	}
+	fill := func() *Store {
+		s := New(Options{})
+		for _, id := range ids {
+			s.Record("m", 1, id, out)
+		}
+		return s
+	}
+	b.Run("sequential", func(b *testing.B) {
+		s := fill()
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			s.Record("m", 1, ids[i&(len(ids)-1)], out)
+		}
+	})
+	b.Run("parallel-64", func(b *testing.B) {
+		s := fill()
+		var next atomic.Uint64
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				s.Record("m", 1, ids[next.Add(1)&uint64(len(ids)-1)], out)
+			}
+		})
+	})
 }
 
 // TestMaxRows: large requests are bounded by rows, not only by count.
