@@ -22,6 +22,14 @@
 // served. It starts no goroutine: expiry is checked on lookup, and the
 // window's buckets roll as time reaches them.
 //
+// Record is on every request's path, so the store is laid out for it: a
+// ring of fixed-size slots in the order served, and an index from a
+// 128-bit hash of (model, id) to a slot. Neither holds a pointer, so the
+// garbage collector does not walk a full store, and a one-row request
+// allocates nothing. Only requests of several rows keep their
+// predictions in a map of their own. A request served again under the
+// same id leaves its old slot empty until the ring comes round to it.
+//
 // Figures, per model version:
 //
 //   - infergate_feedback_total{model,version,kind}: answers taken (rows;
@@ -42,12 +50,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/infergate/infergate/errdefs"
@@ -100,25 +108,58 @@ var (
 type Store struct {
 	opts   Options
 	bucket time.Duration
+	seeds  [2]maphash.Seed
+	shards []shard // by the id's hash
 
-	mu       sync.Mutex
-	ids      *simplelru.LRU[string, *record]
-	rows     int // the rows of the requests in ids
+	mu       sync.Mutex // guards versions; taken after a shard's
 	versions map[versionKey]*versionStats
 }
+
+// shards is how many a store of at least shardedIDs requests has: each
+// holds a 16th of the requests (by hash) under its own lock, with a 16th
+// of both bounds. A smaller store is one shard.
+const (
+	shards     = 16
+	shardedIDs = 1 << 14
+)
+
+// shard is a ring of the requests in the order served, and their index.
+type shard struct {
+	mu      sync.Mutex
+	maxIDs  int
+	maxRows int
+	slots   []slot              // the ring; grows to maxIDs
+	start   int                 // the oldest position
+	n       int                 // positions in use from start, empty ones included
+	index   map[idHash]int32    // a remembered request's position
+	multi   map[int32][]float64 // the predictions of a request of several rows, by position
+	live    int                 // remembered requests
+	rows    int                 // their rows
+	// vkeys are the versions slots refer to (slot.version), vindex
+	// their positions in it.
+	vkeys  []versionKey
+	vindex map[versionKey]int32
+}
+
+// idHash stands for a (model, id) pair: two independent 64-bit hashes,
+// so that two pairs share one with a chance of about 2^-128 a pair.
+type idHash [2]uint64
 
 type versionKey struct {
 	model   string
 	version int64
 }
 
-// record is one served request.
-type record struct {
-	key     versionKey
-	served  time.Time
-	preds   []float64 // one a row
-	classes bool      // preds are argmax classes
-	given   *given    // the feedback taken; nil: none yet
+// slot is one served request, or an empty position (zero key).
+type slot struct {
+	key      idHash
+	served   int64   // Unix ns
+	pred     float64 // the prediction of a one-row request
+	rows     int32
+	version  int32 // in Store.vkeys
+	classes  bool  // predictions are argmax classes
+	hasGiven bool
+	given    given // the feedback taken, when hasGiven
 }
 
 // given is a request's feedback as counted: what to take back when it
@@ -156,16 +197,41 @@ func New(opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Store{opts: opts, bucket: opts.Window / buckets, versions: map[versionKey]*versionStats{}}
-	ids, err := simplelru.NewLRU(opts.MaxIDs, func(_ string, r *record) { s.rows -= len(r.preds) })
-	if err != nil { // only for a size ≤ 0
-		panic(err)
+	s := &Store{
+		opts:     opts,
+		bucket:   opts.Window / buckets,
+		seeds:    [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		versions: map[versionKey]*versionStats{},
 	}
-	s.ids = ids
+	n := 1
+	if opts.MaxIDs >= shardedIDs {
+		n = shards
+	}
+	s.shards = make([]shard, n)
+	for i := range s.shards {
+		s.shards[i] = shard{
+			maxIDs:  opts.MaxIDs / n,
+			maxRows: max(opts.MaxRows/n, 1),
+			index:   map[idHash]int32{},
+			multi:   map[int32][]float64{},
+			vindex:  map[versionKey]int32{},
+		}
+	}
 	return s
 }
 
-func idKey(model, id string) string { return model + "\x00" + id }
+func (s *Store) shard(h idHash) *shard { return &s.shards[h[1]%uint64(len(s.shards))] }
+
+type pair struct{ model, id string }
+
+func (s *Store) hash(model, id string) idHash {
+	p := pair{model, id}
+	h := idHash{maphash.Comparable(s.seeds[0], p), maphash.Comparable(s.seeds[1], p)}
+	if h == (idHash{}) {
+		h[0] = 1 // the zero key marks an empty slot
+	}
+	return h
+}
 
 // Record remembers that version of model answered request id with
 // outputs (the first one is the prediction). An output that is not
@@ -174,60 +240,135 @@ func (s *Store) Record(model string, version int64, id string, outputs []runtime
 	if s == nil || id == "" || len(outputs) == 0 {
 		return
 	}
-	preds, classes, ok := predict(&outputs[0])
+	t := &outputs[0]
+	rows, per, classes, ok := predictShape(t)
 	if !ok {
 		return
 	}
-	r := &record{key: versionKey{model, version}, served: s.opts.Now(), preds: preds, classes: classes}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, ok := s.ids.Peek(idKey(model, id)); ok {
-		if old.given != nil {
+	sl := slot{rows: int32(rows), classes: classes}
+	var preds []float64
+	if rows == 1 {
+		if sl.pred, ok = predictRow(t, 0, per, classes); !ok {
+			return
+		}
+	} else if preds, ok = predictRows(t, rows, per, classes); !ok {
+		return
+	}
+	sl.key = s.hash(model, id)
+	sl.served = s.opts.Now().UnixNano()
+	sh := s.shard(sl.key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if pos, ok := sh.index[sl.key]; ok {
+		if old := &sh.slots[pos]; old.hasGiven {
 			// Served again under the same id: its old feedback no
 			// longer stands for what was served.
-			s.retract(old)
+			s.retract(sh, old)
 		}
-		s.rows -= len(old.preds) // replaced without an eviction
+		sh.forget(pos)
 	}
-	s.rows += len(preds)
-	s.ids.Add(idKey(model, id), r)
-	for s.rows > s.opts.MaxRows && s.ids.Len() > 1 {
-		s.ids.RemoveOldest()
+	sl.version = sh.version(versionKey{model, version})
+	for sh.n > 0 && (sh.n == sh.maxIDs || sh.rows+rows > sh.maxRows) {
+		if sh.slots[sh.start].key != (idHash{}) {
+			sh.forget(int32(sh.start)) // its feedback stands
+		}
+		sh.start = (sh.start + 1) % sh.maxIDs
+		sh.n--
 	}
+	pos := (sh.start + sh.n) % sh.maxIDs
+	if pos == len(sh.slots) {
+		sh.slots = append(sh.slots, sl)
+	} else {
+		sh.slots[pos] = sl
+	}
+	sh.n++
+	sh.index[sl.key] = int32(pos)
+	if preds != nil {
+		sh.multi[int32(pos)] = preds
+	}
+	sh.live++
+	sh.rows += rows
 }
 
-// predict reads a request's prediction from its first output.
-func predict(t *runtime.Tensor) (preds []float64, classes, ok bool) {
+// version returns k's position in sh.vkeys, adding it if new.
+func (sh *shard) version(k versionKey) int32 {
+	if n := len(sh.vkeys); n > 0 && sh.vkeys[n-1] == k {
+		return int32(n - 1) // the common case: the version served last
+	}
+	i, ok := sh.vindex[k]
+	if !ok {
+		i = int32(len(sh.vkeys))
+		sh.vkeys = append(sh.vkeys, k)
+		sh.vindex[k] = i
+	}
+	return i
+}
+
+// forget empties the slot at pos.
+func (sh *shard) forget(pos int32) {
+	sl := &sh.slots[pos]
+	delete(sh.index, sl.key)
+	if sl.rows > 1 {
+		delete(sh.multi, pos)
+	}
+	sh.live--
+	sh.rows -= int(sl.rows)
+	*sl = slot{}
+}
+
+// predictShape reads how a request's prediction is laid out in its first
+// output: rows, values per row, and whether each row is a class (the
+// argmax of [N, C]) or its first value.
+func predictShape(t *runtime.Tensor) (rows, per int, classes, ok bool) {
 	size := t.DataType.Size()
 	if t.Data == nil || size <= 0 || len(t.Data) == 0 {
-		return nil, false, false
+		return 0, 0, false, false
 	}
 	count := len(t.Data) / size
-	rows := 1
+	rows = 1
 	if len(t.Shape) >= 1 && t.Shape[0] > 0 && count%int(t.Shape[0]) == 0 {
 		rows = int(t.Shape[0])
 	}
-	per := count / rows
-	preds = make([]float64, rows)
-	classes = len(t.Shape) == 2 && t.Shape[1] > 1
-	for r := range rows {
-		row := t.Data[r*per*size : (r+1)*per*size]
-		if !classes {
-			preds[r] = t.DataType.Float64(row)
-			if math.IsNaN(preds[r]) || math.IsInf(preds[r], 0) {
-				return nil, false, false // no prediction to judge
-			}
-			continue
-		}
-		best, arg := math.Inf(-1), 0
-		for i := range per {
-			if x := t.DataType.Float64(row[i*size:]); x > best {
-				best, arg = x, i
-			}
-		}
-		preds[r] = float64(arg)
+	return rows, count / rows, len(t.Shape) == 2 && t.Shape[1] > 1, true
+}
+
+// predictRow returns row r's prediction; false when it is not finite.
+func predictRow(t *runtime.Tensor, r, per int, classes bool) (float64, bool) {
+	size := t.DataType.Size()
+	row := t.Data[r*per*size : (r+1)*per*size]
+	if !classes {
+		p := t.DataType.Float64(row)
+		return p, !math.IsNaN(p) && !math.IsInf(p, 0) // else no prediction to judge
 	}
-	return preds, classes, true
+	best, arg := math.Inf(-1), 0
+	for i := range per {
+		if x := t.DataType.Float64(row[i*size:]); x > best {
+			best, arg = x, i
+		}
+	}
+	return float64(arg), true
+}
+
+func predictRows(t *runtime.Tensor, rows, per int, classes bool) ([]float64, bool) {
+	preds := make([]float64, rows)
+	for r := range preds {
+		p, ok := predictRow(t, r, per, classes)
+		if !ok {
+			return nil, false
+		}
+		preds[r] = p
+	}
+	return preds, true
+}
+
+// predict reads a request's predictions from its first output.
+func predict(t *runtime.Tensor) (preds []float64, classes, ok bool) {
+	rows, per, classes, ok := predictShape(t)
+	if !ok {
+		return nil, false, false
+	}
+	preds, ok = predictRows(t, rows, per, classes)
+	return preds, classes, ok
 }
 
 // Answer is a request's feedback: Labels (classes) or Values, one for
@@ -264,24 +405,31 @@ func (s *Store) Give(model, id string, a Answer) (Given, error) {
 		}
 	}
 	now := s.opts.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.ids.Get(idKey(model, id))
-	if ok && now.Sub(r.served) > s.opts.TTL {
-		s.ids.Remove(idKey(model, id))
+	key := s.hash(model, id)
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	pos, ok := sh.index[key]
+	if ok && now.UnixNano()-sh.slots[pos].served > int64(s.opts.TTL) {
+		sh.forget(pos) // its feedback stands
 		ok = false
 	}
 	if !ok {
 		return Given{}, fmt.Errorf("%w %q for model %q: it was not served here in the last %v (feedback.ttl) or was pushed out by newer requests (feedback.max_ids)",
 			ErrUnknownID, id, model, s.opts.TTL)
 	}
-	rows := len(r.preds)
+	r := &sh.slots[pos]
+	preds := []float64{r.pred}
+	if r.rows > 1 {
+		preds = sh.multi[pos]
+	}
+	rows := len(preds)
 	n := max(len(a.Labels), len(a.Values))
 	if n != 1 && n != rows {
 		return Given{}, fmt.Errorf("%w: the request had %d rows: give one answer for all or a list of %d, got %d", ErrInvalid, rows, rows, n)
 	}
-	g := &given{bucket: s.bucketStart(now), labels: a.Labels != nil, n: int64(rows)}
-	for i, p := range r.preds {
+	g := given{bucket: s.bucketStart(now), labels: a.Labels != nil, n: int64(rows)}
+	for i, p := range preds {
 		j := min(i, n-1)
 		if g.labels {
 			if float64(a.Labels[j]) == math.Round(p) {
@@ -291,12 +439,15 @@ func (s *Store) Give(model, id string, a Answer) (Given, error) {
 			g.absErr += math.Abs(a.Values[j] - p)
 		}
 	}
-	replaced := r.given != nil
+	replaced := r.hasGiven
 	if replaced {
-		s.retract(r)
+		s.retract(sh, r)
 	}
-	r.given = g
-	vs := s.stats(r.key)
+	r.given, r.hasGiven = g, true
+	k := sh.vkeys[r.version]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.stats(k)
 	b := s.bucketAt(vs, g.bucket)
 	if g.labels {
 		vs.labelled += g.n
@@ -310,7 +461,7 @@ func (s *Store) Give(model, id string, a Answer) (Given, error) {
 		b.valued += g.n
 		b.absErr += g.absErr
 	}
-	out := Given{Model: model, Version: r.key.version, Rows: rows, Replaced: replaced}
+	out := Given{Model: model, Version: k.version, Rows: rows, Replaced: replaced}
 	if g.labels {
 		c := g.correct
 		out.Correct = &c
@@ -322,11 +473,14 @@ func (s *Store) Give(model, id string, a Answer) (Given, error) {
 }
 
 // retract takes a request's counted feedback back out of the figures
-// (not out of the counters: they count every answer taken).
-func (s *Store) retract(r *record) {
+// (not out of the counters: they count every answer taken). sh, r's
+// shard, is locked.
+func (s *Store) retract(sh *shard, r *slot) {
 	g := r.given
-	r.given = nil
-	vs := s.stats(r.key)
+	r.given, r.hasGiven = given{}, false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.stats(sh.vkeys[r.version])
 	if g.labels {
 		vs.labelled -= g.n
 		vs.correct -= g.correct
@@ -415,9 +569,26 @@ func (s *Store) Len() int {
 	if s == nil {
 		return 0
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ids.Len()
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += sh.live
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// rowsHeld returns how many rows the store remembers.
+func (s *Store) rowsHeld() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += sh.rows
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 var (

@@ -200,6 +200,21 @@ func TestMemoryBound(t *testing.T) {
 	if _, err := s.Give("m", "id-0", Answer{Labels: []int64{1}}); !IsUnknown(err) {
 		t.Errorf("the oldest id was pushed out: %v", err)
 	}
+
+	// A store of the default size is sharded: each shard keeps its 16th.
+	s = New(Options{})
+	for i := range 3 * DefaultMaxIDs {
+		s.Record("m", 1, "id-"+strconv.Itoa(i), out)
+	}
+	if s.Len() != DefaultMaxIDs || len(s.shards) != shards {
+		t.Fatalf("%d ids remembered in %d shards, want max_ids %d in %d", s.Len(), len(s.shards), DefaultMaxIDs, shards)
+	}
+	if _, err := s.Give("m", "id-"+strconv.Itoa(3*DefaultMaxIDs-1), Answer{Labels: []int64{1}}); err != nil {
+		t.Errorf("the newest id: %v", err)
+	}
+	if _, err := s.Give("m", "id-0", Answer{Labels: []int64{1}}); !IsUnknown(err) {
+		t.Errorf("the oldest id was pushed out: %v", err)
+	}
 }
 
 func BenchmarkRecord(b *testing.B) {
@@ -261,12 +276,12 @@ func TestMaxRows(t *testing.T) {
 	for i := range 10 {
 		s.Record("m", 1, strconv.Itoa(i), []irt.Tensor{fp32([]int64{40}, big...)})
 	}
-	if s.Len() != 2 || s.rows != 80 {
-		t.Fatalf("%d requests, %d rows remembered; want the newest 2, 80 rows", s.Len(), s.rows)
+	if s.Len() != 2 || s.rowsHeld() != 80 {
+		t.Fatalf("%d requests, %d rows remembered; want the newest 2, 80 rows", s.Len(), s.rowsHeld())
 	}
 	s.Record("m", 1, "9", []irt.Tensor{fp32([]int64{1}, 1)}) // replaced by a smaller one
-	if s.rows != 41 {
-		t.Fatalf("%d rows after a replacement, want 41", s.rows)
+	if s.rowsHeld() != 41 {
+		t.Fatalf("%d rows after a replacement, want 41", s.rowsHeld())
 	}
 	if _, err := s.Give("m", "9", Answer{Values: []float64{1}}); err != nil {
 		t.Fatal(err)
