@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"fmt"
+	"hash/maphash"
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -31,14 +33,26 @@ import (
 // replaces it, and a request that does not fit first reclaims those
 // whose handler never started within the read timeout, the longest
 // fasthttp reads a request.
+//
+// Every request passes through it three times, so the bytes in use are
+// one atomic counter and the reservations are spread over budgetShards
+// maps by their header's address, each under its own lock.
 type bodyBudget struct {
 	limit       int64 // ≤ 0: unlimited, and nothing is tracked
 	maxBody     int64
 	readTimeout time.Duration
+	seed        maphash.Seed
 
+	used   atomic.Int64
+	shards [budgetShards]budgetShard
+}
+
+const budgetShards = 16
+
+type budgetShard struct {
 	mu   sync.Mutex
-	used int64
 	held map[*fasthttp.RequestHeader]reservation
+	_    [48]byte // a shard a cache line: the locks do not share one
 }
 
 type reservation struct {
@@ -54,7 +68,31 @@ type reservation struct {
 const budgetRetryAfter = time.Second
 
 func newBodyBudget(limit int64, maxBody int, readTimeout time.Duration) *bodyBudget {
-	return &bodyBudget{limit: limit, maxBody: int64(maxBody), readTimeout: readTimeout, held: make(map[*fasthttp.RequestHeader]reservation)}
+	b := &bodyBudget{limit: limit, maxBody: int64(maxBody), readTimeout: readTimeout, seed: maphash.MakeSeed()}
+	for i := range b.shards {
+		b.shards[i].held = make(map[*fasthttp.RequestHeader]reservation)
+	}
+	return b
+}
+
+func (b *bodyBudget) shard(h *fasthttp.RequestHeader) *budgetShard {
+	return &b.shards[maphash.Comparable(b.seed, h)%budgetShards]
+}
+
+// reserve adds n to the bytes in use, false (and nothing added) when
+// they would pass the limit.
+// A compare-and-swap, not an add and an undo: a request that does not
+// fit never makes another that does look refused.
+func (b *bodyBudget) reserve(n int64) bool {
+	for {
+		u := b.used.Load()
+		if u+n > b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
 }
 
 // headerReceived reserves the request's declared body. A request that
@@ -72,36 +110,50 @@ func (b *bodyBudget) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestC
 	case n > b.maxBody: // fasthttp answers 413 without reading it
 		n = 0
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if old, ok := b.held[h]; ok { // a request that never reached the end
-		b.used -= old.n
-		delete(b.held, h)
+	sh := b.shard(h)
+	sh.mu.Lock()
+	if old, ok := sh.held[h]; ok { // a request that never reached the end
+		b.used.Add(-old.n)
+		delete(sh.held, h)
 	}
+	sh.mu.Unlock()
 	if n <= 0 {
 		return fasthttp.RequestConfig{}
 	}
+	// Only this request's connection uses h until the handler, and
+	// reclaim leaves a fresh reservation alone: it is this one's to set.
 	now := time.Now()
-	if b.used+n > b.limit {
-		b.reclaimLocked(now)
+	ok := b.reserve(n)
+	if !ok {
+		b.reclaim(now)
+		ok = b.reserve(n)
 	}
-	if b.used+n > b.limit {
-		b.held[h] = reservation{declared: declared, at: now, refused: true}
+	r := reservation{n: n, declared: declared, at: now}
+	if !ok {
+		r = reservation{declared: declared, at: now, refused: true}
+	}
+	sh.mu.Lock()
+	sh.held[h] = r
+	sh.mu.Unlock()
+	if !ok {
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
-	b.used += n
-	b.held[h] = reservation{n: n, declared: declared, at: now}
 	return fasthttp.RequestConfig{}
 }
 
-// reclaimLocked drops the reservations whose handler never started
-// within the read timeout: their connections ended unseen.
-func (b *bodyBudget) reclaimLocked(now time.Time) {
-	for h, r := range b.held {
-		if !r.started && now.Sub(r.at) > b.readTimeout {
-			b.used -= r.n
-			delete(b.held, h)
+// reclaim drops the reservations whose handler never started within the
+// read timeout: their connections ended unseen.
+func (b *bodyBudget) reclaim(now time.Time) {
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		for h, r := range sh.held {
+			if !r.started && now.Sub(r.at) > b.readTimeout {
+				b.used.Add(-r.n)
+				delete(sh.held, h)
+			}
 		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -111,18 +163,18 @@ func (b *bodyBudget) take(h *fasthttp.RequestHeader, n int64) bool {
 	if b.limit <= 0 || n <= 0 {
 		return true
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.used+n > b.limit {
+	if !b.reserve(n) {
 		return false
 	}
-	r, ok := b.held[h]
+	sh := b.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, ok := sh.held[h]
 	if !ok { // no body reserved at its headers: its handler runs now
 		r = reservation{at: time.Now(), started: true}
 	}
 	r.n += n
-	b.held[h] = r
-	b.used += n
+	sh.held[h] = r
 	return true
 }
 
@@ -143,18 +195,19 @@ func (b *bodyBudget) mark(h *fasthttp.RequestHeader, end bool) (refused bool, de
 	if b.limit <= 0 {
 		return false, 0
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, ok := b.held[h]
+	sh := b.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, ok := sh.held[h]
 	switch {
 	case !ok:
 		return false, 0
 	case end:
-		b.used -= r.n
-		delete(b.held, h)
+		b.used.Add(-r.n)
+		delete(sh.held, h)
 	default:
 		r.started = true
-		b.held[h] = r
+		sh.held[h] = r
 	}
 	return r.refused, r.declared
 }
@@ -197,11 +250,7 @@ func (br *budgetReader) Read(p []byte) (int, error) {
 }
 
 // inUse returns the bytes reserved now.
-func (b *bodyBudget) inUse() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}
+func (b *bodyBudget) inUse() int64 { return b.used.Load() }
 
 // refusedError is the answer to a request whose body did not fit.
 func (b *bodyBudget) refusedError(what string) error {
