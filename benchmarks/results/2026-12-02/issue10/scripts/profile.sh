@@ -3,7 +3,7 @@
 # the 256 MLP, JSON, c=64 with infergate-bench load on the same 2 cores:
 # CPU profile, execution trace, mutex and block profiles, gctrace.
 #   profile.sh OUTDIR [extra serve flags...]
-# MODEL=mlp (the 16-32-4 test MLP) or mlp_2048 profiles another model.
+# MODEL=mlp (the 16-32-4 test MLP) or mlp_2048 profiles another model, C another concurrency.
 set -e
 cd "$(dirname "$0")/../../../../.."  # the repository root
 OUT=${1:?outdir}; shift
@@ -23,7 +23,7 @@ GODEBUG=gctrace=1 bin/infergate serve --config $REPO/gw.yaml --model-repository 
   --admin-port 18302 --onnxruntime-lib $LIB "$@" >"$OUT/server.log" 2>&1 & P=$!
 trap 'kill $P 2>/dev/null; rm -rf $REPO' EXIT
 for i in $(seq 50); do curl -sf 127.0.0.1:18301/v2/health/ready >/dev/null && break; sleep 0.2; done
-bin/infergate-bench load --url http://127.0.0.1:18301 --model $M --concurrency 64 --window 1s --max-windows 16 --stable-windows 16 --quiet --json "$OUT/load.json" >"$OUT/load.txt" 2>&1 & L=$!
+bin/infergate-bench load --url http://127.0.0.1:18301 --model $M --concurrency ${C:-64} --window 1s --max-windows 16 --stable-windows 16 --quiet --json "$OUT/load.json" >"$OUT/load.txt" 2>&1 & L=$!
 sleep 3
 curl -s "127.0.0.1:18302/debug/pprof/mutex" >/dev/null   # reset point
 curl -s -o "$OUT/cpu.pprof" "127.0.0.1:18302/debug/pprof/profile?seconds=5"
