@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/infergate/infergate/gateway"
+	infergrpc "github.com/infergate/infergate/grpc"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -80,6 +81,10 @@ type Config struct {
 		// grpc-go's estimated windows.
 		WindowBytes     int32 `yaml:"window_bytes"`
 		ConnWindowBytes int32 `yaml:"conn_window_bytes"`
+		// StreamWorkers is how many goroutines serve calls, each kept
+		// for many calls (a fresh one per call grows its stack every
+		// time). Default 256; -1: a goroutine a call.
+		StreamWorkers int `yaml:"stream_workers"`
 		// Keepalive: idle connections close after MaxConnectionIdle
 		// (default 2m); the server pings idle clients every Time (default
 		// 2h) and drops them after Timeout (default 20s); clients may ping
@@ -400,6 +405,8 @@ func (c *Config) validate() error {
 	case (c.GRPC.WindowBytes > 0 && c.GRPC.WindowBytes < 64<<10) || (c.GRPC.ConnWindowBytes > 0 && c.GRPC.ConnWindowBytes < 64<<10) ||
 		c.GRPC.WindowBytes < -1 || c.GRPC.ConnWindowBytes < -1:
 		return errors.New("grpc.window_bytes, grpc.conn_window_bytes: at least 65536 (HTTP/2's initial window), or -1 for grpc-go's estimated windows")
+	case c.GRPC.StreamWorkers < -1 || c.GRPC.StreamWorkers > infergrpc.MaxStreamWorkers:
+		return fmt.Errorf("grpc.stream_workers: %d is outside 1..%d (0: the default, -1: none)", c.GRPC.StreamWorkers, infergrpc.MaxStreamWorkers)
 	case c.GRPC.Keepalive.MaxConnectionIdle < 0 || c.GRPC.Keepalive.Time < 0 || c.GRPC.Keepalive.Timeout < 0 || c.GRPC.Keepalive.MinPingInterval < 0:
 		return errors.New("grpc.keepalive: durations must not be negative")
 	case c.Admin.Port < 0 || c.Admin.Port > 65535:

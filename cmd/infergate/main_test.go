@@ -123,6 +123,7 @@ func TestRunErrors(t *testing.T) {
 		return path
 	}
 	smallWindow := write("window.yaml", "model_repository: .\ngrpc:\n  window_bytes: 1000\n")
+	manyWorkers := write("workers.yaml", "model_repository: .\ngrpc:\n  stream_workers: 1000000\n")
 	badFeedback := write("feedback.yaml", "model_repository: .\nfeedback:\n  max_rows: -1\n")
 	badAudit := write("audit.yaml", "model_repository: .\naudit:\n  max_files: -2\n")
 	tests := []struct {
@@ -132,6 +133,7 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"no command", nil, []string{"no command given"}},
 		{"a gRPC window below HTTP/2's", []string{"serve", "--config", smallWindow}, []string{"grpc.window_bytes, grpc.conn_window_bytes: at least 65536"}},
+		{"too many gRPC stream workers", []string{"serve", "--config", manyWorkers}, []string{"grpc.stream_workers: 1000000 is outside 1..65536"}},
 		{"negative feedback bounds", []string{"serve", "--config", badFeedback}, []string{"feedback: max_ids, max_rows, ttl and window must not be negative"}},
 		{"negative audit bounds", []string{"serve", "--config", badAudit}, []string{"audit: max_bytes and max_files must not be negative"}},
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch"`}},

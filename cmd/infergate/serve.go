@@ -247,6 +247,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 			MaxConnectionIdle: c.GRPC.Keepalive.MaxConnectionIdle, KeepaliveTime: c.GRPC.Keepalive.Time,
 			KeepaliveTimeout: c.GRPC.Keepalive.Timeout, MinPingInterval: c.GRPC.Keepalive.MinPingInterval,
 			WindowBytes: c.GRPC.WindowBytes, ConnWindowBytes: c.GRPC.ConnWindowBytes,
+			StreamWorkers: c.GRPC.StreamWorkers,
 		}
 		if mon != nil {
 			gopt.Requests, gopt.Statistics = mon, mon
