@@ -5,6 +5,10 @@
 # loop, c64). Results: a table on stdout and the JSON of each run in OUT.
 #
 #   scripts/overload.sh [OUT]     (make overload)
+#
+# SERVER_CPUS and LOAD_CPUS (taskset lists, e.g. 1 and 0) pin the server
+# and the load generator to separate cores, so that the generator can
+# offer twice the server's capacity without taking the server's CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/results/$(date -u +%F)/overload}
@@ -20,7 +24,7 @@ url=http://127.0.0.1:$port
 
 start() { # admission_limit
 	printf 'http:\n  admission_limit: %s\n' "$1" >"$repo/gateway.yaml"
-	bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
+	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
 		--http-port "$port" --grpc-port 0 --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$1.log" &
 	pid=$!
 	for _ in $(seq 100); do curl -sf "$url/v2/health/ready" >/dev/null && return; sleep 0.1; done
@@ -30,7 +34,7 @@ stop() { kill "$pid"; wait "$pid" || true; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 
 start 0
-bin/infergate-bench load --url "$url" --model mlp_256 --concurrency 64 --quiet --json "$OUT/capacity.json" >/dev/null
+${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model mlp_256 --concurrency 64 --quiet --json "$OUT/capacity.json" >/dev/null
 cap=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[0]["throughput"]))' "$OUT/capacity.json")
 stop
 half=$((cap / 2)); double=$((cap * 2))
@@ -38,7 +42,7 @@ echo "capacity (c64, closed loop): $cap req/s; open loop at $half and $double re
 for mode in ${MODES:-0 -1 128}; do
 	start "$mode"
 	before=$(rss)
-	bin/infergate-bench load --url "$url" --model mlp_256 --request-rate "$half,$double" --max-in-flight 2048 \
+	${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model mlp_256 --request-rate "$half,$double" --max-in-flight 2048 \
 		--quiet --json "$OUT/admission$mode.json" >"$OUT/admission$mode.txt"
 	after=$(rss)
 	stop
