@@ -66,7 +66,9 @@
 // DefaultMaxQueueSize; unlike Triton, never unbounded). A request that
 // finds it full is rejected at once with an errdefs.Overloaded error
 // (HTTP 503 with Retry-After), or errdefs.Throttled (429) when
-// configured. A request whose timeout expires
+// configured. The protocols ask Executor.Admit first, before they decode
+// a request's body, so that a refusal under overload costs no decoding.
+// A request whose timeout expires
 // while queued is removed and never run (timeout_action REJECT, the
 // default: errdefs.Timeout, 504), or moved behind every request that has not expired
 // (DELAY). A request already in a running batch completes.

@@ -83,6 +83,16 @@ func NewExecutor(run Runner, opts ExecutorOptions) (*Executor, error) {
 // Batching reports whether requests go through a dynamic batcher.
 func (e *Executor) Batching() bool { return e.sched != nil }
 
+// Admit returns the refusal a request would get now because the batch
+// queue is full (see Scheduler.Admit), nil otherwise or without batching.
+// A nil Executor admits.
+func (e *Executor) Admit() error {
+	if e == nil || e.sched == nil {
+		return nil
+	}
+	return e.sched.Admit()
+}
+
 // Close stops the scheduler (failing queued requests) and drops the
 // version's cached responses.
 func (e *Executor) Close() {

@@ -248,6 +248,7 @@ type Scheduler struct {
 	timer   *time.Timer // preferred-size hold-back
 	timerAt time.Time
 
+	depth   atomic.Int64   // queued, for Admit's reads without mu
 	cost    costModel      // guarded by mu
 	wg      sync.WaitGroup // batches running; Add under mu while !closed
 	buffers bufferPool     // merged input buffers
@@ -290,6 +291,7 @@ func (s *Scheduler) Close() {
 		s.queues[i] = nil
 	}
 	s.queued = 0
+	s.depth.Store(0)
 	s.mu.Unlock()
 	s.wg.Wait()
 }
@@ -420,6 +422,34 @@ func (s *Scheduler) key(inputs []runtime.Tensor) string {
 	return k.key
 }
 
+// Admit returns the error a request would get now for a full queue, nil
+// while it has room: a protocol checks it before reading and decoding a
+// request, so that refusals under overload cost next to nothing. The
+// queue may fill or drain before the request is queued; enqueue checks
+// again.
+func (s *Scheduler) Admit() error {
+	if s.depth.Load() >= int64(s.opts.MaxQueueSize) {
+		return s.rejectFull()
+	}
+	return nil
+}
+
+// rejectFull counts and returns a full-queue refusal.
+func (s *Scheduler) rejectFull() error {
+	s.obs.Rejected("queue_full")
+	return &errdefs.Error{
+		Kind:       s.opts.RejectKind,
+		RetryAfter: s.opts.RetryAfter,
+		Msg:        fmt.Sprintf("queue is full (%d requests): retry later", s.opts.MaxQueueSize),
+	}
+}
+
+// depthChangedLocked publishes s.queued after a change.
+func (s *Scheduler) depthChangedLocked() {
+	s.depth.Store(int64(s.queued))
+	s.obs.QueueDepth(s.queued)
+}
+
 // enqueue queues p and may run a batch on the calling goroutine
 // (dispatchLocked), which p's ctx bounds as long as p is in it.
 func (s *Scheduler) enqueue(ctx context.Context, p *pending) error {
@@ -430,18 +460,13 @@ func (s *Scheduler) enqueue(ctx context.Context, p *pending) error {
 	}
 	if s.queued >= s.opts.MaxQueueSize {
 		s.mu.Unlock()
-		s.obs.Rejected("queue_full")
-		return &errdefs.Error{
-			Kind:       s.opts.RejectKind,
-			RetryAfter: s.opts.RetryAfter,
-			Msg:        fmt.Sprintf("queue is full (%d requests): retry later", s.opts.MaxQueueSize),
-		}
+		return s.rejectFull()
 	}
 	p.enqueued = time.Now()
 	p.queued = true
 	s.queues[p.level] = append(s.queues[p.level], p)
 	s.queued++
-	s.obs.QueueDepth(s.queued)
+	s.depthChangedLocked()
 	s.dispatchLocked(ctx, p) // unlocks
 	return nil
 }
@@ -542,7 +567,7 @@ func (s *Scheduler) remove(p *pending) bool {
 	}
 	p.queued = false
 	s.queued--
-	s.obs.QueueDepth(s.queued)
+	s.depthChangedLocked()
 	return true
 }
 
@@ -561,7 +586,7 @@ func (s *Scheduler) delay(ctx context.Context, p *pending) {
 	p.queued = true
 	s.queues[p.level] = append(s.queues[p.level], p)
 	s.queued++
-	s.obs.QueueDepth(s.queued)
+	s.depthChangedLocked()
 	s.dispatchLocked(ctx, p)
 }
 
@@ -647,7 +672,7 @@ func (s *Scheduler) takeLocked(now time.Time, others int) []*pending {
 		s.queues[li] = kept
 	}
 	s.queued -= len(batch)
-	s.obs.QueueDepth(s.queued)
+	s.depthChangedLocked()
 	for _, p := range batch {
 		s.obs.Dispatched(now.Sub(p.enqueued))
 	}

@@ -264,16 +264,22 @@ func TestOverload(t *testing.T) {
 		first := infer(s, context.Background(), rowsReq(1, 0, 2))
 		<-run.started
 		q1 := infer(s, context.Background(), rowsReq(1, 1, 2))
+		obs.waitDepth(t, 1)
+		if err := s.Admit(); err != nil {
+			t.Errorf("kind %v: Admit with room in the queue: %v", kind, err)
+		}
 		q2 := infer(s, context.Background(), rowsReq(1, 2, 2))
 		obs.waitDepth(t, 2)
-		_, err := s.Infer(context.Background(), rowsReq(1, 3, 2))
-		var re *errdefs.Error
 		want := kind
 		if want == errdefs.Internal {
 			want = errdefs.Overloaded
 		}
-		if !errors.As(err, &re) || re.Kind != want || re.RetryAfter != 2*time.Second || re.Msg != "queue is full (2 requests): retry later" {
-			t.Errorf("kind %v: got %v", kind, err)
+		// Admit, which protocols call before decoding, refuses as Infer does.
+		for what, err := range map[string]error{"Infer": func() error { _, err := s.Infer(context.Background(), rowsReq(1, 3, 2)); return err }(), "Admit": s.Admit()} {
+			var re *errdefs.Error
+			if !errors.As(err, &re) || re.Kind != want || re.RetryAfter != 2*time.Second || re.Msg != "queue is full (2 requests): retry later" {
+				t.Errorf("kind %v, %s: got %v", kind, what, err)
+			}
 		}
 		go func() {
 			for range run.started {
@@ -284,6 +290,10 @@ func TestOverload(t *testing.T) {
 			if r := wait(t, ch); r.err != nil {
 				t.Error(r.err)
 			}
+		}
+		obs.waitDepth(t, 0)
+		if err := s.Admit(); err != nil {
+			t.Errorf("kind %v: Admit after the queue drained: %v", kind, err)
 		}
 		s.Close()
 		close(run.started)

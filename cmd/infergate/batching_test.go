@@ -73,7 +73,9 @@ func TestDynamicBatchingOverHTTP(t *testing.T) {
 
 // TestQueueFullOverHTTP floods a one-request queue: the requests that do
 // not fit get 503 with Retry-After and a KServe error, and every other
-// request succeeds.
+// request succeeds. A malformed request sent meanwhile gets the same
+// refusal while the queue is full, and its 400 otherwise: the queue is
+// checked before the body is decoded.
 func TestQueueFullOverHTTP(t *testing.T) {
 	for _, tc := range []struct {
 		config string
@@ -88,6 +90,34 @@ func TestQueueFullOverHTTP(t *testing.T) {
 			var mu sync.Mutex
 			statuses := map[int]int{}
 			var wg sync.WaitGroup
+			flooding := make(chan struct{})
+			malformed := map[int]int{}
+			var mwg sync.WaitGroup
+			for range 4 {
+				mwg.Go(func() {
+					for {
+						select {
+						case <-flooding:
+							return
+						default:
+						}
+						status, resp, _, err := c.Do(context.Background(), http.MethodPost, "/v2/models/mlp/infer", []byte(`{"inputs":[`), nil)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						switch got := errorBody(t, resp); {
+						case status == tc.status && got == `model "mlp" version 1: queue is full (1 requests): retry later`:
+						case status == http.StatusBadRequest:
+						default:
+							t.Errorf("malformed request: %d %q", status, got)
+						}
+						mu.Lock()
+						malformed[status]++
+						mu.Unlock()
+					}
+				})
+			}
 			for range 64 {
 				wg.Go(func() {
 					for range 8 {
@@ -110,9 +140,14 @@ func TestQueueFullOverHTTP(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			t.Logf("statuses: %v", statuses)
+			close(flooding)
+			mwg.Wait()
+			t.Logf("statuses: %v; malformed requests meanwhile: %v", statuses, malformed)
 			if statuses[tc.status] == 0 || statuses[http.StatusOK] == 0 {
 				t.Errorf("got statuses %v, want both 200 and %d", statuses, tc.status)
+			}
+			if malformed[tc.status] == 0 {
+				t.Errorf("malformed requests during the flood got %v: none was refused for the full queue before its body was decoded", malformed)
 			}
 		})
 	}
