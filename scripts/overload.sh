@@ -9,16 +9,19 @@
 # SERVER_CPUS and LOAD_CPUS (taskset lists, e.g. 1 and 0) pin the server
 # and the load generator to separate cores, so that the generator can
 # offer twice the server's capacity without taking the server's CPU.
+# MODEL (default mlp_256) names another of .cache/bench-models, e.g.
+# mlp_2048, whose capacity is compute-bound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/results/$(date -u +%F)/overload}
 mkdir -p "$OUT/raw"
 LIB=${ONNXRUNTIME_LIB:?set ONNXRUNTIME_LIB}
 repo=$(mktemp -d)
+MODEL=${MODEL:-mlp_256}
 trap 'kill $pid 2>/dev/null || true; rm -rf "$repo"' EXIT
-mkdir -p "$repo/mlp_256/1"
-cp .cache/bench-models/mlp_256/1/model.onnx "$repo/mlp_256/1/"
-printf 'max_batch_size: 64\ndynamic_batching: {}\n' >"$repo/mlp_256/config.yaml"
+mkdir -p "$repo/$MODEL/1"
+cp .cache/bench-models/$MODEL/1/model.onnx "$repo/$MODEL/1/"
+printf 'max_batch_size: 64\ndynamic_batching: {}\n' >"$repo/$MODEL/config.yaml"
 port=${PORT:-18123}
 url=http://127.0.0.1:$port
 
@@ -34,7 +37,7 @@ stop() { kill "$pid"; wait "$pid" || true; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 
 start 0
-${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model mlp_256 --concurrency 64 --quiet --json "$OUT/capacity.json" >/dev/null
+${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --concurrency 64 --quiet --json "$OUT/capacity.json" >/dev/null
 cap=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[0]["throughput"]))' "$OUT/capacity.json")
 stop
 half=$((cap / 2)); double=$((cap * 2))
@@ -42,7 +45,7 @@ echo "capacity (c64, closed loop): $cap req/s; open loop at $half and $double re
 for mode in ${MODES:-0 -1 128}; do
 	start "$mode"
 	before=$(rss)
-	${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model mlp_256 --request-rate "$half,$double" --max-in-flight 2048 \
+	${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --request-rate "$half,$double" --max-in-flight 2048 \
 		--quiet --json "$OUT/admission$mode.json" >"$OUT/admission$mode.txt"
 	after=$(rss)
 	stop
