@@ -67,7 +67,12 @@
 // finds it full is rejected at once with an errdefs.Overloaded error
 // (HTTP 503 with Retry-After), or errdefs.Throttled (429) when
 // configured. The protocols ask Executor.Admit first, before they decode
-// a request's body, so that a refusal under overload costs no decoding.
+// a request's body, so that a refusal under overload costs no decoding:
+// a request, even a malformed one, then gets the queue-full refusal; one
+// refused so is not counted in the router's decisions or a rollout's
+// figures, having never held its version. A version with the response
+// cache or coalescing is not checked early: such a request may be
+// answered without the queue.
 // A request whose timeout expires
 // while queued is removed and never run (timeout_action REJECT, the
 // default: errdefs.Timeout, 504), or moved behind every request that has not expired

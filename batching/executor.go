@@ -85,9 +85,11 @@ func (e *Executor) Batching() bool { return e.sched != nil }
 
 // Admit returns the refusal a request would get now because the batch
 // queue is full (see Scheduler.Admit), nil otherwise or without batching.
-// A nil Executor admits.
+// With the response cache or coalescing it admits: a request may be
+// answered without the queue, which Infer finds out after decoding. A
+// nil Executor admits.
 func (e *Executor) Admit() error {
-	if e == nil || e.sched == nil {
+	if e == nil || e.sched == nil || e.opts.Cache != nil || e.group != nil {
 		return nil
 	}
 	return e.sched.Admit()

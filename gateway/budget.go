@@ -43,7 +43,9 @@ type bodyBudget struct {
 	readTimeout time.Duration
 	seed        maphash.Seed
 
+	_      [64]byte // used on a cache line of its own, off the fields above
 	used   atomic.Int64
+	_      [56]byte
 	shards [budgetShards]budgetShard
 }
 

@@ -812,6 +812,12 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	}
 	v = d.Version
 	model = v.Model
+	tenant, err := s.tenants.Load().admit(ctx, tenantName, model, s.observer)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	defer tenant.release()
 	// A full batch queue refuses now, before the body is decoded: under
 	// overload a refusal then costs little of the CPU the admitted need.
 	if full := v.Executor.Admit(); full != nil {
@@ -819,12 +825,6 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, fmt.Errorf("model %q version %d: %w", v.Model, v.Number, full))
 		return
 	}
-	tenant, err := s.tenants.Load().admit(ctx, tenantName, model, s.observer)
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	defer tenant.release()
 	headerLen := -1
 	if h := ctx.Request.Header.Peek(HeaderInferenceHeaderLength); h != nil {
 		n, err := strconv.Atoi(string(h))

@@ -124,10 +124,6 @@ func (s *Server) infer(ctx context.Context, req *inference.ModelInferRequest) (r
 	}
 	v = d.Version
 	model = v.Model
-	if full := v.Executor.Admit(); full != nil { // a full queue: refused before decoding
-		ran = full
-		return nil, fmt.Errorf("model %q version %d: %w", v.Model, v.Number, full)
-	}
 	var capPriority func(int64) int64 // nil: no tenant caps it
 	if s.opts.Access != nil && (tenantName != "" || s.opts.Access.TenantHeader() != "") {
 		var release func()
@@ -138,6 +134,10 @@ func (s *Server) infer(ctx context.Context, req *inference.ModelInferRequest) (r
 		if release != nil {
 			defer release()
 		}
+	}
+	if full := v.Executor.Admit(); full != nil { // a full queue: refused before decoding
+		ran = full
+		return nil, fmt.Errorf("model %q version %d: %w", v.Model, v.Number, full)
 	}
 	timeout, priority, err := parameters(req.GetParameters())
 	if err != nil {

@@ -634,3 +634,62 @@ func TestGRPCTenantsAndTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestGRPCQueueFull floods a one-request queue over gRPC: the calls that
+// do not fit get UNAVAILABLE with the queue-full text, the others
+// succeed, and a malformed call sent meanwhile gets the same refusal while
+// the queue is full (it is checked before the inputs are decoded) and
+// INVALID_ARGUMENT otherwise.
+func TestGRPCQueueFull(t *testing.T) {
+	g := startGRPC(t, batchedRepo(t, "max_batch_size: 1\ninstance_group: [{count: 1}]\ndynamic_batching: {default_queue_policy: {max_queue_size: 1}}\n"), nil)
+	const full = `model "mlp" version 1: queue is full (1 requests): retry later`
+	req := mlpInput(1)
+	req.ModelName = "mlp"
+	bad := mlpInput(1)
+	bad.ModelName = "mlp"
+	bad.Inputs[0].Shape = []int64{1, 15}
+	var mu sync.Mutex
+	codesOf := map[string]map[codes.Code]int{"valid": {}, "malformed": {}}
+	count := func(kind string, err error, want codes.Code) {
+		st := status.Convert(err)
+		if st.Code() != want && !(st.Code() == codes.Unavailable && st.Message() == full) {
+			t.Errorf("%s call: %v %q", kind, st.Code(), st.Message())
+		}
+		mu.Lock()
+		codesOf[kind][st.Code()]++
+		mu.Unlock()
+	}
+	flooding := make(chan struct{})
+	var mwg, wg sync.WaitGroup
+	for range 4 {
+		mwg.Go(func() {
+			for {
+				select {
+				case <-flooding:
+					return
+				default:
+				}
+				_, err := g.ModelInfer(context.Background(), bad)
+				count("malformed", err, codes.InvalidArgument)
+			}
+		})
+	}
+	for range 32 {
+		wg.Go(func() {
+			for range 16 {
+				_, err := g.ModelInfer(context.Background(), req)
+				count("valid", err, codes.OK)
+			}
+		})
+	}
+	wg.Wait()
+	close(flooding)
+	mwg.Wait()
+	t.Logf("codes: %v", codesOf)
+	if codesOf["valid"][codes.Unavailable] == 0 || codesOf["valid"][codes.OK] == 0 {
+		t.Errorf("valid calls got %v, want both OK and UNAVAILABLE", codesOf["valid"])
+	}
+	if codesOf["malformed"][codes.Unavailable] == 0 {
+		t.Errorf("malformed calls got %v: none was refused for the full queue before its inputs were decoded", codesOf["malformed"])
+	}
+}
