@@ -242,13 +242,12 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	queues  [][]*pending // per priority level, then the delayed queue
-	queued  int
-	idle    int // free tokens
+	queued  atomic.Int64 // requests in the queues: changed under mu, read by Admit without it
+	idle    int          // free tokens
 	closed  bool
 	timer   *time.Timer // preferred-size hold-back
 	timerAt time.Time
 
-	depth   atomic.Int64   // queued, for Admit's reads without mu
 	cost    costModel      // guarded by mu
 	wg      sync.WaitGroup // batches running; Add under mu while !closed
 	buffers bufferPool     // merged input buffers
@@ -290,8 +289,7 @@ func (s *Scheduler) Close() {
 		}
 		s.queues[i] = nil
 	}
-	s.queued = 0
-	s.depth.Store(0)
+	s.queued.Store(0)
 	s.mu.Unlock()
 	s.wg.Wait()
 }
@@ -428,7 +426,7 @@ func (s *Scheduler) key(inputs []runtime.Tensor) string {
 // queue may fill or drain before the request is queued; enqueue checks
 // again.
 func (s *Scheduler) Admit() error {
-	if s.depth.Load() >= int64(s.opts.MaxQueueSize) {
+	if s.queued.Load() >= int64(s.opts.MaxQueueSize) {
 		return s.rejectFull()
 	}
 	return nil
@@ -444,10 +442,9 @@ func (s *Scheduler) rejectFull() error {
 	}
 }
 
-// depthChangedLocked publishes s.queued after a change.
-func (s *Scheduler) depthChangedLocked() {
-	s.depth.Store(int64(s.queued))
-	s.obs.QueueDepth(s.queued)
+// addQueuedLocked changes the queued count by n and reports it.
+func (s *Scheduler) addQueuedLocked(n int) {
+	s.obs.QueueDepth(int(s.queued.Add(int64(n))))
 }
 
 // enqueue queues p and may run a batch on the calling goroutine
@@ -458,15 +455,14 @@ func (s *Scheduler) enqueue(ctx context.Context, p *pending) error {
 		s.mu.Unlock()
 		return runtime.ErrClosed
 	}
-	if s.queued >= s.opts.MaxQueueSize {
+	if s.queued.Load() >= int64(s.opts.MaxQueueSize) {
 		s.mu.Unlock()
 		return s.rejectFull()
 	}
 	p.enqueued = time.Now()
 	p.queued = true
 	s.queues[p.level] = append(s.queues[p.level], p)
-	s.queued++
-	s.depthChangedLocked()
+	s.addQueuedLocked(1)
 	s.dispatchLocked(ctx, p) // unlocks
 	return nil
 }
@@ -566,8 +562,7 @@ func (s *Scheduler) remove(p *pending) bool {
 		}
 	}
 	p.queued = false
-	s.queued--
-	s.depthChangedLocked()
+	s.addQueuedLocked(-1)
 	return true
 }
 
@@ -585,8 +580,7 @@ func (s *Scheduler) delay(ctx context.Context, p *pending) {
 	p.level = len(s.queues) - 1
 	p.queued = true
 	s.queues[p.level] = append(s.queues[p.level], p)
-	s.queued++
-	s.depthChangedLocked()
+	s.addQueuedLocked(1)
 	s.dispatchLocked(ctx, p)
 }
 
@@ -671,8 +665,7 @@ func (s *Scheduler) takeLocked(now time.Time, others int) []*pending {
 		clear(q[len(kept):])
 		s.queues[li] = kept
 	}
-	s.queued -= len(batch)
-	s.depthChangedLocked()
+	s.addQueuedLocked(-len(batch))
 	for _, p := range batch {
 		s.obs.Dispatched(now.Sub(p.enqueued))
 	}

@@ -435,7 +435,7 @@ func TestHoldFactor(t *testing.T) {
 	state := func(s *Scheduler) (idle, queued int) {
 		s.mu.Lock() // the dispatch decisions are made under mu
 		defer s.mu.Unlock()
-		return s.idle, s.queued
+		return s.idle, int(s.queued.Load())
 	}
 	// prime gives the scheduler measured costs per row: 1 row 900µs,
 	// 2-3 rows 450µs, 4-7 rows perRow4.
