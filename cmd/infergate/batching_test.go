@@ -92,32 +92,23 @@ func TestQueueFullOverHTTP(t *testing.T) {
 			var wg sync.WaitGroup
 			flooding := make(chan struct{})
 			malformed := map[int]int{}
-			var mwg sync.WaitGroup
-			for range 4 {
-				mwg.Go(func() {
-					for {
-						select {
-						case <-flooding:
-							return
-						default:
-						}
-						status, resp, _, err := c.Do(context.Background(), http.MethodPost, "/v2/models/mlp/infer", []byte(`{"inputs":[`), nil)
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						switch got := errorBody(t, resp); {
-						case status == tc.status && got == `model "mlp" version 1: queue is full (1 requests): retry later`:
-						case status == http.StatusBadRequest:
-						default:
-							t.Errorf("malformed request: %d %q", status, got)
-						}
-						mu.Lock()
-						malformed[status]++
-						mu.Unlock()
-					}
-				})
-			}
+			malformedDone := repeat(flooding, 4, func() bool {
+				status, resp, _, err := c.Do(context.Background(), http.MethodPost, "/v2/models/mlp/infer", []byte(`{"inputs":[`), nil)
+				if err != nil {
+					t.Error(err)
+					return false
+				}
+				switch got := errorBody(t, resp); {
+				case status == tc.status && got == `model "mlp" version 1: queue is full (1 requests): retry later`:
+				case status == http.StatusBadRequest:
+				default:
+					t.Errorf("malformed request: %d %q", status, got)
+				}
+				mu.Lock()
+				malformed[status]++
+				mu.Unlock()
+				return true
+			})
 			for range 64 {
 				wg.Go(func() {
 					for range 8 {
@@ -141,7 +132,7 @@ func TestQueueFullOverHTTP(t *testing.T) {
 			}
 			wg.Wait()
 			close(flooding)
-			mwg.Wait()
+			malformedDone()
 			t.Logf("statuses: %v; malformed requests meanwhile: %v", statuses, malformed)
 			if statuses[tc.status] == 0 || statuses[http.StatusOK] == 0 {
 				t.Errorf("got statuses %v, want both 200 and %d", statuses, tc.status)

@@ -34,23 +34,14 @@ func TestModelFileDeletedWhileServing(t *testing.T) {
 	body := `{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":[` + strings.Repeat("1,", 15) + `1]}]}`
 	var sent, failed atomic.Int64
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				sent.Add(1)
-				if status, b := post(t, c, "/v2/models/m/infer", body); status != 200 {
-					failed.Add(1)
-					t.Errorf("%d %s", status, b)
-				}
-			}
-		})
-	}
+	trafficDone := repeat(stop, 4, func() bool {
+		sent.Add(1)
+		if status, b := post(t, c, "/v2/models/m/infer", body); status != 200 {
+			failed.Add(1)
+			t.Errorf("%d %s", status, b)
+		}
+		return true
+	})
 	time.Sleep(100 * time.Millisecond)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -66,7 +57,7 @@ func TestModelFileDeletedWhileServing(t *testing.T) {
 	waitFor(t, "the poll to see the deletion", func() bool { return state() != "READY " })
 	time.Sleep(200 * time.Millisecond) // traffic after the poll saw it
 	close(stop)
-	wg.Wait()
+	trafficDone()
 	t.Logf("%d requests, %d failed; index: %s", sent.Load(), failed.Load(), state())
 	if got := state(); !strings.HasPrefix(got, "READY reload of version 1 failed, the loaded one keeps serving: ") {
 		t.Errorf("index: %q", got)

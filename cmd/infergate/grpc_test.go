@@ -660,20 +660,12 @@ func TestGRPCQueueFull(t *testing.T) {
 		mu.Unlock()
 	}
 	flooding := make(chan struct{})
-	var mwg, wg sync.WaitGroup
-	for range 4 {
-		mwg.Go(func() {
-			for {
-				select {
-				case <-flooding:
-					return
-				default:
-				}
-				_, err := g.ModelInfer(context.Background(), bad)
-				count("malformed", err, codes.InvalidArgument)
-			}
-		})
-	}
+	malformedDone := repeat(flooding, 4, func() bool {
+		_, err := g.ModelInfer(context.Background(), bad)
+		count("malformed", err, codes.InvalidArgument)
+		return true
+	})
+	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
 			for range 16 {
@@ -684,7 +676,7 @@ func TestGRPCQueueFull(t *testing.T) {
 	}
 	wg.Wait()
 	close(flooding)
-	mwg.Wait()
+	malformedDone()
 	t.Logf("codes: %v", codesOf)
 	if codesOf["valid"][codes.Unavailable] == 0 || codesOf["valid"][codes.OK] == 0 {
 		t.Errorf("valid calls got %v, want both OK and UNAVAILABLE", codesOf["valid"])

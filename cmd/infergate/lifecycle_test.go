@@ -70,6 +70,27 @@ func readyVersions(t *testing.T, c *client.Client, model string) []int64 {
 	return out
 }
 
+// repeat calls f on n goroutines, each again and again until stop is
+// closed or f returns false; the function it returns waits for them.
+func repeat(stop <-chan struct{}, n int, f func() bool) (wait func()) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !f() {
+					return
+				}
+			}
+		})
+	}
+	return wg.Wait
+}
+
 // waitFor polls cond for up to 20 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
