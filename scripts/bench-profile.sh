@@ -2,10 +2,10 @@
 # Profiles infergate (batching, drift on, metrics on, router in the path) on
 # the 256 MLP, JSON, c=64 with infergate-bench load on the same 2 cores:
 # CPU profile, execution trace, mutex and block profiles, gctrace.
-#   profile.sh OUTDIR [extra serve flags...]
+#   scripts/bench-profile.sh OUTDIR [extra serve flags...]
 # MODEL=mlp (the 16-32-4 test MLP) or mlp_2048 profiles another model, C another concurrency.
 set -e
-cd "$(dirname "$0")/../../../../.."  # the repository root
+cd "$(dirname "$0")/.."  # the repository root
 OUT=${1:?outdir}; shift
 mkdir -p "$OUT"
 LIB=$PWD/.cache/onnxruntime/1.29.0/libonnxruntime.so

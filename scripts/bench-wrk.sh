@@ -1,15 +1,16 @@
 #!/bin/bash
 # Independent check with wrk -t1 (Debian's wrk: apt-get install wrk):
 # transport, infergate (batching, drift on, metrics on, router in the
-# path) and the hand-written server, interleaved rounds, on the suite
-# run's repositories. Beside each figure: the CPU time a request of the
-# server and of wrk, from /proc (utime+stime), which splits the machine
-# between the server and its load generator.
-#   wrk.sh [ROUNDS]
-cd "$(dirname "$0")/../../../../.."  # the repository root
+# path) and the hand-written server, interleaved rounds, on the
+# repositories of a suite run (make bench keeps them under BENCH_OUT/raw).
+# Beside each figure: the CPU time a request of the server and of wrk,
+# from /proc (utime+stime), which splits the machine between the server
+# and its load generator.
+#   scripts/bench-wrk.sh SUITE_RAW_DIR [ROUNDS]
+cd "$(dirname "$0")/.."  # the repository root
 LIB=$PWD/.cache/onnxruntime/1.29.0/libonnxruntime.so
-RAW=benchmarks/results/2026-12-02/issue10/suite/raw
-ROUNDS=${1:-2}
+RAW=${1:?the raw folder of a suite run, e.g. benchmarks/results/2026-12-02/issue10/suite/raw}
+ROUNDS=${2:-2}
 TCK=$(getconf CLK_TCK)
 cpu() { awk '{print $14+$15}' /proc/$1/stat; }
 for sc in mlp_small:mlp mlp_256:mlp_256; do
@@ -31,7 +32,7 @@ print(json.dumps({"inputs":[{"name":i["name"],"shape":[1]+i["shape"][1:],"dataty
       name=${srv%%:*}; rest=${srv#*:}; port=${rest%%:*}; pid=${rest#*:}
       for c in 64 1; do
         s0=$(cpu $pid)
-        BODY=/tmp/body-$S.json wrk -t1 -c$c -d5s --latency -s $(dirname "$0")/post.lua http://127.0.0.1:$port/v2/models/$M/infer >/tmp/wrk.out 2>&1 & W=$!
+        BODY=/tmp/body-$S.json wrk -t1 -c$c -d5s --latency -s scripts/wrk-post.lua http://127.0.0.1:$port/v2/models/$M/infer >/tmp/wrk.out 2>&1 & W=$!
         w=0; while kill -0 $W 2>/dev/null; do w=$(cpu $W 2>/dev/null || echo $w); sleep 0.2; done
         wait $W; s1=$(cpu $pid)
         r=$(grep RESULT /tmp/wrk.out)
