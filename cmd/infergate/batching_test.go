@@ -17,7 +17,7 @@ import (
 )
 
 // batchedRepo copies the MLP into a repository with the given config.
-func batchedRepo(t *testing.T, config string) string {
+func batchedRepo(t testing.TB, config string) string {
 	t.Helper()
 	root := t.TempDir()
 	runtimetest.CopyDir(t, filepath.Join(runtimetest.Models(t), "mlp", "1"), filepath.Join(root, "mlp", "1"))

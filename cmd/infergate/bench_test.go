@@ -54,6 +54,9 @@ func BenchmarkMLPLatency(b *testing.B) {
 	c := startServer(b, runtimetest.Models(b), nil)
 	// The same without the budget of bodies in flight, for its cost.
 	unbudgeted := startServer(b, runtimetest.Models(b), func(c *Config) { c.HTTP.MaxInflightBodyBytes = -1 })
+	// The same model with dynamic batching, for what it costs a lone
+	// request (issue 10: within 10 % of batching off at c=1).
+	batched := startServer(b, batchedRepo(b, "max_batch_size: 64\ndynamic_batching: {}\n"), nil)
 	var nums []string
 	for _, v := range row {
 		nums = append(nums, strconv.FormatFloat(float64(v), 'g', -1, 32))
@@ -72,6 +75,7 @@ func BenchmarkMLPLatency(b *testing.B) {
 	}{
 		{"infergate-http-json", c, jsonBody, -1},
 		{"infergate-http-json-no-body-budget", unbudgeted, jsonBody, -1},
+		{"infergate-http-json-batching", batched, jsonBody, -1},
 		{"infergate-http-binary", c, binBody, len(header)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
