@@ -158,3 +158,23 @@ func RunGRPC(ctx context.Context, t Target, p *Payload, opts Options) (*Result, 
 	r.SetRows(p.Rows)
 	return r, nil
 }
+
+// GRPCAnswer sends p's first request to the gRPC server at addr and
+// returns the answer in wire form (the suite's gRPC transport-limit
+// server answers every call with it, so that both send the same bytes).
+func GRPCAnswer(ctx context.Context, t Target, p *Payload) ([]byte, error) {
+	reqs, err := grpcRequests(t, p)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dial(t.URL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	resp, err := inference.NewGRPCInferenceServiceClient(conn).ModelInfer(ctx, reqs[0])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.URL, err)
+	}
+	return proto.Marshal(resp)
+}

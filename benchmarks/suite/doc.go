@@ -6,6 +6,8 @@
 //     compute limit);
 //   - transport: a fasthttp handler that reads the body and returns a fixed
 //     answer (the transport limit: package transport);
+//   - transport-grpc: grpc-go, tuned as infergate's listener, answering
+//     ModelInfer with a fixed message (the gRPC transport limit);
 //   - infergate and infergate-batching: the infergate binary with dynamic
 //     batching off and on;
 //   - infergate-grpc: infergate-batching's process over the KServe v2 gRPC

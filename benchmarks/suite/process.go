@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -22,7 +23,8 @@ const (
 
 // addressLine finds the listening address in a server's log: infergate's
 // `msg="serving KServe v2 over HTTP" address=127.0.0.1:8000`, which the
-// reference servers log too.
+// reference servers log too. A server that logs "over gRPC" serves gRPC
+// alone: its url is then host:port.
 var addressLine = regexp.MustCompile(`serving.*\baddress="?([^\s"]+)`)
 
 // process is a server the suite started. Its one goroutine copies the
@@ -58,6 +60,7 @@ func startProcess(ctx context.Context, name, logPath string, argv, env []string)
 	}
 	p := &process{name: name, cmd: cmd, done: make(chan error, 1)}
 	addrs := make(chan string, 1) // the first address found: sent at most once
+	grpcOnly := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -67,6 +70,7 @@ func startProcess(ctx context.Context, name, logPath string, argv, env []string)
 			fmt.Fprintln(logFile, line)
 			if m := addressLine.FindStringSubmatch(line); m != nil && !found {
 				found = true
+				grpcOnly <- strings.Contains(line, "over gRPC")
 				addrs <- m[1]
 			}
 		}
@@ -80,6 +84,11 @@ func startProcess(ctx context.Context, name, logPath string, argv, env []string)
 	defer deadline.Stop()
 	select {
 	case addr := <-addrs:
+		if <-grpcOnly {
+			// It logs its address once listening: it is ready.
+			p.url = addr
+			return p, nil
+		}
 		p.url = "http://" + addr
 	case err := <-p.done:
 		p.done <- err

@@ -158,6 +158,7 @@ func Run(ctx context.Context, opts Options, scenarios []*Scenario) (*Results, er
 			GOMAXPROCS: map[string]string{
 				ServerONNXRuntime:       "2 per core (raised for the in-process runs, as infergate serve does)",
 				ServerTransport:         "Go's default (one per core): no cgo",
+				ServerTransportGRPC:     "Go's default (one per core): no cgo",
 				ServerInfergate:         "infergate's default: 2 per core",
 				ServerHandwritten:       hw,
 				"load generator":        "Go's default (one per core)",
@@ -313,6 +314,11 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 		}
 		start(ServerTransport, []string{r.opts.Self, "serve-transport", "--address", "127.0.0.1:0", "--answer", answerPath, "--header-length", strconv.Itoa(answerHeaderLen)})
 	}
+	if want(ServerTransportGRPC) {
+		if err := r.startTransportGRPC(ctx, sc, servers, payload, filepath.Join(work, "answer.grpc"), start); err != nil {
+			problem(ServerTransportGRPC, err)
+		}
+	}
 	for i, u := range r.opts.External {
 		label := ServerExternal
 		if len(r.opts.External) > 1 {
@@ -377,6 +383,27 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult
 		sr.Targets = append(sr.Targets, Evaluate(sc.Name, t, sr.Results))
 	}
 	return sr, nil
+}
+
+// startTransportGRPC starts the gRPC transport-limit server with the
+// answer infergate-grpc (one of servers, which it needs) gives to the
+// payload's first request, written to answerPath.
+func (r *runner) startTransportGRPC(ctx context.Context, sc *Scenario, servers []*endpoint, p *load.Payload, answerPath string, start func(string, []string) *endpoint) error {
+	i := slices.IndexFunc(servers, func(e *endpoint) bool { return e.label == ServerInfergateGRPC })
+	if i < 0 {
+		return errors.New("needs infergate-grpc in the scenario's servers, for its answer")
+	}
+	answer, err := load.GRPCAnswer(ctx, load.Target{URL: servers[i].url, Model: sc.Model.Name}, p)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(answerPath, answer, 0o644); err != nil {
+		return err
+	}
+	if e := start(ServerTransportGRPC, []string{r.opts.Self, "serve-transport", "--protocol", "grpc", "--address", "127.0.0.1:0", "--answer", answerPath}); e != nil {
+		e.grpc = true
+	}
+	return nil
 }
 
 // measure runs one concurrency level against one server.

@@ -14,8 +14,11 @@ import (
 // The servers a scenario can compare, in report order. External servers
 // (Options.External) come after them.
 const (
-	ServerONNXRuntime       = "onnxruntime"
-	ServerTransport         = "transport"
+	ServerONNXRuntime = "onnxruntime"
+	ServerTransport   = "transport"
+	// ServerTransportGRPC is the transport limit of the KServe v2 gRPC
+	// protocol: grpc-go answering a fixed message.
+	ServerTransportGRPC     = "transport-grpc"
 	ServerInfergate         = "infergate"
 	ServerInfergateBatching = "infergate-batching"
 	// ServerInfergateGRPC is infergate-batching's gRPC listener, raw
@@ -26,7 +29,7 @@ const (
 )
 
 // Servers lists the built-in servers in report order.
-var Servers = []string{ServerONNXRuntime, ServerTransport, ServerInfergate, ServerInfergateBatching, ServerInfergateGRPC, ServerHandwritten}
+var Servers = []string{ServerONNXRuntime, ServerTransport, ServerTransportGRPC, ServerInfergate, ServerInfergateBatching, ServerInfergateGRPC, ServerHandwritten}
 
 // The metrics a target compares.
 const (

@@ -24,7 +24,10 @@ const helperEnv = "SUITE_TEST_HELPER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "serve":
-		helperServe()
+		helperServe("HTTP")
+		return
+	case "serve-grpc":
+		helperServe("gRPC")
 		return
 	case "exit":
 		fmt.Fprintln(os.Stderr, "helper: giving up")
@@ -37,15 +40,15 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// helperServe logs its address as infergate does and answers readiness
-// until SIGTERM, which net/http's default handling of the signal turns
-// into an exit.
-func helperServe() {
+// helperServe logs its address as infergate does, over protocol, and
+// answers every HTTP request with 200 until SIGTERM, which the default
+// handling of the signal turns into an exit.
+func helperServe(protocol string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		os.Exit(2)
 	}
-	fmt.Fprintf(os.Stderr, "time=x level=INFO msg=\"serving KServe v2 over HTTP\" address=%s\n", ln.Addr())
+	fmt.Fprintf(os.Stderr, "time=x level=INFO msg=\"serving KServe v2 over %s\" address=%s\n", protocol, ln.Addr())
 	http.Serve(ln, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 }
 
@@ -75,6 +78,17 @@ func TestProcess(t *testing.T) {
 		log, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
 		if !strings.Contains(string(log), "serving KServe v2") {
 			t.Errorf("log: got %q", log)
+		}
+	})
+	t.Run("gRPC only", func(t *testing.T) {
+		// Its url is host:port, and readiness is not asked over HTTP.
+		p, err := startProcess(ctx, "helper", filepath.Join(dir, "grpc.log"), []string{self}, []string{helperEnv + "=serve-grpc"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.stop()
+		if !strings.HasPrefix(p.url, "127.0.0.1:") {
+			t.Errorf("url: got %q, want host:port", p.url)
 		}
 	})
 	t.Run("exits at once", func(t *testing.T) {

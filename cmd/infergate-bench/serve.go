@@ -27,12 +27,18 @@ type server interface {
 // serveUntilDone serves srv on address until ctx is done, logging the
 // address the way infergate does (the suite reads it), then shuts down.
 func serveUntilDone(ctx context.Context, srv server, address, name string, stderr io.Writer) error {
+	return serveProtocolUntilDone(ctx, srv, address, name, "HTTP", stderr)
+}
+
+// serveProtocolUntilDone is serveUntilDone for a server of protocol
+// ("HTTP" or "gRPC"), which its log line names.
+func serveProtocolUntilDone(ctx context.Context, srv server, address, name, protocol string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ln, err := net.Listen("tcp", address)
 	if err != nil {
 		return err
 	}
-	log.Info("serving KServe v2 over HTTP", "server", name, "address", ln.Addr().String(), "gomaxprocs", goruntime.GOMAXPROCS(0))
+	log.Info("serving KServe v2 over "+protocol, "server", name, "address", ln.Addr().String(), "gomaxprocs", goruntime.GOMAXPROCS(0))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -60,8 +66,23 @@ func runServeTransport(ctx context.Context, args []string, stderr io.Writer) err
 	answer := fs.String("answer", "", "`file` whose bytes answer every inference request (default: a small JSON answer)")
 	headerLen := fs.Int("header-length", 0, "Inference-Header-Content-Length of the answer, when it is binary")
 	metadata := fs.String("metadata", "", "`file` whose bytes answer model metadata requests")
+	protocol := fs.String("protocol", "http", "http, or grpc: grpc-go answering ModelInfer with --answer, the wire form of a ModelInferResponse")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *protocol == "grpc" {
+		var opts transport.GRPCOptions
+		if *answer != "" {
+			b, err := os.ReadFile(*answer)
+			if err != nil {
+				return err
+			}
+			opts.Answer = b
+		}
+		return serveProtocolUntilDone(ctx, transport.NewGRPC(opts), *address, "transport-grpc", "gRPC", stderr)
+	}
+	if *protocol != "http" {
+		return fmt.Errorf("serve-transport: --protocol %q: http or grpc", *protocol)
 	}
 	var opts transport.Options
 	opts.HeaderLength = *headerLen
