@@ -235,16 +235,22 @@ func (s *Server) Drain() {
 // flight, or for ctx, when it stops them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Drain()
+	return StopGracefully(ctx, s.srv)
+}
+
+// StopGracefully stops srv as Shutdown does: it stops accepting calls and
+// waits for those in flight, or for ctx, when it stops them.
+func StopGracefully(ctx context.Context, srv *grpclib.Server) error {
 	done := make(chan struct{})
 	go func() {
-		s.srv.GracefulStop()
+		srv.GracefulStop()
 		close(done)
 	}()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		s.srv.Stop()
+		srv.Stop()
 		<-done
 		return ctx.Err()
 	}

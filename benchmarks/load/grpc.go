@@ -76,23 +76,25 @@ func grpcRequests(t Target, p *Payload) ([]*inference.ModelInferRequest, error) 
 	return out, nil
 }
 
-// wire is a message in wire form. The load generator encodes each
+// Wire is a message in wire form. The load generator encodes each
 // request once and leaves answers undecoded, as the HTTP path sends fixed
 // bodies and reads only the status: the figures then show the server, not
-// the client's protobuf work on the same cores.
-type wire struct{ b []byte }
+// the client's protobuf work on the same cores. The gRPC transport-limit
+// server answers with one, and leaves requests undecoded, likewise.
+type Wire struct{ B []byte }
 
-// wireCodec sends a *wire as it is and drops what comes back. Its name is
-// "proto", so the call is an ordinary application/grpc one.
-type wireCodec struct{}
+// WireCodec sends a *Wire as it is and decodes nothing that comes: the
+// caller of Unmarshal has the bytes read already. Its name is "proto", so
+// calls are ordinary application/grpc ones.
+type WireCodec struct{}
 
-func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.(*wire).b)}, nil
+func (WireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.(*Wire).B)}, nil
 }
 
-func (wireCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
+func (WireCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
 
-func (wireCodec) Name() string { return "proto" }
+func (WireCodec) Name() string { return "proto" }
 
 const modelInferMethod = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -125,14 +127,14 @@ func RunGRPC(ctx context.Context, t Target, p *Payload, opts Options) (*Result, 
 	if _, err := clients[0].ModelInfer(ctx, reqs[0]); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.URL, err)
 	}
-	frozen := make([]wire, len(reqs))
+	frozen := make([]Wire, len(reqs))
 	for i, req := range reqs {
-		if frozen[i].b, err = proto.Marshal(req); err != nil {
+		if frozen[i].B, err = proto.Marshal(req); err != nil {
 			return nil, err
 		}
 	}
-	codec := grpclib.ForceCodecV2(wireCodec{})
-	var discard wire // never written: answers are not decoded
+	codec := grpclib.ForceCodecV2(WireCodec{})
+	var discard Wire // never written: answers are not decoded
 	sent := make([]int, workers)
 	for w := range sent {
 		sent[w] = w % len(reqs)

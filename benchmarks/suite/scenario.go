@@ -74,7 +74,8 @@ type Scenario struct {
 		// [Rows].
 		Batches []int `yaml:"batches"`
 	} `yaml:"onnxruntime"`
-	// Servers lists the built-in servers to run. Default: all of them.
+	// Servers lists the built-in servers to run. Default: all of them but
+	// transport-grpc, which only the gRPC scenario needs.
 	Servers []string `yaml:"servers"`
 	// CDFConcurrency is the level whose latency CDF is plotted. Default:
 	// the highest level.
@@ -189,7 +190,7 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		s.ONNXRuntime.Batches = []int{s.Rows}
 	}
 	if len(s.Servers) == 0 {
-		s.Servers = slices.Clone(Servers)
+		s.Servers = slices.DeleteFunc(slices.Clone(Servers), func(x string) bool { return x == ServerTransportGRPC })
 	}
 	if s.CDFConcurrency == 0 {
 		s.CDFConcurrency = slices.Max(s.Concurrency)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ func TestParseScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Protocol != "json" || s.Rows != 1 || fmt.Sprint(s.Concurrency) != "[1 4 16 64]" || s.CDFConcurrency != 64 ||
-		fmt.Sprint(s.ONNXRuntime.Batches) != "[1]" || len(s.Servers) != len(Servers) || s.Model.Config != "max_batch_size: 64\n" ||
+		fmt.Sprint(s.ONNXRuntime.Batches) != "[1]" || len(s.Servers) != len(Servers)-1 || slices.Contains(s.Servers, ServerTransportGRPC) || s.Model.Config != "max_batch_size: 64\n" ||
 		s.Targets[0].Of[0].Metric != MetricThroughput {
 		t.Errorf("defaults: got %+v", s)
 	}

@@ -5,8 +5,8 @@ import (
 	"net"
 
 	grpclib "google.golang.org/grpc"
-	"google.golang.org/grpc/mem"
 
+	"github.com/infergate/infergate/benchmarks/load"
 	igrpc "github.com/infergate/infergate/grpc"
 )
 
@@ -28,32 +28,15 @@ type GRPCServer struct {
 	srv *grpclib.Server
 }
 
-// rawMessage is a message left in wire form: a request is not decoded,
-// the answer is sent as it is.
-type rawMessage struct{ b []byte }
-
-// rawCodec reads no request and writes a rawMessage's bytes. Its name
-// is "proto", so calls are ordinary application/grpc ones.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.(*rawMessage).b)}, nil
-}
-
-// Unmarshal leaves the request undecoded: grpc-go has read its bytes
-// already, as the HTTP transport reads a body it does not decode.
-func (rawCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
-
-func (rawCodec) Name() string { return "proto" }
-
 // NewGRPC returns a GRPCServer.
 func NewGRPC(opts GRPCOptions) *GRPCServer {
-	answer := &rawMessage{b: opts.Answer}
-	if answer.b == nil {
-		answer.b = []byte{}
+	answer := &load.Wire{B: opts.Answer}
+	if answer.B == nil {
+		answer.B = []byte{}
 	}
+	var sink load.Wire // never written: requests are not decoded
 	srv := grpclib.NewServer(
-		grpclib.ForceServerCodecV2(rawCodec{}),
+		grpclib.ForceServerCodecV2(load.WireCodec{}),
 		grpclib.MaxRecvMsgSize(igrpc.DefaultMaxMessageSize),
 		grpclib.MaxSendMsgSize(igrpc.DefaultMaxMessageSize),
 		grpclib.InitialWindowSize(igrpc.DefaultWindowBytes),
@@ -66,8 +49,7 @@ func NewGRPC(opts GRPCOptions) *GRPCServer {
 		Methods: []grpclib.MethodDesc{{
 			MethodName: "ModelInfer",
 			Handler: func(_ any, _ context.Context, dec func(any) error, _ grpclib.UnaryServerInterceptor) (any, error) {
-				var in rawMessage
-				if err := dec(&in); err != nil {
+				if err := dec(&sink); err != nil {
 					return nil, err
 				}
 				return answer, nil
@@ -83,17 +65,5 @@ func (s *GRPCServer) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 // Shutdown stops accepting calls and waits for those in flight, or for
 // ctx, then closes every connection.
 func (s *GRPCServer) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.srv.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.srv.Stop()
-		<-done
-		return ctx.Err()
-	}
+	return igrpc.StopGracefully(ctx, s.srv)
 }
