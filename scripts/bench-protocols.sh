@@ -28,10 +28,10 @@ for i in $(seq 50); do curl -sf 127.0.0.1:18321/v2/health/ready >/dev/null && br
 # A request of the model's shape. The transport servers answer their own
 # small default messages (the suite's transport rows send infergate's bytes).
 python3 - "$W" "$MODEL" <<'PY'
-import json, random, sys, urllib.request
+import json, math, random, sys, urllib.request
 w, m = sys.argv[1], sys.argv[2]
 md = json.load(urllib.request.urlopen(f"http://127.0.0.1:18321/v2/models/{m}"))
-ins = [{"name": t["name"], "datatype": t["datatype"], "shape": [1] + t["shape"][1:], "data": [random.random() for _ in range(abs(eval("*".join(map(str, t["shape"][1:])))))]} for t in md["inputs"]]
+ins = [{"name": t["name"], "datatype": t["datatype"], "shape": [1] + t["shape"][1:], "data": [random.random() for _ in range(abs(math.prod(t["shape"][1:])))]} for t in md["inputs"]]
 json.dump({"inputs": ins}, open(f"{w}/request.json", "w"))
 PY
 bin/infergate-bench load --url http://127.0.0.1:18321 --binary --input-data $W/request.json --model $MODEL --concurrency 1 --window 100ms --max-windows 3 --quiet >/dev/null
