@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -211,6 +212,17 @@ func RunFunc(ctx context.Context, opts Options, f Func) (*Result, error) {
 	// and the wait counts in its latency.
 	var sends chan int
 	if offsets != nil {
+		// The pacer holds an OS thread (pace). With one P, as under
+		// taskset on one core, the workers then wait for the P to come
+		// back from the pacer's sleeps, and answers queue unread in the
+		// generator's sockets: measured with the generator pinned to one
+		// core, refusals that the server sent within a millisecond were
+		// read 0.5 s later (benchmarks/results/2026-12-03/issue11). A
+		// second P keeps the workers running beside the pacer.
+		if n := runtime.GOMAXPROCS(0); n < 2 {
+			runtime.GOMAXPROCS(2)
+			defer runtime.GOMAXPROCS(n)
+		}
 		sends = make(chan int) // unbuffered: a send is taken by an idle worker or waits
 		wg.Go(func() { pace(start, offsets, sends, stop, exhausted) })
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -298,5 +299,30 @@ func TestFormat(t *testing.T) {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
+	}
+}
+
+// TestOpenLoopRunsBesideThePacer: with one P (a generator pinned to one
+// core), the pacer's locked thread held the P through its sleeps and the
+// answers waited unread; an open loop runs with a second P, and gives
+// the setting back afterwards. Not parallel: GOMAXPROCS is the process's.
+func TestOpenLoopRunsBesideThePacer(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	opts := fastOptions()
+	opts.Window = 20 * time.Millisecond
+	opts.Rate = 500
+	var seen atomic.Int64
+	_, err := RunFunc(context.Background(), opts, func(context.Context, int) (int, error) {
+		seen.Store(int64(runtime.GOMAXPROCS(0)))
+		return 200, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seen.Load(); got < 2 {
+		t.Errorf("the open loop ran with GOMAXPROCS %d; want 2 or more", got)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("after the run GOMAXPROCS is %d; want the caller's 1", got)
 	}
 }
