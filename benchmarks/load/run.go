@@ -212,13 +212,13 @@ func RunFunc(ctx context.Context, opts Options, f Func) (*Result, error) {
 	// and the wait counts in its latency.
 	var sends chan int
 	if offsets != nil {
-		// The pacer holds an OS thread (pace). With one P, as under
-		// taskset on one core, the workers then wait for the P to come
-		// back from the pacer's sleeps, and answers queue unread in the
-		// generator's sockets: measured with the generator pinned to one
-		// core, refusals that the server sent within a millisecond were
-		// read 0.5 s later (benchmarks/results/2026-12-03/issue11). A
-		// second P keeps the workers running beside the pacer.
+		// With one P (the generator pinned to one core) and the pacer
+		// on its locked thread (pace), answers that the server had sent
+		// within a millisecond sat unread in the generator's sockets for
+		// 0.5 s in some runs; with two Ps or more they did not
+		// (benchmarks/results/2026-12-03/issue11). GOMAXPROCS is the
+		// process's: two open loops at once under one P would restore
+		// it early, which nothing here does.
 		if n := runtime.GOMAXPROCS(0); n < 2 {
 			runtime.GOMAXPROCS(2)
 			defer runtime.GOMAXPROCS(n)

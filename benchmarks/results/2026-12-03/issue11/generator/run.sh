@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# run.sh LIMIT RATE : server on core 1, generator core 0; load line + server CPU and both cores' use
+# run.sh LIMIT RATE: the server on core 1 and the generator on core 0; prints the
+# load line, the server's CPU and both cores' use. Run from the repository root
+# after make build bin/infergate-bench bench-models, with ONNXRUNTIME_LIB set.
+# BIN names another server binary (the experiments' patched ones), ENVS and LENV
+# prefix the server's and the generator's command (e.g. "env EXP_RATE=200").
 set -euo pipefail
-cd /work/main
 LIMIT=$1 RATE=$2 MODEL=${MODEL:-mlp_2048}
-repo=/tmp/exp/repo; rm -rf $repo; mkdir -p $repo/$MODEL/1
+work=$(mktemp -d); repo=$work/repo; mkdir -p $repo/$MODEL/1
 cp .cache/bench-models/$MODEL/1/model.onnx $repo/$MODEL/1/
 printf 'max_batch_size: 64\ndynamic_batching: {%s}\n' "${DYN:-}" >$repo/$MODEL/config.yaml
 printf 'http:\n  admission_limit: %s\n%s' "$LIMIT" "${EXTRA:-}" >$repo/gateway.yaml
-${ENVS:-} taskset -c 1 ${BIN:-bin/infergate} serve --config $repo/gateway.yaml --model-repository $repo --http-address 127.0.0.1 --http-port 18123 --grpc-port 0 ${SARGS:-} --onnxruntime-lib $ONNXRUNTIME_LIB --log-level warn 2>/tmp/exp/server.log &
+${ENVS:-} taskset -c 1 ${BIN:-bin/infergate} serve --config $repo/gateway.yaml --model-repository $repo --http-address 127.0.0.1 --http-port 18123 --grpc-port 0 ${SARGS:-} --onnxruntime-lib $ONNXRUNTIME_LIB --log-level warn 2>$work/server.log &
 pid=$!
-trap 'kill $pid 2>/dev/null||true' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf 127.0.0.1:18123/v2/health/ready >/dev/null && break; sleep 0.1; done
 [ -n "${NOWARM:-}" ] || taskset -c 0 bin/infergate-bench load --url http://127.0.0.1:18123 --model $MODEL --concurrency 8 --window 200ms --max-windows 3 --quiet >/dev/null
 t0=$(awk '{print $14+$15}' /proc/$pid/stat); c0=$(grep '^cpu[01] ' /proc/stat | tr '\n' ' '); s0=$(date +%s.%N)
