@@ -99,9 +99,12 @@ type Session struct {
 	// slots holds the free execution slots, each with its own RunOptions:
 	// its capacity is SessionOptions.Instances, the documented bound. A
 	// run takes one (receives) and gives it back.
-	slots  chan *ort.RunOptions
+	slots  chan *slot
 	runOpt []*ort.RunOptions // every slot's, for Terminate
-	closed chan struct{}
+	// threads are the slots' threads (Options.ExecutionNice), stopped by
+	// Close; empty when executions run on their callers' threads.
+	threads []*thread
+	closed  chan struct{}
 	// terminated is set by Terminate: runs fail with ErrClosed.
 	terminated atomic.Bool
 	// mu orders Terminate with Close's release of the RunOptions
@@ -114,6 +117,22 @@ type Session struct {
 	// guessHeld says a run with outputs allocated to the guessed batch
 	// shape succeeded: a later failure is the model's, not the guess's.
 	guessHeld atomic.Bool
+}
+
+// slot is one execution slot: its RunOptions, and the thread its runs
+// execute on (nil: the caller's).
+type slot struct {
+	ro *ort.RunOptions
+	th *thread
+}
+
+// exec runs f on the slot's thread, or on the caller's.
+func (sl *slot) exec(f func()) {
+	if sl.th == nil {
+		f()
+		return
+	}
+	sl.th.do(f)
 }
 
 // SetBatchedOutputs says that the leading dimension of every input and
@@ -151,31 +170,60 @@ func (e *Environment) NewSession(path string, opts SessionOptions) (*Session, er
 		return nil, err
 	}
 	defer so.Destroy()
-	s, err := ort.NewDynamicAdvancedSession(path, names(inputs), names(outputs), so)
-	if err != nil {
-		return nil, fmt.Errorf("create session: %w", err)
-	}
 	sess := &Session{
-		s:         s,
 		inputs:    inputs,
 		outputs:   outputs,
 		providers: providers,
-		slots:     make(chan *ort.RunOptions, opts.Instances),
+		slots:     make(chan *slot, opts.Instances),
 		closed:    make(chan struct{}),
 	}
-	for range opts.Instances {
+	if e.nice > 0 {
+		for range opts.Instances {
+			th, err := startThread(e.nice)
+			if err != nil {
+				sess.stopThreads()
+				return nil, err
+			}
+			sess.threads = append(sess.threads, th)
+		}
+	}
+	// The session is made on the first slot's thread, so that the intra-op
+	// threads ONNX Runtime starts for it inherit its priority.
+	first := &slot{}
+	if len(sess.threads) > 0 {
+		first.th = sess.threads[0]
+	}
+	first.exec(func() { sess.s, err = ort.NewDynamicAdvancedSession(path, names(inputs), names(outputs), so) })
+	if err != nil {
+		sess.stopThreads()
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	for i := range opts.Instances {
 		ro, err := ort.NewRunOptions()
 		if err != nil {
 			for _, r := range sess.runOpt {
 				r.Destroy()
 			}
-			s.Destroy()
+			sess.s.Destroy()
+			sess.stopThreads()
 			return nil, fmt.Errorf("run options: %w", err)
 		}
 		sess.runOpt = append(sess.runOpt, ro)
-		sess.slots <- ro
+		sl := &slot{ro: ro}
+		if len(sess.threads) > 0 {
+			sl.th = sess.threads[i]
+		}
+		sess.slots <- sl
 	}
 	return sess, nil
+}
+
+// stopThreads ends the slots' threads.
+func (s *Session) stopThreads() {
+	for _, th := range s.threads {
+		th.stop()
+	}
+	s.threads = nil
 }
 
 func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]TensorInfo, error) {
@@ -290,15 +338,15 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var ro *ort.RunOptions
+	var sl *slot
 	select {
-	case ro = <-s.slots:
+	case sl = <-s.slots:
 	case <-s.closed:
 		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { s.slots <- ro }()
+	defer func() { s.slots <- sl }()
 	if s.terminated.Load() {
 		return nil, ErrClosed
 	}
@@ -333,7 +381,7 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = s.runWithContext(ctx, ro, in, out)
+	err = s.runWithContext(ctx, sl, in, out)
 	switch {
 	case err == nil && guessed:
 		s.guessHeld.Store(true)
@@ -348,7 +396,7 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 		if _, err = s.allocOutputs(out, inputs, false); err != nil {
 			return nil, err
 		}
-		if err = s.runWithContext(ctx, ro, in, out); err == nil && !s.guessHeld.Load() && !leadingIsBatch(out, inputs) {
+		if err = s.runWithContext(ctx, sl, in, out); err == nil && !s.guessHeld.Load() && !leadingIsBatch(out, inputs) {
 			s.batched.Store(false) // the guess was wrong, not the first run unlucky
 		}
 	}
@@ -409,12 +457,15 @@ func (s *Session) allocOutputs(out []ort.Value, inputs []Tensor, guess bool) (gu
 	return guessed, nil
 }
 
-// runWithContext runs with the slot's RunOptions, which a done ctx or
-// Terminate terminates. A run ctx terminated leaves them reset for the
-// slot's next run.
-func (s *Session) runWithContext(ctx context.Context, ro *ort.RunOptions, in, out []ort.Value) error {
+// runWithContext runs on the slot's thread with its RunOptions, which a
+// done ctx or Terminate terminates. A run ctx terminated leaves them reset
+// for the slot's next run.
+func (s *Session) runWithContext(ctx context.Context, sl *slot, in, out []ort.Value) error {
+	ro := sl.ro
+	var err error
+	run := func() { err = s.s.RunWithOptions(in, out, ro) }
 	if ctx.Done() == nil {
-		err := s.s.RunWithOptions(in, out, ro)
+		sl.exec(run)
 		if err != nil && s.terminated.Load() {
 			return fmt.Errorf("%w: run terminated: %w", ErrClosed, err)
 		}
@@ -425,7 +476,7 @@ func (s *Session) runWithContext(ctx context.Context, ro *ort.RunOptions, in, ou
 		defer close(done)
 		ro.Terminate()
 	})
-	err := s.s.RunWithOptions(in, out, ro)
+	sl.exec(run)
 	if !stop() {
 		<-done // the terminate call ran: let it end, then reset the flag
 		ro.UnsetTerminate()
@@ -474,7 +525,9 @@ func (s *Session) Close() error {
 		ro.Destroy()
 	}
 	s.mu.Unlock()
-	if err := s.s.Destroy(); err != nil {
+	err := s.s.Destroy()
+	s.stopThreads()
+	if err != nil {
 		return fmt.Errorf("destroy session: %w", err)
 	}
 	return nil

@@ -108,3 +108,33 @@ func BenchmarkBatchedOutputs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkExecutionNice runs the small test MLP at batch 1, one run at a
+// time, on the caller's thread (nice 0) beside a thread of its own at nice
+// 10 (Options.ExecutionNice): the cost of the hand-off between threads
+// that each execution pays with it.
+//
+//	go test -run '^$' -bench ExecutionNice -benchmem ./runtime/
+func BenchmarkExecutionNice(b *testing.B) {
+	in := []runtime.Tensor{{DataType: runtime.FP32, Shape: []int64{1, 16}, Data: make([]byte, 4*16)}}
+	for _, nice := range []int{0, 10} {
+		b.Run(fmt.Sprintf("nice-%d", nice), func(b *testing.B) {
+			env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(b), ExecutionNice: nice})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer env.Close()
+			s, err := env.NewSession(filepath.Join(runtimetest.Models(b), "mlp", "1", "model.onnx"), runtime.SessionOptions{Instances: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Run(context.Background(), in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

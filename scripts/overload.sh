@@ -10,7 +10,9 @@
 # and the load generator to separate cores, so that the generator can
 # offer twice the server's capacity without taking the server's CPU.
 # MODEL (default mlp_256) names another of .cache/bench-models, e.g.
-# mlp_2048, whose capacity is compute-bound.
+# mlp_2048, whose capacity is compute-bound. NICES (default 0) lists
+# onnxruntime.execution_nice values: each mode runs at each, side by side
+# (runs at a nice other than 0 are named MODEn<nice>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/results/$(date -u +%F)/overload}
@@ -25,8 +27,8 @@ printf 'max_batch_size: 64\ndynamic_batching: {}\n' >"$repo/$MODEL/config.yaml"
 port=${PORT:-18123}
 url=http://127.0.0.1:$port
 
-start() { # admission_limit
-	printf 'http:\n  admission_limit: %s\n' "$1" >"$repo/gateway.yaml"
+start() { # admission_limit [execution_nice]
+	printf 'http:\n  admission_limit: %s\nonnxruntime:\n  execution_nice: %s\n' "$1" "${2:-0}" >"$repo/gateway.yaml"
 	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
 		--http-port "$port" --grpc-port 0 --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$1.log" &
 	pid=$!
@@ -42,21 +44,27 @@ cap=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[0]["th
 stop
 half=$((cap / 2)); double=$((cap * 2))
 echo "capacity (c64, closed loop): $cap req/s; open loop at $half and $double req/s"
+runs=()
 for mode in ${MODES:-0 -1 128}; do
-	start "$mode"
-	before=$(rss)
-	${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --request-rate "$half,$double" --max-in-flight 2048 \
-		--quiet --json "$OUT/admission$mode.json" >"$OUT/admission$mode.txt"
-	after=$(rss)
-	stop
-	echo "== http.admission_limit: $mode   (server RSS $((before / 1024)) -> $((after / 1024)) MiB)"
-	cat "$OUT/admission$mode.txt"
+	for nice in ${NICES:-0}; do
+		run=$mode
+		[ "$nice" = 0 ] || run=${mode}n$nice
+		runs+=("$run")
+		start "$mode" "$nice"
+		before=$(rss)
+		${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --request-rate "$half,$double" --max-in-flight 2048 \
+			--quiet --json "$OUT/admission$run.json" >"$OUT/admission$run.txt"
+		after=$(rss)
+		stop
+		echo "== http.admission_limit: $mode, onnxruntime.execution_nice: $nice   (server RSS $((before / 1024)) -> $((after / 1024)) MiB)"
+		cat "$OUT/admission$run.txt"
+	done
 done
 
 # The figures: service times are from each request's actual send (the
 # server's time); latency from its intended send (the generator's lag
 # included, which dominates once the generator saturates these cores).
-python3 - "$OUT" ${MODES:-0 -1 128} <<'PY'
+python3 - "$OUT" "${runs[@]}" <<'PY'
 import json, sys
 out, modes = sys.argv[1], sys.argv[2:]
 print("\n| admission_limit | offered req/s | answered req/s | refused req/s | refused service p50 / p99 | admitted service p99 | admitted p99 from intended send | send lag p50 |")

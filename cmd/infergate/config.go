@@ -288,6 +288,12 @@ type Config struct {
 		// Default: $ONNXRUNTIME_LIB, then .cache/onnxruntime/1.29.0/ in the
 		// working directory, where scripts/fetch-onnxruntime.sh puts it.
 		Library string `yaml:"library"`
+		// ExecutionNice, 1 to 19, runs model executions on threads of
+		// their own at that nice value, below the rest of the server, so
+		// that under CPU saturation reading, refusing and answering
+		// requests come first (--execution-nice). Default 0: executions
+		// run at the server's priority. Linux only.
+		ExecutionNice int `yaml:"execution_nice"`
 	} `yaml:"onnxruntime"`
 	Log struct {
 		// Level is debug, info, warn or error (--log-level). Default info.
@@ -453,6 +459,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("response_cache.max_entries: must be in 0..%d, got %d", maxCacheEntries, c.ResponseCache.MaxEntries)
 	case c.ExitTimeout < 0:
 		return fmt.Errorf("exit_timeout: must not be negative, got %s", c.ExitTimeout)
+	case c.ONNXRuntime.ExecutionNice < 0 || c.ONNXRuntime.ExecutionNice > runtime.MaxExecutionNice:
+		return fmt.Errorf("onnxruntime.execution_nice: must be in 0..%d, got %d", runtime.MaxExecutionNice, c.ONNXRuntime.ExecutionNice)
 	}
 	if err := gateway.ValidateTenants(c.tenants()); err != nil {
 		return fmt.Errorf("tenants.limits: %w", err)
@@ -474,6 +482,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	addr := fs.String("http-address", "0.0.0.0", "address to listen on")
 	port := fs.Int("http-port", 8000, "HTTP port")
 	lib := fs.String("onnxruntime-lib", "", "path of libonnxruntime.so (default $ONNXRUNTIME_LIB, then .cache/onnxruntime/1.29.0/)")
+	nice := fs.Int("execution-nice", 0, "nice value, 1 to 19, of the threads that run models, below the rest of the server (0: the server's own)")
 	maxBody := fs.Int("max-request-bytes", gateway.DefaultMaxRequestBodySize, "largest request body in bytes")
 	maxJSON := fs.Int("max-json-bytes", gateway.DefaultMaxJSONSize, "largest JSON part of an inference request in bytes")
 	exitSecs := fs.Int("exit-timeout-secs", 30, "seconds to wait for requests in flight at shutdown")
@@ -528,6 +537,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 			c.HTTP.Port = *port
 		case "onnxruntime-lib":
 			c.ONNXRuntime.Library = *lib
+		case "execution-nice":
+			c.ONNXRuntime.ExecutionNice = *nice
 		case "max-request-bytes":
 			c.HTTP.MaxRequestBodyBytes = *maxBody
 		case "max-json-bytes":

@@ -139,6 +139,7 @@ func TestRunErrors(t *testing.T) {
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch"`}},
 		{"no repository", []string{"serve"}, []string{"model_repository: required (--model-repository DIR)"}},
 		{"bad port", []string{"serve", "--model-repository", ".", "--http-port", "70000"}, []string{"http.port: 70000 is not a TCP port"}},
+		{"execution nice out of range", []string{"serve", "--model-repository", ".", "--execution-nice", "20"}, []string{"onnxruntime.execution_nice: must be in 0..19, got 20"}},
 		{"unknown config field", []string{"serve", "--config", badConfig}, []string{"line 2: field prot not found"}},
 		{"body budget below the body limit", []string{"serve", "--config", smallBudget},
 			[]string{"http.max_inflight_body_bytes: must be -1 (unlimited), 0 (default) or at least http.max_request_body_bytes (1000), got 999"}},

@@ -45,7 +45,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 		log.Debug("GOMAXPROCS raised for cgo", "gomaxprocs", 2*goruntime.NumCPU())
 	}
 	lib := libraryPath(c.ONNXRuntime.Library)
-	env, err := runtime.Open(runtime.Options{LibraryPath: lib})
+	env, err := runtime.Open(runtime.Options{LibraryPath: lib, ExecutionNice: c.ONNXRuntime.ExecutionNice})
 	if err != nil {
 		return err
 	}
