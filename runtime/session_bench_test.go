@@ -110,14 +110,15 @@ func BenchmarkBatchedOutputs(b *testing.B) {
 }
 
 // BenchmarkExecutionNice runs the small test MLP at batch 1, one run at a
-// time, on the caller's thread (nice 0) beside a thread of its own at nice
-// 10 (Options.ExecutionNice): the cost of the hand-off between threads
-// that each execution pays with it.
+// time, on the caller's thread (nice 0) beside threads of its own at nice
+// 1 and 10 (Options.ExecutionNice): the cost of the hand-off between
+// threads that each execution pays with it (nice 1 against 10 tells the
+// hand-off from the priority).
 //
 //	go test -run '^$' -bench ExecutionNice -benchmem ./runtime/
 func BenchmarkExecutionNice(b *testing.B) {
 	in := []runtime.Tensor{{DataType: runtime.FP32, Shape: []int64{1, 16}, Data: make([]byte, 4*16)}}
-	for _, nice := range []int{0, 10} {
+	for _, nice := range []int{0, 1, 10} {
 		b.Run(fmt.Sprintf("nice-%d", nice), func(b *testing.B) {
 			env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(b), ExecutionNice: nice})
 			if err != nil {
