@@ -27,14 +27,15 @@ type Options struct {
 	LibraryPath string
 	// ExecutionNice, from 1 to MaxExecutionNice, runs every execution of
 	// the sessions opened from the environment on OS threads of their own
-	// (one per instance, made at NewSession) at that nice value, with the
-	// intra-op threads ONNX Runtime makes for them. Under CPU saturation
-	// the process's other work, reading requests and refusing the excess
-	// among it, then runs first. It costs two thread wake-ups per
-	// execution: 0.11 ms against 0.01 ms for a batch-1 run of a small MLP
-	// on a 2-core VM (BenchmarkExecutionNice), so it suits runs that take
-	// milliseconds. Default 0: executions run on the caller's thread at
-	// the process's priority. Linux only.
+	// (one per instance, made at NewSession), with the intra-op threads
+	// ONNX Runtime makes for them, that many nice steps below the process
+	// (at most at nice 19). Under CPU saturation the process's other
+	// work, reading requests and refusing the excess among it, then runs
+	// first. It costs two thread wake-ups per execution: 0.11 ms against
+	// 0.01 ms for a batch-1 run of a small MLP on a 2-core VM
+	// (BenchmarkExecutionNice), so it suits runs that take milliseconds.
+	// Default 0: executions run on the caller's thread at the process's
+	// priority. Linux only: elsewhere a value above 0 fails Open.
 	ExecutionNice int
 }
 
@@ -55,6 +56,9 @@ func Open(opts Options) (*Environment, error) {
 	}
 	if opts.ExecutionNice < 0 || opts.ExecutionNice > MaxExecutionNice {
 		return nil, fmt.Errorf("execution nice %d is out of range 0-%d", opts.ExecutionNice, MaxExecutionNice)
+	}
+	if opts.ExecutionNice > 0 && !niceSupported {
+		return nil, fmt.Errorf("execution nice %d: %w", opts.ExecutionNice, errNiceUnsupported)
 	}
 	if _, err := os.Stat(opts.LibraryPath); err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.LibraryPath, ErrLibraryNotFound)

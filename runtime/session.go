@@ -135,6 +135,18 @@ func (sl *slot) exec(f func()) {
 	sl.th.do(f)
 }
 
+// run runs the session with the slot's RunOptions on the slot's thread,
+// or on the caller's without the closure (and its allocations) the
+// hand-off takes.
+func (sl *slot) run(s *ort.DynamicAdvancedSession, in, out []ort.Value) error {
+	if sl.th == nil {
+		return s.RunWithOptions(in, out, sl.ro)
+	}
+	var err error
+	sl.th.do(func() { err = s.RunWithOptions(in, out, sl.ro) })
+	return err
+}
+
 // SetBatchedOutputs says that the leading dimension of every input and
 // output is the batch, so that Run allocates an output whose only
 // variable dimension is the leading one itself, sized to the first
@@ -462,10 +474,8 @@ func (s *Session) allocOutputs(out []ort.Value, inputs []Tensor, guess bool) (gu
 // for the slot's next run.
 func (s *Session) runWithContext(ctx context.Context, sl *slot, in, out []ort.Value) error {
 	ro := sl.ro
-	var err error
-	run := func() { err = s.s.RunWithOptions(in, out, ro) }
 	if ctx.Done() == nil {
-		sl.exec(run)
+		err := sl.run(s.s, in, out)
 		if err != nil && s.terminated.Load() {
 			return fmt.Errorf("%w: run terminated: %w", ErrClosed, err)
 		}
@@ -476,7 +486,7 @@ func (s *Session) runWithContext(ctx context.Context, sl *slot, in, out []ort.Va
 		defer close(done)
 		ro.Terminate()
 	})
-	sl.exec(run)
+	err := sl.run(s.s, in, out)
 	if !stop() {
 		<-done // the terminate call ran: let it end, then reset the flag
 		ro.UnsetTerminate()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,19 +51,43 @@ func cpuOf(m map[string]int64) (sum int64) {
 	return sum
 }
 
+// processNice returns the process's nice value, as the thread running the
+// test has it (not the main thread's: Go parks the main thread, at the
+// execution nice, when a goroutine locked to it ends).
+func processNice(t *testing.T) int {
+	t.Helper()
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	stat, err := os.ReadFile("/proc/thread-self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))[16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // TestExecutionNice: with Options.ExecutionNice, a session's executions
-// run on threads of their own at that nice value (the CPU time of a run
-// shows on them), one per instance, and Close ends them. An out-of-range
-// value fails Open.
+// run on threads of their own that many nice steps below the process
+// (the CPU time of a run shows on them), one per instance, and Close ends
+// them; ONNX Runtime's intra-op threads inherit it. An out-of-range value
+// fails Open.
 func TestExecutionNice(t *testing.T) {
-	const nice = 13 // no other test's threads run at it
+	const steps = 13
+	base := processNice(t)
+	if base+steps > 19 {
+		t.Skipf("the test runs at nice %d: no room for %d steps below it", base, steps)
+	}
+	nice := base + steps // no other test's threads run at it
 	for _, bad := range []int{-1, runtime.MaxExecutionNice + 1} {
 		if env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(t), ExecutionNice: bad}); err == nil {
 			env.Close()
 			t.Errorf("Open with ExecutionNice %d succeeded", bad)
 		}
 	}
-	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(t), ExecutionNice: nice})
+	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(t), ExecutionNice: steps})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +113,7 @@ func TestExecutionNice(t *testing.T) {
 	if len(before) != 2 {
 		t.Errorf("%d threads at nice %d for 2 instances, want 2", len(before), nice)
 	}
-	allBefore := cpuOf(threadsAt(t, 0)) + cpuOf(before)
+	allBefore := cpuOf(threadsAt(t, base)) + cpuOf(before)
 	if _, err := s.Run(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +122,27 @@ func TestExecutionNice(t *testing.T) {
 		delete(after, tid)
 	}
 	niced := cpuOf(after) - cpuOf(before)
-	all := cpuOf(threadsAt(t, 0)) + cpuOf(after) - allBefore
+	all := cpuOf(threadsAt(t, base)) + cpuOf(after) - allBefore
 	if niced < all/2 { // the rest: the Go side of the run (-race makes it heavier)
 		t.Errorf("threads at nice %d had %v of the run's %v of CPU, want most", nice, time.Duration(niced), time.Duration(all))
 	}
 	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Two intra-op threads: ONNX Runtime starts one more thread for the
+	// session, which inherits the nice of the thread that made it.
+	pooled, err := env.NewSession(filepath.Join(runtimetest.Models(t), "slow", "1", "model.onnx"), runtime.SessionOptions{Instances: 2, IntraOpThreads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := threadsAt(t, nice)
+	for tid := range parked {
+		delete(m, tid)
+	}
+	if len(m) < 3 {
+		t.Errorf("%d threads at nice %d for 2 instances of 2 intra-op threads, want the pool's too", len(m), nice)
+	}
+	if err := pooled.Close(); err != nil {
 		t.Fatal(err)
 	}
 	main := strconv.Itoa(os.Getpid())

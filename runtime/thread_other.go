@@ -2,8 +2,8 @@
 
 package runtime
 
-import "errors"
+const niceSupported = false
 
-func setThreadNice(int) error {
-	return errors.New("per-thread priority is supported on Linux only")
-}
+func threadNice() (int, error) { return 0, errNiceUnsupported }
+
+func setThreadNice(int) error { return errNiceUnsupported }

@@ -27,10 +27,10 @@ printf 'max_batch_size: 64\ndynamic_batching: {}\n' >"$repo/$MODEL/config.yaml"
 port=${PORT:-18123}
 url=http://127.0.0.1:$port
 
-start() { # admission_limit [execution_nice]
+start() { # admission_limit execution_nice run-name
 	printf 'http:\n  admission_limit: %s\nonnxruntime:\n  execution_nice: %s\n' "$1" "${2:-0}" >"$repo/gateway.yaml"
 	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
-		--http-port "$port" --grpc-port 0 --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$1.log" &
+		--http-port "$port" --grpc-port 0 --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$3.log" &
 	pid=$!
 	for _ in $(seq 100); do curl -sf "$url/v2/health/ready" >/dev/null && return; sleep 0.1; done
 	echo "server did not start" >&2; exit 1
@@ -38,7 +38,7 @@ start() { # admission_limit [execution_nice]
 stop() { kill "$pid"; wait "$pid" || true; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 
-start 0
+start 0 0 capacity
 ${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --concurrency 64 --quiet --json "$OUT/capacity.json" >/dev/null
 cap=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[0]["throughput"]))' "$OUT/capacity.json")
 stop
@@ -50,7 +50,7 @@ for mode in ${MODES:-0 -1 128}; do
 		run=$mode
 		[ "$nice" = 0 ] || run=${mode}n$nice
 		runs+=("$run")
-		start "$mode" "$nice"
+		start "$mode" "$nice" "$run"
 		before=$(rss)
 		${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --request-rate "$half,$double" --max-in-flight 2048 \
 			--quiet --json "$OUT/admission$run.json" >"$OUT/admission$run.txt"
@@ -67,7 +67,7 @@ done
 python3 - "$OUT" "${runs[@]}" <<'PY'
 import json, sys
 out, modes = sys.argv[1], sys.argv[2:]
-print("\n| admission_limit | offered req/s | answered req/s | refused req/s | refused service p50 / p99 | admitted service p99 | admitted p99 from intended send | send lag p50 |")
+print("\n| admission_limit (n: execution_nice) | offered req/s | answered req/s | refused req/s | refused service p50 / p99 | admitted service p99 | admitted p99 from intended send | send lag p50 |")
 print("|---|---|---|---|---|---|---|---|")
 ms = lambda us: f"{us/1e3:.2f} ms"
 for m in modes:

@@ -289,11 +289,11 @@ type Config struct {
 		// working directory, where scripts/fetch-onnxruntime.sh puts it.
 		Library string `yaml:"library"`
 		// ExecutionNice, 1 to 19, runs model executions on threads of
-		// their own at that nice value, below the rest of the server, so
-		// that under CPU saturation reading, refusing and answering
-		// requests come first (--execution-nice). Each run pays a hand-off
-		// between threads (0.1 ms on a 2-core VM). Default 0: executions
-		// run at the server's priority. Linux only.
+		// their own that many nice steps below the server (at most at
+		// nice 19), so that under CPU saturation reading, refusing and
+		// answering requests come first (--execution-nice). Each run pays
+		// a hand-off between threads (0.1 ms on a 2-core VM). Default 0:
+		// executions run at the server's priority. Linux only.
 		ExecutionNice int `yaml:"execution_nice"`
 	} `yaml:"onnxruntime"`
 	Log struct {
@@ -483,7 +483,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	addr := fs.String("http-address", "0.0.0.0", "address to listen on")
 	port := fs.Int("http-port", 8000, "HTTP port")
 	lib := fs.String("onnxruntime-lib", "", "path of libonnxruntime.so (default $ONNXRUNTIME_LIB, then .cache/onnxruntime/1.29.0/)")
-	nice := fs.Int("execution-nice", 0, "nice value, 1 to 19, of the threads that run models, below the rest of the server (0: the server's own)")
+	nice := fs.Int("execution-nice", 0, "run models on threads this many nice steps, 1 to 19, below the rest of the server (0: at the server's own)")
 	maxBody := fs.Int("max-request-bytes", gateway.DefaultMaxRequestBodySize, "largest request body in bytes")
 	maxJSON := fs.Int("max-json-bytes", gateway.DefaultMaxJSONSize, "largest JSON part of an inference request in bytes")
 	exitSecs := fs.Int("exit-timeout-secs", 30, "seconds to wait for requests in flight at shutdown")
