@@ -122,30 +122,31 @@ type Session struct {
 // slot is one execution slot: its RunOptions, and the thread its runs
 // execute on (nil: the caller's).
 type slot struct {
+	s  *ort.DynamicAdvancedSession
 	ro *ort.RunOptions
 	th *thread
-}
-
-// exec runs f on the slot's thread, or on the caller's.
-func (sl *slot) exec(f func()) {
-	if sl.th == nil {
-		f()
-		return
-	}
-	sl.th.do(f)
+	// The run handed to th: its values and its error, set around each
+	// hand-off, and fn (the method value of execute, made once) that
+	// reads them, so that a hand-off allocates nothing.
+	in, out []ort.Value
+	err     error
+	fn      func()
 }
 
 // run runs the session with the slot's RunOptions on the slot's thread,
-// or on the caller's without the closure (and its allocations) the
-// hand-off takes.
-func (sl *slot) run(s *ort.DynamicAdvancedSession, in, out []ort.Value) error {
+// or on the caller's.
+func (sl *slot) run(in, out []ort.Value) error {
 	if sl.th == nil {
-		return s.RunWithOptions(in, out, sl.ro)
+		return sl.s.RunWithOptions(in, out, sl.ro)
 	}
-	var err error
-	sl.th.do(func() { err = s.RunWithOptions(in, out, sl.ro) })
+	sl.in, sl.out = in, out
+	sl.th.do(sl.fn)
+	err := sl.err
+	sl.in, sl.out, sl.err = nil, nil, nil
 	return err
 }
+
+func (sl *slot) execute() { sl.err = sl.s.RunWithOptions(sl.in, sl.out, sl.ro) }
 
 // SetBatchedOutputs says that the leading dimension of every input and
 // output is the batch, so that Run allocates an output whose only
@@ -199,13 +200,14 @@ func (e *Environment) NewSession(path string, opts SessionOptions) (*Session, er
 			sess.threads = append(sess.threads, th)
 		}
 	}
-	// The session is made on the first slot's thread, so that the intra-op
-	// threads ONNX Runtime starts for it inherit its priority.
-	first := &slot{}
+	create := func() { sess.s, err = ort.NewDynamicAdvancedSession(path, names(inputs), names(outputs), so) }
 	if len(sess.threads) > 0 {
-		first.th = sess.threads[0]
+		// On a slot's thread: the intra-op threads ONNX Runtime starts
+		// for the session inherit its priority.
+		sess.threads[0].do(create)
+	} else {
+		create()
 	}
-	first.exec(func() { sess.s, err = ort.NewDynamicAdvancedSession(path, names(inputs), names(outputs), so) })
 	if err != nil {
 		sess.stopThreads()
 		return nil, fmt.Errorf("create session: %w", err)
@@ -221,9 +223,9 @@ func (e *Environment) NewSession(path string, opts SessionOptions) (*Session, er
 			return nil, fmt.Errorf("run options: %w", err)
 		}
 		sess.runOpt = append(sess.runOpt, ro)
-		sl := &slot{ro: ro}
+		sl := &slot{s: sess.s, ro: ro}
 		if len(sess.threads) > 0 {
-			sl.th = sess.threads[i]
+			sl.th, sl.fn = sess.threads[i], sl.execute
 		}
 		sess.slots <- sl
 	}
@@ -475,7 +477,7 @@ func (s *Session) allocOutputs(out []ort.Value, inputs []Tensor, guess bool) (gu
 func (s *Session) runWithContext(ctx context.Context, sl *slot, in, out []ort.Value) error {
 	ro := sl.ro
 	if ctx.Done() == nil {
-		err := sl.run(s.s, in, out)
+		err := sl.run(in, out)
 		if err != nil && s.terminated.Load() {
 			return fmt.Errorf("%w: run terminated: %w", ErrClosed, err)
 		}
@@ -486,7 +488,7 @@ func (s *Session) runWithContext(ctx context.Context, sl *slot, in, out []ort.Va
 		defer close(done)
 		ro.Terminate()
 	})
-	err := sl.run(s.s, in, out)
+	err := sl.run(in, out)
 	if !stop() {
 		<-done // the terminate call ran: let it end, then reset the flag
 		ro.UnsetTerminate()

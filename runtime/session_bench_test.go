@@ -120,16 +120,7 @@ func BenchmarkExecutionNice(b *testing.B) {
 	in := []runtime.Tensor{{DataType: runtime.FP32, Shape: []int64{1, 16}, Data: make([]byte, 4*16)}}
 	for _, nice := range []int{0, 1, 10} {
 		b.Run(fmt.Sprintf("nice-%d", nice), func(b *testing.B) {
-			env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(b), ExecutionNice: nice})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer env.Close()
-			s, err := env.NewSession(filepath.Join(runtimetest.Models(b), "mlp", "1", "model.onnx"), runtime.SessionOptions{Instances: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s := openSession(b, openEnvWith(b, runtime.Options{ExecutionNice: nice}), "mlp", runtime.SessionOptions{Instances: 1})
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := s.Run(context.Background(), in); err != nil {

@@ -23,27 +23,31 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func openEnv(t *testing.T) *runtime.Environment {
-	t.Helper()
-	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(t)})
+func openEnv(tb testing.TB) *runtime.Environment { return openEnvWith(tb, runtime.Options{}) }
+
+// openEnvWith opens the test library with opts, closed at cleanup.
+func openEnvWith(tb testing.TB, opts runtime.Options) *runtime.Environment {
+	tb.Helper()
+	opts.LibraryPath = runtimetest.Library(tb)
+	env, err := runtime.Open(opts)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := env.Close(); err != nil {
-			t.Error(err)
+			tb.Error(err)
 		}
 	})
 	return env
 }
 
-func openSession(t *testing.T, env *runtime.Environment, model string, opts runtime.SessionOptions) *runtime.Session {
-	t.Helper()
-	s, err := env.NewSession(filepath.Join(runtimetest.Models(t), model, "1", "model.onnx"), opts)
+func openSession(tb testing.TB, env *runtime.Environment, model string, opts runtime.SessionOptions) *runtime.Session {
+	tb.Helper()
+	s, err := env.NewSession(filepath.Join(runtimetest.Models(tb), model, "1", "model.onnx"), opts)
 	if err != nil {
-		t.Fatalf("open %s: %v", model, err)
+		tb.Fatalf("open %s: %v", model, err)
 	}
-	t.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() { s.Close() })
 	return s
 }
 

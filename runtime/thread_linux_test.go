@@ -1,7 +1,9 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -28,10 +30,7 @@ func threadsAt(t *testing.T, nice int) map[string]int64 {
 		if err != nil {
 			continue // the thread has exited
 		}
-		// Fields after the command's closing parenthesis start at the
-		// third (state); nice is the nineteenth.
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if n, _ := strconv.Atoi(f[16]); n != nice {
+		if n, err := niceOf(stat); err != nil || n != nice {
 			continue
 		}
 		sched, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "schedstat"))
@@ -62,11 +61,22 @@ func processNice(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.Atoi(strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))[16])
+	n, err := niceOf(stat)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// niceOf reads the nice value from a /proc stat file: the fields after the
+// command's closing parenthesis start at the third (state); nice is the
+// nineteenth.
+func niceOf(stat []byte) (int, error) {
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 17 {
+		return 0, fmt.Errorf("short stat line %q", stat)
+	}
+	return strconv.Atoi(f[16])
 }
 
 // TestExecutionNice: with Options.ExecutionNice, a session's executions
@@ -87,11 +97,7 @@ func TestExecutionNice(t *testing.T) {
 			t.Errorf("Open with ExecutionNice %d succeeded", bad)
 		}
 	}
-	env, err := runtime.Open(runtime.Options{LibraryPath: runtimetest.Library(t), ExecutionNice: steps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
+	env := openEnvWith(t, runtime.Options{ExecutionNice: steps})
 	// Go parks the main thread for good, rather than ending it, when a
 	// goroutine locked to it exits: it never runs again, but stays at the
 	// nice of an earlier run of the test (-count).
@@ -129,8 +135,10 @@ func TestExecutionNice(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	waitGone(t, nice)
 	// Two intra-op threads: ONNX Runtime starts one more thread for the
 	// session, which inherits the nice of the thread that made it.
+	parked = threadsAt(t, nice) // the main thread, if s had it
 	pooled, err := env.NewSession(filepath.Join(runtimetest.Models(t), "slow", "1", "model.onnx"), runtime.SessionOptions{Instances: 2, IntraOpThreads: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +153,12 @@ func TestExecutionNice(t *testing.T) {
 	if err := pooled.Close(); err != nil {
 		t.Fatal(err)
 	}
+	waitGone(t, nice)
+}
+
+// waitGone waits until no thread but the main one runs at nice.
+func waitGone(t *testing.T, nice int) {
+	t.Helper()
 	main := strconv.Itoa(os.Getpid())
 	left := func() int {
 		m := threadsAt(t, nice)

@@ -28,7 +28,7 @@ port=${PORT:-18123}
 url=http://127.0.0.1:$port
 
 start() { # admission_limit execution_nice run-name
-	printf 'http:\n  admission_limit: %s\nonnxruntime:\n  execution_nice: %s\n' "$1" "${2:-0}" >"$repo/gateway.yaml"
+	printf 'http:\n  admission_limit: %s\nonnxruntime:\n  execution_nice: %s\n' "$1" "$2" >"$repo/gateway.yaml"
 	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
 		--http-port "$port" --grpc-port 0 --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$3.log" &
 	pid=$!
