@@ -12,7 +12,12 @@
 # MODEL (default mlp_256) names another of .cache/bench-models, e.g.
 # mlp_2048, whose capacity is compute-bound. NICES (default 0) lists
 # onnxruntime.execution_nice values: each mode runs at each, side by side
-# (runs at a nice other than 0 are named MODEn<nice>).
+# (runs at a nice other than 0 are named MODEn<nice>). FLOOR=1 (the
+# default) adds a run named floor: a server that refuses every request
+# with 429 (a tenant rate of 1/s, so no execution, only the refusal
+# path), offered twice the capacity, the lowest refusal latency and the
+# CPU that refusals alone cost on this machine. Each run prints the
+# server's CPU use over its load (user + system, % of one core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/results/$(date -u +%F)/overload}
@@ -27,8 +32,8 @@ printf 'max_batch_size: 64\ndynamic_batching: {}\n' >"$repo/$MODEL/config.yaml"
 port=${PORT:-18123}
 url=http://127.0.0.1:$port
 
-start() { # admission_limit execution_nice run-name
-	printf 'http:\n  admission_limit: %s\nonnxruntime:\n  execution_nice: %s\n' "$1" "$2" >"$repo/gateway.yaml"
+start() { # admission_limit execution_nice run-name [more gateway config]
+	printf 'http:\n  admission_limit: %s\nonnxruntime:\n  execution_nice: %s\n%s' "$1" "$2" "${4:-}" >"$repo/gateway.yaml"
 	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
 		--http-port "$port" --grpc-port 0 --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$3.log" &
 	pid=$!
@@ -37,6 +42,15 @@ start() { # admission_limit execution_nice run-name
 }
 stop() { kill "$pid"; wait "$pid" || true; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; } # user + system, in clock ticks
+load() { # rates run-name: the open loop; prints the server's CPU use over it
+	local t0 c0 t1 c1
+	t0=$(date +%s%N) c0=$(ticks)
+	${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --request-rate "$1" --max-in-flight 2048 \
+		--quiet --json "$OUT/admission$2.json" >"$OUT/admission$2.txt"
+	t1=$(date +%s%N) c1=$(ticks)
+	cpu=$(((c1 - c0) * 100000000000 / $(getconf CLK_TCK) / (t1 - t0)))
+}
 
 start 0 0 capacity
 ${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --concurrency 64 --quiet --json "$OUT/capacity.json" >/dev/null
@@ -52,14 +66,21 @@ for mode in ${MODES:-0 -1 128}; do
 		runs+=("$run")
 		start "$mode" "$nice" "$run"
 		before=$(rss)
-		${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --request-rate "$half,$double" --max-in-flight 2048 \
-			--quiet --json "$OUT/admission$run.json" >"$OUT/admission$run.txt"
+		load "$half,$double" "$run"
 		after=$(rss)
 		stop
-		echo "== http.admission_limit: $mode, onnxruntime.execution_nice: $nice   (server RSS $((before / 1024)) -> $((after / 1024)) MiB)"
+		echo "== http.admission_limit: $mode, onnxruntime.execution_nice: $nice   (server RSS $((before / 1024)) -> $((after / 1024)) MiB, CPU $cpu % of a core)"
 		cat "$OUT/admission$run.txt"
 	done
 done
+if [ "${FLOOR:-1}" = 1 ]; then
+	runs+=(floor)
+	start 0 0 floor $'tenants:\n  limits: [{name: other, rate_per_second: 1, burst: 100}]\n'
+	load "$double" floor
+	stop
+	echo "== floor: every request refused (429) by a tenant rate of 1/s   (server CPU $cpu % of a core at $double req/s)"
+	cat "$OUT/admissionfloor.txt"
+fi
 
 # The figures: service times are from each request's actual send (the
 # server's time); latency from its intended send (the generator's lag
