@@ -163,10 +163,19 @@ func (a *admission) endProbeLocked(now time.Time) {
 
 // state returns the limit in effect and the requests in flight.
 func (a *admission) state() (limit, inflight int) {
+	limit, inflight, _ = a.snapshot()
+	return limit, inflight
+}
+
+// snapshot returns the limit in effect (the probe's during a probe), the
+// requests in flight, and the no-load latency the adaptive limit works
+// from: 0 for a fixed limit, and before the first probe has ended.
+func (a *admission) snapshot() (limit, inflight int, minRTT time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	minRTT = time.Duration(a.minRTT * float64(time.Second))
 	if a.probing {
-		return probeConcurrency, a.inflight
+		return probeConcurrency, a.inflight, minRTT
 	}
-	return int(a.limit), a.inflight
+	return int(a.limit), a.inflight, minRTT
 }

@@ -24,6 +24,9 @@ func TestAdmission(t *testing.T) {
 		if a.acquire() != nil {
 			t.Fatal("refused after a release")
 		}
+		if limit, inflight, minRTT := a.snapshot(); limit != 2 || inflight != 2 || minRTT != 0 {
+			t.Fatalf("snapshot: limit %d, %d in flight, no-load latency %v; want 2, 2, 0", limit, inflight, minRTT)
+		}
 	})
 	t.Run("off", func(t *testing.T) {
 		var a *admission = newAdmission(0)
@@ -34,8 +37,6 @@ func TestAdmission(t *testing.T) {
 		}
 		a.release(time.Second, time.Now())
 	})
-	// load runs n rounds of requests, each round as many in flight as
-	// the limit admits, each taking rtt(limit).
 	// load runs n rounds of requests, each round as many in flight as
 	// the limit admits, each taking rtt(limit), a millisecond a round.
 	now := time.Now()
@@ -58,7 +59,13 @@ func TestAdmission(t *testing.T) {
 		// latency is the queue.
 		queue := func(limit int) time.Duration { return time.Duration(max(limit, 50)) * time.Microsecond }
 		flat := func(int) time.Duration { return 50 * time.Microsecond }
+		if _, _, minRTT := a.snapshot(); minRTT != 0 {
+			t.Fatalf("no-load latency %v before the first probe", minRTT)
+		}
 		load(a, 500, flat)
+		if _, _, minRTT := a.snapshot(); minRTT != 50*time.Microsecond {
+			t.Fatalf("no-load latency %v after the probe, want the flat 50µs", minRTT)
+		}
 		grown, _ := a.state()
 		if grown <= admissionInitial {
 			t.Fatalf("latency flat: limit %d, want above %d", grown, admissionInitial)

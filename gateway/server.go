@@ -758,6 +758,19 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx) {
 	}{m.Name, repository.Platform, "onnxruntime", maxBatch, dims(v.Inputs), dims(v.Outputs), providers})
 }
 
+// Admission reports the limit of HTTP inference requests in flight
+// (Options.AdmissionLimit): the limit in effect, the requests it holds,
+// and the adaptive limit's no-load latency (0 for a fixed limit, and
+// until its first probe ends). ok is false when there is no limit. The
+// monitoring package exports it at each scrape.
+func (s *Server) Admission() (limit, inflight int, minRTT time.Duration, ok bool) {
+	if s.admit == nil {
+		return 0, 0, 0, false
+	}
+	limit, inflight, minRTT = s.admit.snapshot()
+	return limit, inflight, minRTT, true
+}
+
 func (s *Server) infer(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	if err := s.admit.acquire(); err != nil {

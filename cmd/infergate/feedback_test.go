@@ -78,12 +78,13 @@ func giveFeedback(t *testing.T, cl *client.Client, model, body string) (int, str
 }
 
 // metric returns the value of the series of name whose labels contain
-// every one of want, NaN when there is none.
+// every one of want (none: the first series, or the family's only one
+// when it has no labels), NaN when there is none.
 func metric(t *testing.T, cl *client.Client, name string, want ...string) float64 {
 	t.Helper()
 	text, _ := scrape(t, cl, "")
 	for line := range strings.SplitSeq(text, "\n") {
-		if !strings.HasPrefix(line, name+"{") {
+		if rest, ok := strings.CutPrefix(line, name); !ok || rest == "" || (rest[0] != '{' && rest[0] != ' ') {
 			continue
 		}
 		ok := true

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -51,6 +52,25 @@ func TestOverloadShedding(t *testing.T) {
 		}
 		if status, _, _, err := c.Do(context.Background(), http.MethodGet, "/v2/health/live", nil, nil); err != nil || status != 200 {
 			t.Fatalf("after the overload: %d %v", status, err)
+		}
+		// The limit's state is scraped: nothing left in flight, the fixed
+		// limit as configured, the adaptive one's no-load latency measured
+		// by the probe that starts it (ended within the second of load).
+		got := map[string]float64{}
+		for _, name := range []string{"infergate_admission_limit", "infergate_admission_inflight", "infergate_admission_min_rtt_seconds"} {
+			if got[name] = metric(t, c, name); math.IsNaN(got[name]) {
+				t.Fatalf("admission_limit %d: no %s in the scrape", limit, name)
+			}
+		}
+		t.Logf("admission_limit %d: scraped %v", limit, got)
+		if got["infergate_admission_inflight"] != 0 {
+			t.Errorf("admission_limit %d: %v in flight after the load", limit, got["infergate_admission_inflight"])
+		}
+		if limit > 0 && (got["infergate_admission_limit"] != float64(limit) || got["infergate_admission_min_rtt_seconds"] != 0) {
+			t.Errorf("fixed limit %d: scraped %v", limit, got)
+		}
+		if limit == -1 && (got["infergate_admission_limit"] < 3 || got["infergate_admission_min_rtt_seconds"] <= 0) {
+			t.Errorf("adaptive limit: scraped %v; want a limit of at least the probe's 3 and a measured no-load latency", got)
 		}
 	}
 }

@@ -175,6 +175,9 @@ func serve(ctx context.Context, c Config, log *slog.Logger, onListen func(net.Ad
 	defer rt.Close()
 	gopts.Router = rt
 	srv := gateway.New(repo, gopts)
+	if mon != nil {
+		mon.WatchAdmission(srv.Admission)
+	}
 	ln, err := gateway.Listen(ctx, net.JoinHostPort(c.HTTP.Address, strconv.Itoa(c.HTTP.Port)))
 	if err != nil {
 		return err
