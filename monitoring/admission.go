@@ -14,7 +14,7 @@ type AdmissionFunc func() (limit, inflight int, minRTT time.Duration, ok bool)
 
 // WatchAdmission exports what read reports at each scrape, the three
 // values from one read: infergate_admission_limit,
-// infergate_admission_inflight and infergate_admission_min_rtt_seconds
+// infergate_admission_inflight_requests and infergate_admission_min_rtt_seconds
 // (Envoy's adaptive concurrency filter exports the same three). Nothing
 // is exported while read reports no limit. Call it once.
 func (m *Monitor) WatchAdmission(read AdmissionFunc) {
@@ -22,7 +22,7 @@ func (m *Monitor) WatchAdmission(read AdmissionFunc) {
 		read: read,
 		limit: prometheus.NewDesc(Namespace+"_admission_limit",
 			"HTTP inference requests in flight that http.admission_limit admits now: the adaptive limit's value (its probe's during a probe), or the fixed one.", nil, nil),
-		inflight: prometheus.NewDesc(Namespace+"_admission_inflight",
+		inflight: prometheus.NewDesc(Namespace+"_admission_inflight_requests",
 			"HTTP inference requests in flight that http.admission_limit holds.", nil, nil),
 		minRTT: prometheus.NewDesc(Namespace+"_admission_min_rtt_seconds",
 			"No-load latency the adaptive limit works from, measured by its last probe; 0 for a fixed limit and before the first probe ends.", nil, nil),

@@ -28,7 +28,7 @@ func TestWatchAdmission(t *testing.T) {
 		out := map[string]float64{}
 		for _, f := range fams {
 			switch name := f.GetName(); name {
-			case "infergate_admission_limit", "infergate_admission_inflight", "infergate_admission_min_rtt_seconds":
+			case "infergate_admission_limit", "infergate_admission_inflight_requests", "infergate_admission_min_rtt_seconds":
 				out[name] = f.GetMetric()[0].GetGauge().GetValue()
 			}
 		}
@@ -43,8 +43,8 @@ func TestWatchAdmission(t *testing.T) {
 		want   map[string]float64
 	}{
 		{"no limit", 0, 0, 0, false, map[string]float64{}},
-		{"fixed", 128, 7, 0, true, map[string]float64{"infergate_admission_limit": 128, "infergate_admission_inflight": 7, "infergate_admission_min_rtt_seconds": 0}},
-		{"adaptive", 41, 40, 1500 * time.Microsecond, true, map[string]float64{"infergate_admission_limit": 41, "infergate_admission_inflight": 40, "infergate_admission_min_rtt_seconds": 0.0015}},
+		{"fixed", 128, 7, 0, true, map[string]float64{"infergate_admission_limit": 128, "infergate_admission_inflight_requests": 7, "infergate_admission_min_rtt_seconds": 0}},
+		{"adaptive", 41, 40, 1500 * time.Microsecond, true, map[string]float64{"infergate_admission_limit": 41, "infergate_admission_inflight_requests": 40, "infergate_admission_min_rtt_seconds": 0.0015}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

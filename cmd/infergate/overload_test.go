@@ -57,14 +57,14 @@ func TestOverloadShedding(t *testing.T) {
 		// limit as configured, the adaptive one's no-load latency measured
 		// by the probe that starts it (ended within the second of load).
 		got := map[string]float64{}
-		for _, name := range []string{"infergate_admission_limit", "infergate_admission_inflight", "infergate_admission_min_rtt_seconds"} {
+		for _, name := range []string{"infergate_admission_limit", "infergate_admission_inflight_requests", "infergate_admission_min_rtt_seconds"} {
 			if got[name] = metric(t, c, name); math.IsNaN(got[name]) {
 				t.Fatalf("admission_limit %d: no %s in the scrape", limit, name)
 			}
 		}
 		t.Logf("admission_limit %d: scraped %v", limit, got)
-		if got["infergate_admission_inflight"] != 0 {
-			t.Errorf("admission_limit %d: %v in flight after the load", limit, got["infergate_admission_inflight"])
+		if got["infergate_admission_inflight_requests"] != 0 {
+			t.Errorf("admission_limit %d: %v in flight after the load", limit, got["infergate_admission_inflight_requests"])
 		}
 		if limit > 0 && (got["infergate_admission_limit"] != float64(limit) || got["infergate_admission_min_rtt_seconds"] != 0) {
 			t.Errorf("fixed limit %d: scraped %v", limit, got)
