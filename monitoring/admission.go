@@ -15,7 +15,8 @@ type AdmissionFunc func() (limit, inflight int, minRTT time.Duration, ok bool)
 // WatchAdmission exports what read reports at each scrape, the three
 // values from one read: infergate_admission_limit,
 // infergate_admission_inflight_requests and infergate_admission_min_rtt_seconds
-// (Envoy's adaptive concurrency filter exports the same three). Nothing
+// (Envoy's adaptive concurrency filter exports its limit and minRTT
+// likewise). Nothing
 // is exported while read reports no limit. Call it once.
 func (m *Monitor) WatchAdmission(read AdmissionFunc) {
 	m.reg.MustRegister(&admissionCollector{
@@ -34,12 +35,15 @@ type admissionCollector struct {
 	limit, inflight, minRTT *prometheus.Desc
 }
 
+// Describe sends the three families' descriptions.
 func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.limit
 	ch <- c.inflight
 	ch <- c.minRTT
 }
 
+// Collect reads the limit once and sends its three values, or nothing
+// when no limit is set.
 func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
 	limit, inflight, minRTT, ok := c.read()
 	if !ok {

@@ -35,12 +35,12 @@ func TestWatchAdmission(t *testing.T) {
 		return out
 	}
 	tests := []struct {
-		name   string
-		limit  int
-		inflt  int
-		minRTT time.Duration
-		ok     bool
-		want   map[string]float64
+		name     string
+		limit    int
+		inflight int
+		minRTT   time.Duration
+		ok       bool
+		want     map[string]float64
 	}{
 		{"no limit", 0, 0, 0, false, map[string]float64{}},
 		{"fixed", 128, 7, 0, true, map[string]float64{"infergate_admission_limit": 128, "infergate_admission_inflight_requests": 7, "infergate_admission_min_rtt_seconds": 0}},
@@ -48,7 +48,7 @@ func TestWatchAdmission(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			state.limit, state.inflight, state.minRTT, state.ok = tt.limit, tt.inflt, tt.minRTT, tt.ok
+			state.limit, state.inflight, state.minRTT, state.ok = tt.limit, tt.inflight, tt.minRTT, tt.ok
 			before := reads
 			got := gauges()
 			if reads != before+1 {

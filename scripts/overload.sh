@@ -14,8 +14,8 @@
 # onnxruntime.execution_nice values: each mode runs at each, side by side
 # (runs at a nice other than 0 are named MODEn<nice>). FLOOR=1 (the
 # default) adds a run named floor: a server that refuses every request
-# with 429 (a tenant rate of 1/s, so no execution, only the refusal
-# path), offered twice the capacity, the lowest refusal latency and the
+# past a burst of 100 with 429 (a tenant rate of 1/s, checked before
+# decoding; no execution, only a refusal), offered twice the capacity, the lowest refusal latency and the
 # CPU that refusals alone cost on this machine. Each run prints the
 # server's CPU use over its load (user + system, % of one core).
 set -euo pipefail
@@ -43,7 +43,7 @@ start() { # admission_limit execution_nice run-name [more gateway config]
 stop() { kill "$pid"; wait "$pid" || true; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; } # user + system, in clock ticks
-load() { # rates run-name: the open loop; prints the server's CPU use over it
+load() { # rates run-name: the open loop; sets cpu, the server's CPU use over it
 	local t0 c0 t1 c1
 	t0=$(date +%s%N) c0=$(ticks)
 	${LOAD_CPUS:+taskset -c $LOAD_CPUS} bin/infergate-bench load --url "$url" --model $MODEL --request-rate "$1" --max-in-flight 2048 \

@@ -79,15 +79,16 @@ func driftRepo(t *testing.T, drift string) string {
 }
 
 // TestMetricsScrape checks a live scrape: promtool check metrics is
-// clean, every family the issue names is there, OpenMetrics is served on
-// request, --metrics-port serves the same, and --allow-metrics=false
-// turns it off.
+// clean, every family the issue names (and the admission limit's) is
+// there, OpenMetrics is served on request, --metrics-port serves the
+// same, and --allow-metrics=false turns it off.
 func TestMetricsScrape(t *testing.T) {
 	root := driftRepo(t, "    inputs: [input]\n    reference: {first: 100}\n")
 	port := freePort(t)
 	cl := startServer(t, root, func(c *Config) {
 		c.Metrics.Port = port
 		c.Metrics.Address = "127.0.0.1"
+		c.HTTP.AdmissionLimit = -1 // its gauges in the scrape (one request at a time: none refused)
 	})
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -118,6 +119,7 @@ func TestMetricsScrape(t *testing.T) {
 		"infergate_model_load_duration_seconds", "infergate_resident_versions", "infergate_cache_lookups_total",
 		"infergate_coalesced_total", "infergate_drift_score", "infergate_drift_detected", "infergate_drift_window_samples",
 		"infergate_drift_dropped_total", "infergate_received_bytes_total", "infergate_sent_bytes_total",
+		"infergate_admission_limit", "infergate_admission_inflight_requests", "infergate_admission_min_rtt_seconds",
 		"go_goroutines", "process_resident_memory_bytes",
 	} {
 		if fams[name] == 0 {
