@@ -128,13 +128,19 @@ type shard struct {
 	mu      sync.Mutex
 	maxIDs  int
 	maxRows int
-	slots   []slot              // the ring; grows to maxIDs
-	start   int                 // the oldest position
-	n       int                 // positions in use from start, empty ones included
-	index   map[idHash]int32    // a remembered request's position
-	multi   map[int32][]float64 // the predictions of a request of several rows, by position
-	live    int                 // remembered requests
-	rows    int                 // their rows
+	slots   []slot // the ring; grows to maxIDs
+	start   int    // the oldest position
+	n       int    // positions in use from start, empty ones included
+	// index maps a remembered request to its position. A Go map that
+	// keys come and go through leaves tombstones, and grows past them
+	// (to several times the keys it holds, measured in make soak), so
+	// it is rebuilt after every maxIDs removals (removed), at room for
+	// the removals to come: its size is bounded by the keys it holds.
+	index   map[idHash]int32
+	removed int
+	multi   [][]float64 // the predictions of a request of several rows, by position (beside slots)
+	live    int         // remembered requests
+	rows    int         // their rows
 	// vkeys are the versions slots refer to (slot.version), vindex
 	// their positions in it.
 	vkeys  []versionKey
@@ -213,7 +219,6 @@ func New(opts Options) *Store {
 			maxIDs:  opts.MaxIDs / n,
 			maxRows: max(opts.MaxRows/n, 1),
 			index:   map[idHash]int32{},
-			multi:   map[int32][]float64{},
 			vindex:  map[versionKey]int32{},
 		}
 	}
@@ -278,14 +283,13 @@ func (s *Store) Record(model string, version int64, id string, outputs []runtime
 	pos := (sh.start + sh.n) % sh.maxIDs
 	if pos == len(sh.slots) {
 		sh.slots = append(sh.slots, sl)
+		sh.multi = append(sh.multi, preds)
 	} else {
 		sh.slots[pos] = sl
+		sh.multi[pos] = preds
 	}
 	sh.n++
 	sh.index[sl.key] = int32(pos)
-	if preds != nil {
-		sh.multi[int32(pos)] = preds
-	}
 	sh.live++
 	sh.rows += rows
 }
@@ -308,12 +312,24 @@ func (sh *shard) version(k versionKey) int32 {
 func (sh *shard) forget(pos int32) {
 	sl := &sh.slots[pos]
 	delete(sh.index, sl.key)
-	if sl.rows > 1 {
-		delete(sh.multi, pos)
-	}
+	sh.multi[pos] = nil
 	sh.live--
 	sh.rows -= int(sl.rows)
 	*sl = slot{}
+	if sh.removed++; sh.removed >= sh.maxIDs {
+		sh.rebuildIndex()
+	}
+}
+
+// rebuildIndex copies the index into a new map with room for the keys it
+// holds and as many again, which the next maxIDs removals and their
+// inserts cannot fill: the old map's tombstones go with it.
+func (sh *shard) rebuildIndex() {
+	index := make(map[idHash]int32, sh.live+sh.maxIDs)
+	for k, pos := range sh.index {
+		index[k] = pos
+	}
+	sh.index, sh.removed = index, 0
 }
 
 // predictShape reads how a request's prediction is laid out in its first

@@ -191,7 +191,11 @@ func TestMemoryBound(t *testing.T) {
 	}
 	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
 	t.Logf("a million ids at max_ids 10000: %d remembered, heap in use %d → %d bytes", s.Len(), before.HeapInuse, after.HeapInuse)
-	if grew > 8<<20 {
+	// The index is a map that keys keep leaving: left alone it grows
+	// with its tombstones (by 1 MB here over a million ids, 1.7 MB over
+	// three, as the soak's 16 shards grew by 12 MB in 10 minutes). Rebuilt,
+	// it stays the size the first 20000 gave it.
+	if grew > 256<<10 {
 		t.Errorf("the heap grew by %d bytes over a million ids at a bound of 10000", grew)
 	}
 	if _, err := s.Give("m", "id-999999", Answer{Labels: []int64{1}}); err != nil {
