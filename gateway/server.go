@@ -538,9 +538,20 @@ func declaredBody(n int64) string {
 
 // transportError answers errors fasthttp meets before a handler runs.
 // They count as requests of no model.
+//
+// A read that times out (http.read_timeout) gets no answer: the
+// connection is closed, as Go's net/http and nginx close one. fasthttp
+// passes the timeout of a connection that never sent a byte here too, and
+// an answer to it would be unsolicited: an HTTP client that had opened
+// the connection for later (Go's does) reads the stray 400 as the answer
+// to the next request it sends there.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
-	setRequestID(ctx, s.idSuffix)
 	refused, declared := s.bodies.release(&ctx.Request.Header)
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		ctx.Conn().Close() // fasthttp's error answer goes nowhere
+		return
+	}
+	setRequestID(ctx, s.idSuffix)
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case refused && errors.Is(err, fasthttp.ErrBodyTooLarge):

@@ -254,3 +254,39 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// TestReadTimeoutNoAnswer: a connection that sends nothing, or part of a
+// request, within http.read_timeout is closed without an answer, as Go's
+// net/http and nginx close it. An answer would be unsolicited: Go's HTTP
+// client opens connections for later and reads a stray 400 there as the
+// answer to its next request (seen in make soak as "Unsolicited response
+// received on idle HTTP channel"). The server serves on afterwards.
+func TestReadTimeoutNoAnswer(t *testing.T) {
+	c := startServer(t, runtimetest.Models(t), func(c *Config) { c.HTTP.ReadTimeout = 300 * time.Millisecond })
+	addr := strings.TrimPrefix(c.BaseURL(), "http://")
+	for _, tt := range []struct{ name, sent string }{
+		{"nothing sent", ""},
+		{"part of the headers", "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\n"},
+		{"part of the body", "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inputs\":"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte(tt.sent)); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // far past the read timeout
+			got, err := io.ReadAll(conn)
+			if err != nil || len(got) > 0 {
+				t.Errorf("the server answered %q (%v); want the connection closed without an answer", got, err)
+			}
+		})
+	}
+	good := `{"inputs":[{"name":"input","shape":[1,16],"datatype":"FP32","data":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]}`
+	if status, body, _, err := c.Do(context.Background(), "POST", "/v2/models/mlp/infer", []byte(good), nil); err != nil || status != 200 {
+		t.Fatalf("afterwards: %d %v %s", status, err, body)
+	}
+}
