@@ -425,6 +425,12 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 		Handler: s.AdminHandler(), Name: "infergate-admin", ReadTimeout: s.opts.ReadTimeout, WriteTimeout: s.opts.WriteTimeout,
 		IdleTimeout: s.opts.IdleTimeout, MaxRequestBodySize: s.opts.MaxRequestBodySize, CloseOnShutdown: true,
 		NoDefaultContentType: true, Logger: fasthttpLogger{s.log},
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if closeOnReadTimeout(ctx, err) {
+				return
+			}
+			s.fail(ctx, &Error{Status: http.StatusBadRequest, Msg: "malformed HTTP request: " + err.Error()})
+		},
 	}
 	srv := s.adminSrv
 	s.lnMu.Unlock()
@@ -547,8 +553,7 @@ func declaredBody(n int64) string {
 // to the next request it sends there.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	refused, declared := s.bodies.release(&ctx.Request.Header)
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		ctx.Conn().Close() // fasthttp's error answer goes nowhere
+	if closeOnReadTimeout(ctx, err) {
 		return
 	}
 	setRequestID(ctx, s.idSuffix)
@@ -565,6 +570,17 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 		s.fail(ctx, &Error{Status: http.StatusBadRequest, Msg: "malformed HTTP request: " + err.Error()})
 	}
 	s.observer.ObserveRequest("", nil, "http", ctx.Response.StatusCode(), -1, len(ctx.Request.Body()), len(ctx.Response.Body()))
+}
+
+// closeOnReadTimeout closes the connection of a request whose read timed
+// out, and says so; fasthttp's answer after the error handler then goes
+// nowhere (transportError says why).
+func closeOnReadTimeout(ctx *fasthttp.RequestCtx, err error) bool {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		ctx.Conn().Close()
+		return true
+	}
+	return false
 }
 
 // statusClientClosed is nginx's status for a request whose client went

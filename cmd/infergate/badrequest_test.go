@@ -262,15 +262,20 @@ func itoa(n int) string {
 // answer to its next request (seen in make soak as "Unsolicited response
 // received on idle HTTP channel"). The server serves on afterwards.
 func TestReadTimeoutNoAnswer(t *testing.T) {
-	c := startServer(t, runtimetest.Models(t), func(c *Config) { c.HTTP.ReadTimeout = 300 * time.Millisecond })
+	admin := freePort(t)
+	c := startServer(t, runtimetest.Models(t), func(c *Config) {
+		c.HTTP.ReadTimeout = 300 * time.Millisecond
+		c.Admin.Port = admin
+	})
 	addr := strings.TrimPrefix(c.BaseURL(), "http://")
-	for _, tt := range []struct{ name, sent string }{
-		{"nothing sent", ""},
-		{"part of the headers", "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\n"},
-		{"part of the body", "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inputs\":"},
+	for _, tt := range []struct{ name, addr, sent string }{
+		{"nothing sent", addr, ""},
+		{"part of the headers", addr, "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\n"},
+		{"part of the body", addr, "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inputs\":"},
+		{"nothing sent to the admin listener", "127.0.0.1:" + strconv.Itoa(admin), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", addr)
+			conn, err := net.Dial("tcp", tt.addr)
 			if err != nil {
 				t.Fatal(err)
 			}

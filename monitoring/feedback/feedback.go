@@ -134,8 +134,8 @@ type shard struct {
 	// index maps a remembered request to its position. A Go map that
 	// keys come and go through leaves tombstones, and grows past them
 	// (to several times the keys it holds, measured in make soak), so
-	// it is rebuilt after every maxIDs removals (removed), at room for
-	// the removals to come: its size is bounded by the keys it holds.
+	// it is rebuilt after every maxIDs removals (removed), with room for
+	// 2×maxIDs keys: its size is bounded by maxIDs.
 	index   map[idHash]int32
 	removed int
 	multi   [][]float64 // the predictions of a request of several rows, by position (beside slots)
@@ -321,11 +321,13 @@ func (sh *shard) forget(pos int32) {
 	}
 }
 
-// rebuildIndex copies the index into a new map with room for the keys it
-// holds and as many again, which the next maxIDs removals and their
-// inserts cannot fill: the old map's tombstones go with it.
+// rebuildIndex copies the index into a new map with room for 2×maxIDs
+// keys. The keys it holds (live) and the inserts until the next rebuild
+// (at most maxIDs-live with no removal, then one per removal, maxIDs of
+// them) cannot fill it, so it never grows; the old map's tombstones go
+// with it.
 func (sh *shard) rebuildIndex() {
-	index := make(map[idHash]int32, sh.live+sh.maxIDs)
+	index := make(map[idHash]int32, 2*sh.maxIDs)
 	for k, pos := range sh.index {
 		index[k] = pos
 	}
