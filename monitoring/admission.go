@@ -14,10 +14,10 @@ type AdmissionFunc func() (limit, inflight int, minRTT time.Duration, ok bool)
 
 // WatchAdmission exports what read reports at each scrape, the three
 // values from one read: infergate_admission_limit,
-// infergate_admission_inflight_requests and infergate_admission_min_rtt_seconds
-// (Envoy's adaptive concurrency filter exports its limit and minRTT
-// likewise). Nothing
-// is exported while read reports no limit. Call it once.
+// infergate_admission_inflight_requests and
+// infergate_admission_min_rtt_seconds (Envoy's adaptive concurrency
+// filter exports its limit and minRTT likewise). Nothing is exported
+// while read reports no limit. Call it once.
 func (m *Monitor) WatchAdmission(read AdmissionFunc) {
 	m.reg.MustRegister(&admissionCollector{
 		read: read,

@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"math"
 	"strconv"
 	"sync"
@@ -328,9 +329,7 @@ func (sh *shard) forget(pos int32) {
 // with it.
 func (sh *shard) rebuildIndex() {
 	index := make(map[idHash]int32, 2*sh.maxIDs)
-	for k, pos := range sh.index {
-		index[k] = pos
-	}
+	maps.Copy(index, sh.index)
 	sh.index, sh.removed = index, 0
 }
 
