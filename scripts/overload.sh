@@ -18,6 +18,9 @@
 # decoding; no execution, only a refusal), offered twice the capacity, the lowest refusal latency and the
 # CPU that refusals alone cost on this machine. Each run prints the
 # server's CPU use over its load (user + system, % of one core).
+# INFERGATE_BIN (default bin/infergate) and SERVER_ENV (e.g. "A=1 B=2")
+# run another build of the server, or the same one with environment
+# variables, for an experiment beside the shipped one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/results/$(date -u +%F)/overload}
@@ -34,7 +37,7 @@ url=http://127.0.0.1:$port
 
 start() { # admission_limit execution_nice run-name [more gateway config]
 	printf 'http:\n  admission_limit: %s\nonnxruntime:\n  execution_nice: %s\n%s' "$1" "$2" "${4:-}" >"$repo/gateway.yaml"
-	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bin/infergate serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
+	${SERVER_CPUS:+taskset -c $SERVER_CPUS} env ${SERVER_ENV:-} "${INFERGATE_BIN:-bin/infergate}" serve --config "$repo/gateway.yaml" --model-repository "$repo" --http-address 127.0.0.1 \
 		--http-port "$port" --grpc-port 0 --onnxruntime-lib "$LIB" --log-level warn 2>"$OUT/raw/server-$3.log" &
 	pid=$!
 	for _ in $(seq 100); do curl -sf "$url/v2/health/ready" >/dev/null && return; sleep 0.1; done
